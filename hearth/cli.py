@@ -1,0 +1,47 @@
+"""The `hearth` command line.
+
+Each subsystem owns its sub-commands: a module listed in ``SUBCOMMAND_MODULES``
+exposes ``register(subparsers)`` which adds its parser(s) and sets ``func`` on
+them. ``func(args)`` returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+SUBCOMMAND_MODULES = (
+    "hearth.commands",  # plan, render
+    "hearth.lab.cli",  # lab up/down/status/sleep/wake
+    "hearth.gateway.cli",  # gateway serve
+    "hearth.bench.cli",  # bench lab/gateway
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearth",
+        description="Provision a home-lab AI cluster from one inventory.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real import error inside the module
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
