@@ -1,0 +1,10 @@
+"""Defaults for every host. An inventory overrides any of these under `settings:`
+(for the whole lab, or per host); an unknown setting is an error."""
+
+# --- base ---
+timezone = "Etc/UTC"
+base_packages = ["ca-certificates", "curl", "chrony", "sudo", "python3", "iproute2"]
+unattended_upgrades = False
+
+# --- firewall: ports opened to the overlay only, by role ---
+node_exporter_port = 9100

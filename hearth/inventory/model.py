@@ -1,0 +1,268 @@
+"""The one inventory: a typed model of the YAML file a person edits.
+
+Attribute names mirror the YAML keys one to one. Unknown keys are refused
+(``extra="forbid"``) so a typo is an error, not a silently ignored setting.
+Checks that span several parts of the file (routes that exist, VRAM fit,
+duplicate addresses...) live in :mod:`hearth.inventory.validate`.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from hearth.inventory.secrets import SecretRef
+
+NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+ROUTE_NAME = r"^[a-z0-9][a-z0-9._-]*$"
+MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
+DURATION = re.compile(r"^(-1|0|\d+(\.\d+)?(ms|s|m|h))$")
+
+Engine = Literal["ollama", "vllm", "lmstudio", "openai"]
+KvCacheDtype = Literal["auto", "fp16", "bf16", "fp8", "q8_0", "q4_0", "turboquant_k8v4"]
+DEFAULT_PORTS: dict[str, int] = {"ollama": 11434, "vllm": 8000, "lmstudio": 1234}
+
+
+def _mac(value: str) -> str:
+    value = value.strip().lower()
+    if not MAC.match(value):
+        raise ValueError("not a MAC address (want six hex pairs such as 'd8:bb:c1:30:60:12')")
+    return value.replace("-", ":")
+
+
+def _duration(value: str) -> str:
+    if not DURATION.match(value):
+        raise ValueError("not an Ollama keep-alive duration (want '0', '-1', '30s', '5m', '24h')")
+    return value
+
+
+def _keyword_weights(value: Any) -> Any:
+    """Keywords may be a plain list (weight 1 each) or a mapping keyword -> weight."""
+    if isinstance(value, list):
+        return dict.fromkeys(value, 1.0)
+    return value
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+MacAddress = Annotated[str, AfterValidator(_mac)]
+KeepAlive = Annotated[str, AfterValidator(_duration)]
+RouteName = Annotated[str, Field(pattern=ROUTE_NAME)]
+
+
+class Strict(BaseModel):
+    """Base for every inventory section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Lan(Strict):
+    cidr: IPv4Network
+    admin_cidr: IPv4Network | None = None
+
+    @property
+    def admin(self) -> IPv4Network:
+        """The range SSH is allowed from (defaults to the whole LAN)."""
+        return self.admin_cidr or self.cidr
+
+
+class Overlay(Strict):
+    kind: Literal["wireguard", "existing"] = "wireguard"
+    cidr: IPv4Network
+    port: int = Field(51820, ge=1, le=65535)
+    interface: str = Field("wg0", pattern=r"^[a-zA-Z0-9_.-]{1,15}$")
+    topology: Literal["mesh", "hub"] = "mesh"
+    hub: str | None = None
+
+
+class Ssh(Strict):
+    user: str = "hearth"
+    port: int = Field(22, ge=1, le=65535)
+    key: str | None = None
+    known_hosts: str | None = None
+    root_login: bool = False
+
+
+class K3s(Strict):
+    server: str
+    version: str | None = None
+    cluster_cidr: IPv4Network = IPv4Network("10.42.0.0/16")
+    service_cidr: IPv4Network = IPv4Network("10.43.0.0/16")
+    token: SecretRef | None = None
+
+
+class Gateway(Strict):
+    host: str
+    port: int = Field(4000, ge=1, le=65535)
+    admin_token: SecretRef
+
+
+class Gpu(Strict):
+    model: str
+    vram_gb: float = Field(gt=0)
+    reserved_gb: float = Field(0.0, ge=0)
+    unified_memory: bool = False
+    vendor: Literal["nvidia", "amd", "intel"] = "nvidia"
+
+    @property
+    def usable_gb(self) -> float:
+        return self.vram_gb - self.reserved_gb
+
+
+class Serve(Strict):
+    name: str = Field(min_length=1)
+    engine: Engine
+    model: str = Field(min_length=1)
+    arch: str | None = None
+    quant: Annotated[str, BeforeValidator(_lower)] = "fp16"
+    context: int = Field(4096, gt=0)
+    kv_cache_dtype: KvCacheDtype = "auto"
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    slots: int = Field(1, ge=1)
+    vision: bool = False
+    routes: list[RouteName] = []
+    port: int | None = Field(None, ge=1, le=65535)
+    base_url: str | None = None
+    gpu: int = Field(0, ge=0)
+    keep_alive: KeepAlive | None = None
+    max_loaded_models: int | None = Field(None, ge=1)
+    flags: dict[str, str | int | float | bool] = {}
+    env: dict[str, str] = {}
+
+    @property
+    def listen_port(self) -> int:
+        """The port the engine listens on (the engine's default unless set)."""
+        if self.port is not None:
+            return self.port
+        return DEFAULT_PORTS.get(self.engine, 8000)
+
+
+class Sleep(Strict):
+    sleeps: bool = False
+    wake: Literal["wol"] = "wol"
+    idle_minutes: int = Field(20, ge=1)
+    ready_timeout_s: float = Field(120, gt=0)
+    keep_warm_minutes: int = Field(30, ge=0)
+
+
+HostRole = Literal["k3s_server", "k3s_agent", "gateway"]
+
+
+class Host(Strict):
+    address: str = Field(min_length=1)
+    overlay_ip: IPv4Address
+    arch: Literal["amd64", "arm64"] = "amd64"
+    os: Literal["linux", "windows"] = "linux"
+    mac: MacAddress | None = None
+    roles: list[HostRole] = []
+    gpus: list[Gpu] = []
+    serves: list[Serve] = []
+    sleep: Sleep = Sleep()
+    ssh_user: str | None = None
+    ssh_port: int | None = Field(None, ge=1, le=65535)
+    settings: dict[str, Any] = {}
+
+    @property
+    def engines(self) -> set[str]:
+        return {serve.engine for serve in self.serves}
+
+
+class ArchSpec(Strict):
+    """Architecture numbers for a model the built-in catalogue does not know."""
+
+    params_b: float = Field(gt=0)
+    layers: int = Field(gt=0)
+    kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    embed_params_b: float = Field(0.0, ge=0)
+    vision_params_b: float = Field(0.0, ge=0)
+    sliding_window: int | None = Field(None, gt=0)
+    sliding_window_layers: int = Field(0, ge=0)
+    source: str = "inventory"
+
+
+class Bucket(Strict):
+    route: RouteName
+    keywords: Annotated[dict[str, float], BeforeValidator(_keyword_weights)] = {}
+
+
+class SizePromotion(Strict):
+    thresholds: list[int] = Field(min_length=1)
+    promote: dict[str, list[RouteName]] = {}
+
+
+class Queue(Strict):
+    max: int = Field(8, ge=1)
+    timeout_s: float = Field(30, gt=0)
+
+
+class RoutePolicy(Strict):
+    on_busy: Literal["spill", "queue", "busy"] = "queue"
+    spill: list[str] = []
+    failover: list[str] = []
+    terminal: bool = False
+    queue: Queue = Queue()
+
+
+class Routing(Strict):
+    alias_prefix: str = Field("hearth", pattern=ROUTE_NAME)
+    default_route: RouteName
+    image_route: RouteName | None = None
+    tie_break: list[str] = []
+    buckets: dict[str, Bucket] = {}
+    size_promotion: SizePromotion | None = None
+    routes: dict[RouteName, RoutePolicy] = {}
+
+
+class Cloud(Strict):
+    base_url: str = Field(pattern=r"^https?://")
+    api_key: SecretRef
+    models: dict[str, str] = Field(min_length=1)
+
+
+class Client(Strict):
+    key: SecretRef
+    routes: list[str] | None = None
+    rate_per_minute: int | None = Field(None, ge=1)
+    cloud: bool = False
+
+
+HostName = Annotated[str, Field(pattern=NAME)]
+
+
+class Inventory(Strict):
+    name: str = Field(pattern=NAME)
+    lan: Lan
+    overlay: Overlay
+    ssh: Ssh = Ssh()
+    k3s: K3s | None = None
+    gateway: Gateway | None = None
+    hosts: dict[HostName, Host] = Field(min_length=1)
+    models: dict[str, ArchSpec] = {}
+    routing: Routing | None = None
+    clouds: dict[str, Cloud] = {}
+    clients: dict[str, Client] = {}
+    settings: dict[str, Any] = {}
+
+    def hosts_with_role(self, role: str) -> list[str]:
+        return [name for name, host in self.hosts.items() if role in host.roles]
+
+    def linux_hosts(self) -> list[str]:
+        return [name for name, host in self.hosts.items() if host.os == "linux"]
+
+    def serves(self) -> list[tuple[str, Serve]]:
+        """Every served model in the lab, with the name of the host serving it."""
+        return [(name, serve) for name, host in self.hosts.items() for serve in host.serves]
+
+    def route_upstreams(self) -> dict[str, list[tuple[str, Serve]]]:
+        """Route name -> the (host, serve) pairs that serve it."""
+        table: dict[str, list[tuple[str, Serve]]] = {}
+        for host, serve in self.serves():
+            for route in serve.routes:
+                table.setdefault(route, []).append((host, serve))
+        return table

@@ -1,0 +1,278 @@
+"""Checks that span the inventory: what a per-field schema cannot see.
+
+Each check yields ``Problem(path, message)``; the loader prefixes the file name and
+line. Nothing here touches a host.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from hearth.inventory.model import Inventory, RoutePolicy
+from hearth.inventory.secrets import SECRET_REF
+from hearth.planner.vram import plan_host
+
+SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|private[_-]?key)", re.I)
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+
+Check = Callable[[Inventory], Iterator[Problem]]
+
+
+def check_unique_addresses(inv: Inventory) -> Iterator[Problem]:
+    """Addresses, overlay IPs and MACs are each unique; overlay IPs sit in the overlay."""
+    for attribute in ("address", "overlay_ip", "mac"):
+        seen: dict[str, str] = {}
+        for name, host in inv.hosts.items():
+            value = getattr(host, attribute)
+            if value is None:
+                continue
+            if str(value) in seen:
+                yield Problem(
+                    f"hosts.{name}.{attribute}",
+                    f"{value} is already used by host {seen[str(value)]}",
+                )
+            seen[str(value)] = name
+    gateway_ip = inv.overlay.cidr.network_address
+    for name, host in inv.hosts.items():
+        if host.overlay_ip not in inv.overlay.cidr:
+            yield Problem(f"hosts.{name}.overlay_ip", f"{host.overlay_ip} is outside {inv.overlay.cidr}")
+        elif host.overlay_ip in (gateway_ip, inv.overlay.cidr.broadcast_address):
+            yield Problem(f"hosts.{name}.overlay_ip", f"{host.overlay_ip} is not a usable host address")
+
+
+def check_sleepers(inv: Inventory) -> Iterator[Problem]:
+    """A host that sleeps must be wakeable: Wake-on-LAN needs its MAC."""
+    for name, host in inv.hosts.items():
+        if host.sleep.sleeps and host.mac is None:
+            yield Problem(f"hosts.{name}.mac", "this host sleeps (sleep.sleeps) but has no MAC to wake it with")
+
+
+def check_roles(inv: Inventory) -> Iterator[Problem]:
+    """k3s and gateway settings agree with the hosts' roles; Windows stays out of k3s."""
+    for name, host in inv.hosts.items():
+        if host.os == "windows":
+            for role in host.roles:
+                yield Problem(f"hosts.{name}.roles", f"role {role} needs Linux; this host is windows")
+        if "k3s_server" in host.roles and "k3s_agent" in host.roles:
+            yield Problem(f"hosts.{name}.roles", "a host is k3s_server or k3s_agent, not both")
+    k3s_hosts = inv.hosts_with_role("k3s_server") + inv.hosts_with_role("k3s_agent")
+    if inv.k3s is None and k3s_hosts:
+        yield Problem("k3s", f"hosts {', '.join(k3s_hosts)} have k3s roles but there is no k3s section")
+    if inv.k3s is not None:
+        yield from _one_host_with_role(inv, "k3s.server", inv.k3s.server, "k3s_server")
+    gateways = inv.hosts_with_role("gateway")
+    if inv.gateway is None and gateways:
+        yield Problem("gateway", f"host {gateways[0]} has the gateway role but there is no gateway section")
+    if inv.gateway is not None:
+        yield from _one_host_with_role(inv, "gateway.host", inv.gateway.host, "gateway")
+    if inv.overlay.topology == "hub":
+        hub = inv.overlay.hub
+        if hub is None or hub not in inv.hosts:
+            yield Problem("overlay.hub", "topology hub needs hub: the name of a host in hosts")
+
+
+def _one_host_with_role(inv: Inventory, path: str, name: str, role: str) -> Iterator[Problem]:
+    if name not in inv.hosts:
+        yield Problem(path, f"no host named {name}")
+        return
+    if role not in inv.hosts[name].roles:
+        yield Problem(path, f"host {name} does not have the {role} role")
+    for other in inv.hosts_with_role(role):
+        if other != name:
+            yield Problem(f"hosts.{other}.roles", f"{role} is {name} (see {path}); only one host has it")
+
+
+def check_serves(inv: Inventory) -> Iterator[Problem]:
+    """Engine-specific settings only where the engine reads them; ports don't collide."""
+    for name, host in inv.hosts.items():
+        ports: dict[int, str] = {}
+        for i, serve in enumerate(host.serves):
+            path = f"hosts.{name}.serves[{i}]"
+            if serve.keep_alive is not None and serve.engine != "ollama":
+                yield Problem(f"{path}.keep_alive", f"keep_alive is an Ollama setting; engine is {serve.engine}")
+            if serve.flags and serve.engine != "vllm":
+                yield Problem(f"{path}.flags", f"flags are vLLM command-line flags; engine is {serve.engine}")
+            if serve.engine == "openai" and serve.base_url is None:
+                yield Problem(f"{path}.base_url", "engine openai needs the endpoint's base_url")
+            port = serve.listen_port
+            if port in ports and serve.engine != "ollama":
+                yield Problem(f"{path}.port", f"port {port} is already used by {ports[port]}")
+            ports.setdefault(port, serve.name)
+            for flag in serve.flags:
+                if flag in ("max-model-len", "gpu-memory-utilization", "kv-cache-dtype", "port", "host"):
+                    yield Problem(f"{path}.flags.{flag}", "set by hearth from the serve's own keys; remove it")
+
+
+def check_vram(inv: Inventory) -> Iterator[Problem]:
+    """Every served model's architecture is known and everything fits its GPU."""
+    for name, host in inv.hosts.items():
+        plans, problems = plan_host(name, host, inv.models)
+        for index, message in problems:
+            yield Problem(f"hosts.{name}.serves[{index}]", message)
+        for plan in plans:
+            for model in plan.models:
+                index = next(i for i, s in enumerate(host.serves) if s.name == model.serve)
+                for message in model.problems:
+                    yield Problem(f"hosts.{name}.serves[{index}]", f"{model.serve} does not fit: {message}")
+            if plan.headroom_gb < 0:
+                names = " + ".join(f"{m.serve} {m.resident_gb:.1f}" for m in plan.models)
+                yield Problem(
+                    f"hosts.{name}.gpus[{plan.index}]",
+                    f"models do not fit {plan.gpu.model}: {names} = {plan.used_gb:.1f} GiB, "
+                    f"usable {plan.gpu.usable_gb:.1f} GiB ({plan.gpu.vram_gb:g} - "
+                    f"{plan.gpu.reserved_gb:g} reserved): {-plan.headroom_gb:.1f} GiB over",
+                )
+
+
+def check_routing(inv: Inventory) -> Iterator[Problem]:
+    """Routes have upstreams, chains are local and loop-free, vision lands on sight."""
+    routing = inv.routing
+    upstreams = inv.route_upstreams()
+    if routing is None:
+        if upstreams:
+            yield Problem("routing", "hosts serve routes but there is no routing section")
+        return
+    for route, serving in upstreams.items():
+        if len(serving) > 1:
+            hosts = ", ".join(f"{h}/{s.name}" for h, s in serving)
+            yield Problem("routing.routes", f"route {route} is served by {hosts}; give each route one upstream")
+    known = set(upstreams)
+    cloud_models = {f"cloud/{p}/{m}" for p, c in inv.clouds.items() for m in c.models}
+    cloud_names = {m for c in inv.clouds.values() for m in c.models} | set(inv.clouds)
+
+    def route_ref(path: str, route: str) -> Iterator[Problem]:
+        if route not in known:
+            yield Problem(path, f"route {route} has no upstream (no host serves it)")
+
+    yield from route_ref("routing.default_route", routing.default_route)
+    if routing.image_route is not None:
+        yield from route_ref("routing.image_route", routing.image_route)
+        for host, serve in upstreams.get(routing.image_route, []):
+            if not serve.vision:
+                yield Problem(
+                    "routing.image_route",
+                    f"route {routing.image_route} is served by {host}/{serve.name}, which cannot see images",
+                )
+    for route in routing.routes:
+        yield from route_ref(f"routing.routes.{route}", route)
+    for bucket, spec in routing.buckets.items():
+        yield from route_ref(f"routing.buckets.{bucket}.route", spec.route)
+        if bucket == "vision" or bucket == routing.image_route:
+            for host, serve in upstreams.get(spec.route, []):
+                if not serve.vision:
+                    yield Problem(
+                        f"routing.buckets.{bucket}.route",
+                        f"the vision bucket routes to {host}/{serve.name}, which cannot see images",
+                    )
+    yield from _check_tie_break(routing.tie_break, set(routing.buckets))
+    if routing.size_promotion is not None:
+        yield from _check_promotion(inv, known)
+    for route, policy in routing.routes.items():
+        yield from _check_chains(f"routing.routes.{route}", route, policy, known, cloud_models, cloud_names)
+    for client, spec in inv.clients.items():
+        for route in spec.routes or []:
+            yield from route_ref(f"clients.{client}.routes", route)
+
+
+def _check_tie_break(order: list[str], buckets: set[str]) -> Iterator[Problem]:
+    for bucket in order:
+        if bucket not in buckets:
+            yield Problem("routing.tie_break", f"unknown bucket {bucket}")
+    if len(set(order)) != len(order):
+        yield Problem("routing.tie_break", "a bucket is listed twice")
+    missing = sorted(buckets - set(order))
+    if order and missing:
+        yield Problem("routing.tie_break", f"buckets missing from the order: {', '.join(missing)}")
+
+
+def _check_promotion(inv: Inventory, known: set[str]) -> Iterator[Problem]:
+    assert inv.routing is not None and inv.routing.size_promotion is not None
+    promotion = inv.routing.size_promotion
+    if promotion.thresholds != sorted(set(promotion.thresholds)):
+        yield Problem("routing.size_promotion.thresholds", "thresholds must be strictly increasing")
+    for bucket, routes in promotion.promote.items():
+        path = f"routing.size_promotion.promote.{bucket}"
+        if bucket not in inv.routing.buckets:
+            yield Problem(path, f"unknown bucket {bucket}")
+        if len(routes) != len(promotion.thresholds) + 1:
+            yield Problem(path, f"needs {len(promotion.thresholds) + 1} routes (one per size band), has {len(routes)}")
+        for route in routes:
+            if route not in known:
+                yield Problem(path, f"route {route} has no upstream (no host serves it)")
+
+
+def _check_chains(
+    path: str, route: str, policy: RoutePolicy, known: set[str],
+    cloud_models: set[str], cloud_names: set[str],
+) -> Iterator[Problem]:
+    if policy.terminal and (policy.spill or policy.failover):
+        yield Problem(path, "a terminal route never falls back: remove spill and failover")
+    if policy.terminal and policy.on_busy == "spill":
+        yield Problem(f"{path}.on_busy", "a terminal route never spills: use queue or busy")
+    if policy.on_busy == "spill" and not policy.spill:
+        yield Problem(f"{path}.spill", "on_busy is spill but the spill chain is empty")
+    for chain in ("spill", "failover"):
+        entries: list[str] = getattr(policy, chain)
+        for entry in entries:
+            where = f"{path}.{chain}"
+            if entry in cloud_models or entry.startswith("cloud/") or entry in cloud_names:
+                yield Problem(where, f"{entry} is a cloud model; clouds are reached only when asked, never by fallback")
+            elif entry == route:
+                yield Problem(where, f"the chain loops back to {route} itself")
+            elif entry not in known:
+                yield Problem(where, f"route {entry} has no upstream (no host serves it)")
+        if len(set(entries)) != len(entries):
+            yield Problem(f"{path}.{chain}", "the chain loops: a route is listed twice")
+
+
+def check_plain_secrets(inv: Inventory) -> Iterator[Problem]:
+    """Free-form settings and env never carry a secret in plain text."""
+    def scan(path: str, mapping: dict[str, Any]) -> Iterator[Problem]:
+        for key, value in mapping.items():
+            if SECRET_KEY.search(key) and isinstance(value, str) and not SECRET_REF.match(value):
+                yield Problem(f"{path}.{key}", "looks like a secret written in plain text; write env:NAME or file:PATH")
+
+    yield from scan("settings", inv.settings)
+    for name, host in inv.hosts.items():
+        yield from scan(f"hosts.{name}.settings", host.settings)
+        for i, serve in enumerate(host.serves):
+            yield from scan(f"hosts.{name}.serves[{i}].env", serve.env)
+
+
+def check_settings(inv: Inventory, defaults: dict[str, Any]) -> Iterator[Problem]:
+    """Settings override group_data defaults: a key must exist there."""
+    if not defaults:
+        return
+    places = [("settings", inv.settings)] + [(f"hosts.{n}.settings", h.settings) for n, h in inv.hosts.items()]
+    for path, mapping in places:
+        for key in mapping:
+            if key not in defaults:
+                yield Problem(f"{path}.{key}", "unknown setting (not a default in group_data/)")
+
+
+CHECKS: tuple[Check, ...] = (
+    check_unique_addresses,
+    check_sleepers,
+    check_roles,
+    check_serves,
+    check_vram,
+    check_routing,
+    check_plain_secrets,
+)
+
+
+def cross_checks(inv: Inventory, defaults: dict[str, Any] | None = None) -> list[Problem]:
+    """Run every check; an empty list means the inventory is valid."""
+    problems = [problem for check in CHECKS for problem in check(inv)]
+    problems.extend(check_settings(inv, defaults or {}))
+    return problems
+

@@ -1,0 +1,206 @@
+"""VRAM planner: how much of each GPU every served model holds, and whether it fits.
+
+All sizes are GiB (2**30 bytes). A model's resident size is
+
+* llama.cpp engines (Ollama, LM Studio): weights + KV cache for ``context`` tokens
+  in each of ``slots`` parallel sequences + a compute buffer;
+* vLLM: the engine pre-allocates ``gpu_memory_utilization`` of the card's total
+  memory; inside that share go the weights, activations/CUDA graphs, and a KV
+  cache pool that must hold at least one full ``context`` sequence or vLLM
+  refuses to start.
+
+Weights are parameters x bits per weight. GGUF k-quants report an average over all
+tensors (embeddings included); AWQ/GPTQ/FP8 checkpoints keep embeddings and the
+output head at 16 bits. A vision tower is always 16-bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hearth.inventory.model import ArchSpec, Gpu, Host, Serve
+from hearth.planner.catalogue import CATALOGUE, find_arch
+
+GIB = float(2**30)
+
+# Average bits per weight. GGUF figures are llama.cpp's measured averages for the
+# mixed k-quant recipes; AWQ/GPTQ carry a 16-bit scale and zero per group of 128.
+BITS_PER_WEIGHT: dict[str, float] = {
+    "fp32": 32.0,
+    "fp16": 16.0,
+    "bf16": 16.0,
+    "fp8": 8.0,
+    "int8": 8.0,
+    "q8_0": 8.5,
+    "q6_k": 6.56,
+    "q5_k_m": 5.69,
+    "q4_k_m": 4.85,
+    "q4_0": 4.55,
+    "awq": 4.25,
+    "gptq": 4.25,
+    "int4": 4.25,
+}
+SIXTEEN_BIT_EMBEDDINGS = {"fp8", "int8", "awq", "gptq", "int4"}
+
+# Bytes per cached element. q8_0 / q4_0 are llama.cpp block formats (32 values +
+# a 16-bit scale); turboquant_k8v4 keeps 8-bit keys and 4-bit values.
+KV_BYTES: dict[str, float] = {
+    "auto": 2.0,
+    "fp16": 2.0,
+    "bf16": 2.0,
+    "fp8": 1.0,
+    "q8_0": 34 / 32,
+    "q4_0": 18 / 32,
+    "turboquant_k8v4": 0.75,
+}
+
+LLAMA_CPP_OVERHEAD_GB = 0.2  # CUDA context + compute buffer at default batch sizes
+VLLM_OVERHEAD_GB = 1.5  # activation peak from vLLM's profiling run + CUDA graphs
+VLLM_DEFAULT_UTILIZATION = 0.9  # vLLM's --gpu-memory-utilization default
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """What one served model holds on its GPU."""
+
+    host: str
+    serve: str
+    engine: str
+    arch: str
+    weights_gb: float
+    kv_gb: float
+    overhead_gb: float
+    resident_gb: float
+    full_context_sequences: float
+    problems: tuple[str, ...] = ()
+
+
+@dataclass
+class GpuPlan:
+    """The budget of one GPU and the models placed on it."""
+
+    host: str
+    index: int
+    gpu: Gpu
+    models: list[ModelPlan] = field(default_factory=list)
+
+    @property
+    def used_gb(self) -> float:
+        return sum(model.resident_gb for model in self.models)
+
+    @property
+    def headroom_gb(self) -> float:
+        return self.gpu.usable_gb - self.used_gb
+
+    @property
+    def fits(self) -> bool:
+        return self.headroom_gb >= 0 and not any(m.problems for m in self.models)
+
+
+def weights_gb(arch: ArchSpec, quant: str) -> float:
+    """Size of the weights in GiB at a quantisation.
+
+    Example:
+        weights_gb(CATALOGUE["qwen2.5-14b"], "q4_k_m")  # ~8.3
+    """
+    bits = BITS_PER_WEIGHT[quant]
+    if quant in SIXTEEN_BIT_EMBEDDINGS:
+        body = (arch.params_b - arch.embed_params_b) * bits / 8 + arch.embed_params_b * 2
+    else:
+        body = arch.params_b * bits / 8
+    return (body + arch.vision_params_b * 2) * 1e9 / GIB
+
+
+def kv_cache_gb(arch: ArchSpec, context: int, kv_dtype: str) -> float:
+    """KV cache for one sequence of ``context`` tokens, in GiB.
+
+    Sliding-window layers never cache more than their window.
+    """
+    per_layer_token = 2 * arch.kv_heads * arch.head_dim * KV_BYTES[kv_dtype]
+    full_layers = arch.layers - arch.sliding_window_layers
+    window = min(context, arch.sliding_window or context)
+    tokens = full_layers * context + arch.sliding_window_layers * window
+    return per_layer_token * tokens / GIB
+
+
+def plan_serve(host: str, serve: Serve, arch_name: str, arch: ArchSpec, gpu: Gpu) -> ModelPlan:
+    """Estimate the resident size of one served model on its GPU."""
+    weights = weights_gb(arch, serve.quant)
+    one_sequence = kv_cache_gb(arch, serve.context, serve.kv_cache_dtype)
+    if serve.engine == "vllm":
+        return _plan_vllm(host, serve, arch_name, gpu, weights, one_sequence)
+    kv = one_sequence * serve.slots
+    resident = weights + kv + LLAMA_CPP_OVERHEAD_GB
+    problems: list[str] = []
+    if serve.gpu_memory_utilization is not None:
+        cap = serve.gpu_memory_utilization * gpu.vram_gb
+        if resident > cap:
+            problems.append(
+                f"needs {resident:.1f} GiB but gpu_memory_utilization "
+                f"{serve.gpu_memory_utilization} caps it at {cap:.1f} GiB "
+                f"({resident - cap:.1f} GiB over)"
+            )
+    return ModelPlan(
+        host, serve.name, serve.engine, arch_name, weights, kv, LLAMA_CPP_OVERHEAD_GB,
+        resident, float(serve.slots), tuple(problems),
+    )
+
+
+def _plan_vllm(
+    host: str, serve: Serve, arch_name: str, gpu: Gpu, weights: float, one_sequence: float
+) -> ModelPlan:
+    utilization = serve.gpu_memory_utilization or VLLM_DEFAULT_UTILIZATION
+    claimed = utilization * gpu.vram_gb
+    pool = claimed - weights - VLLM_OVERHEAD_GB
+    problems: list[str] = []
+    if pool < one_sequence:
+        problems.append(
+            f"vLLM's share ({utilization} x {gpu.vram_gb:g} = {claimed:.1f} GiB) leaves "
+            f"{max(pool, 0):.1f} GiB of KV cache after {weights:.1f} GiB of weights and "
+            f"{VLLM_OVERHEAD_GB} GiB of activations; one {serve.context}-token sequence "
+            f"needs {one_sequence:.1f} GiB ({one_sequence - max(pool, 0):.1f} GiB short)"
+        )
+    sequences = pool / one_sequence if one_sequence > 0 else 0.0
+    return ModelPlan(
+        host, serve.name, serve.engine, arch_name, weights, max(pool, 0.0), VLLM_OVERHEAD_GB,
+        claimed, max(sequences, 0.0), tuple(problems),
+    )
+
+
+def plan_host(
+    name: str, host: Host, custom: dict[str, ArchSpec]
+) -> tuple[list[GpuPlan], list[tuple[int, str]]]:
+    """Place every served model of a host on its GPU.
+
+    Returns the per-GPU plans and problems as (serve index, message) pairs for
+    served models that cannot be planned (unknown architecture or quantisation,
+    missing GPU).
+    """
+    plans = [GpuPlan(name, index, gpu) for index, gpu in enumerate(host.gpus)]
+    problems: list[tuple[int, str]] = []
+    for position, serve in enumerate(host.serves):
+        if serve.engine == "openai" or not host.gpus:
+            continue  # a remote endpoint or a CPU-only engine: no VRAM to plan
+        if serve.gpu >= len(plans):
+            problems.append((position, f"gpu {serve.gpu} does not exist on this host"))
+            continue
+        found = find_arch(serve.arch, serve.model, custom)
+        if found is None:
+            problems.append((position, _unknown_arch(serve, custom)))
+            continue
+        if serve.quant not in BITS_PER_WEIGHT:
+            known = ", ".join(sorted(BITS_PER_WEIGHT))
+            problems.append((position, f"unknown quant '{serve.quant}' (known: {known})"))
+            continue
+        arch_name, arch = found
+        plans[serve.gpu].models.append(plan_serve(name, serve, arch_name, arch, host.gpus[serve.gpu]))
+    return plans, problems
+
+
+def _unknown_arch(serve: Serve, custom: dict[str, ArchSpec]) -> str:
+    known = ", ".join(sorted({*CATALOGUE, *custom}))
+    what = f"arch '{serve.arch}'" if serve.arch else f"model '{serve.model}'"
+    return (
+        f"unknown {what}: set arch to one of {known}, "
+        "or describe it under models: (params_b, layers, kv_heads, head_dim)"
+    )
