@@ -1,0 +1,84 @@
+"""`hearth plan` and `hearth render`: read the inventory, touch no host."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from hearth.configs import ConfigFile
+from hearth.deploy_data import group_defaults
+from hearth.inventory import Inventory, InventoryError, load_inventory
+from hearth.plan import plan_text
+
+# Concerns whose files a deploy writes; each module exposes
+# host_files(inv, host_name, facts=None) -> list[ConfigFile].
+CONCERNS = ("base", "overlay", "firewall", "gateway")
+
+
+def inventory_path(value: str) -> Path:
+    """Accept the YAML file or its pyinfra twin (inventory/lab.py -> inventory/lab.yml)."""
+    path = Path(value)
+    return path.with_suffix(".yml") if path.suffix == ".py" else path
+
+
+def load_or_report(value: str) -> Inventory | None:
+    try:
+        return load_inventory(inventory_path(value), group_defaults())
+    except InventoryError as exc:
+        print(f"hearth: invalid inventory ({len(exc.lines)} problems):", file=sys.stderr)
+        for line in exc.lines:
+            print(f"  {line}", file=sys.stderr)
+        return None
+
+
+def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -> list[ConfigFile]:
+    """Every config file the deploy writes on one host, concern by concern."""
+    files: list[ConfigFile] = []
+    for concern in CONCERNS:
+        try:
+            module = importlib.import_module(f"hearth.configs.{concern}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"hearth.configs.{concern}":
+                raise
+            continue
+        files.extend(module.host_files(inv, name, facts))
+    return files
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    inv = load_or_report(args.inventory)
+    if inv is None:
+        return 2
+    sys.stdout.write(plan_text(inv))
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    inv = load_or_report(args.inventory)
+    if inv is None:
+        return 2
+    out = Path(args.out)
+    count = 0
+    for name, host in inv.hosts.items():
+        if host.os != "linux":
+            continue
+        for config in host_files(inv, name):
+            target = out / name / config.dest.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(config.render())
+            count += 1
+    print(f"wrote {count} files for {len(inv.hosts)} hosts under {out}/<host>/")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    plan = subparsers.add_parser("plan", help="validate an inventory and print the plan")
+    plan.add_argument("inventory", help="inventory file (inventory/<lab>.yml or .py)")
+    plan.set_defaults(func=cmd_plan)
+    render = subparsers.add_parser("render", help="write every config file the deploy would write")
+    render.add_argument("inventory", help="inventory file (inventory/<lab>.yml or .py)")
+    render.add_argument("--out", required=True, help="folder to write <host>/<path> files into")
+    render.set_defaults(func=cmd_render)
