@@ -1,0 +1,129 @@
+"""Admin API (bearer token read from a file): upstreams, drain, reload, keep-warm."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from aiohttp import web
+
+from .config import ConfigError
+from .errors import error_response
+from .state import GatewayState
+
+_KEY: Any = None
+
+
+def _check(request: web.Request) -> web.Response | None:
+    st: GatewayState = request.app[_KEY]
+    token = st.policy.admin_token
+    if not token:
+        return error_response(403, "The admin API is disabled: no admin token file is "
+                                   "configured or it is empty", None, "admin_disabled")
+    auth = request.headers.get("Authorization", "")
+    given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if not given or not hmac.compare_digest(given.encode(), token.encode()):
+        return error_response(401, "Admin API: bad or missing bearer token", None,
+                              "invalid_admin_token")
+    return None
+
+
+def _admin(fn: Any) -> Any:
+    async def wrapped(request: web.Request) -> web.Response:
+        bad = _check(request)
+        if bad is not None:
+            return bad
+        return await fn(request, request.app[_KEY])
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+@_admin
+async def upstreams(request: web.Request, st: GatewayState) -> web.Response:
+    """GET /admin/upstreams: per-upstream state, in-flight, cap, last error; routes."""
+    cfg = st.cfg
+    drained_ups = {u for r in st.drained for u in cfg.routes[r].upstreams}
+    served = {u for r in cfg.routes if r not in st.drained for u in cfg.routes[r].upstreams}
+    ups = [u.snapshot(u.name in drained_ups and u.name not in served)
+           for u in st.upstreams.values()]
+    routes = {r: {"upstreams": rc.upstreams, "on_busy": rc.on_busy, "spill": rc.spill,
+                  "failover": st.policy.chains[r], "terminal": rc.terminal,
+                  "drained": r in st.drained} for r, rc in cfg.routes.items()}
+    return web.json_response({"upstreams": ups, "routes": routes})
+
+
+def _route(request: web.Request, st: GatewayState) -> str | web.Response:
+    r = request.match_info["route"]
+    if r not in st.cfg.routes:
+        return error_response(404, f"Unknown route '{r}'", "route", "route_not_found")
+    return r
+
+
+@_admin
+async def drain(request: web.Request, st: GatewayState) -> web.Response:
+    """POST /admin/drain/<route>: auto-routed traffic avoids it; explicit pins still pass."""
+    r = _route(request, st)
+    if isinstance(r, web.Response):
+        return r
+    st.drained.add(r)
+    return web.json_response({"route": r, "drained": True})
+
+
+@_admin
+async def undrain(request: web.Request, st: GatewayState) -> web.Response:
+    """POST /admin/undrain/<route>."""
+    r = _route(request, st)
+    if isinstance(r, web.Response):
+        return r
+    st.drained.discard(r)
+    return web.json_response({"route": r, "drained": False})
+
+
+@_admin
+async def reload(request: web.Request, st: GatewayState) -> web.Response:
+    """POST /admin/reload: re-read the policy file; a bad one is rejected, the old one kept."""
+    try:
+        result = await st.reload()
+    except ConfigError as exc:
+        body = {"error": {"message": f"policy rejected, previous policy still in force: {exc}",
+                          "type": "invalid_request_error", "param": None,
+                          "code": "invalid_policy", "errors": exc.errors}}
+        return web.json_response(body, status=400)
+    return web.json_response(result)
+
+
+@_admin
+async def keep_warm(request: web.Request, st: GatewayState) -> web.Response:
+    """POST /admin/keep-warm/<upstream> (JSON ``{"minutes": N}`` or ``?minutes=N``)."""
+    name = request.match_info["upstream"]
+    up = st.upstreams.get(name)
+    if up is None:
+        return error_response(404, f"Unknown upstream '{name}'", "upstream",
+                              "upstream_not_found")
+    minutes: Any = request.query.get("minutes")
+    raw = await request.read()
+    if raw:
+        try:
+            minutes = json.loads(raw).get("minutes", minutes)
+        except (ValueError, AttributeError):
+            return error_response(400, "Body must be a JSON object like {\"minutes\": 30}")
+    try:
+        m = float(minutes) if minutes is not None else up.cfg.sleep.keep_warm_minutes
+    except (TypeError, ValueError):
+        return error_response(400, "'minutes' must be a number", "minutes")
+    if not 0 < m <= 24 * 60:
+        return error_response(400, "'minutes' must be in (0, 1440]", "minutes")
+    return web.json_response(await st.health.keep_warm(up, m))
+
+
+def register(app: web.Application, key: Any) -> None:
+    """Add the admin routes to ``app`` (state under ``key``)."""
+    global _KEY
+    _KEY = key
+    r = app.router
+    r.add_get("/admin/upstreams", upstreams)
+    r.add_post("/admin/drain/{route}", drain)
+    r.add_post("/admin/undrain/{route}", undrain)
+    r.add_post("/admin/reload", reload)
+    r.add_post("/admin/keep-warm/{upstream}", keep_warm)

@@ -1,0 +1,339 @@
+"""The gateway's one configuration file (its "policy"), as a pydantic model.
+
+The file is YAML or JSON. It is normally rendered from the inventory by
+:func:`hearth.gateway.from_inventory.gateway_config_from_inventory`, but it is a
+plain, documented format of its own (see ``docs/gateway.md``).
+
+:func:`load_config` parses and validates a file; every error names the key path
+(``routes.code.spill[0]: unknown route 'chatt'``). A config that loads is
+internally consistent: every route, bucket and upstream it names exists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Engine = Literal["vllm", "ollama", "lmstudio", "openai"]
+OnBusy = Literal["spill", "queue", "busy"]
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Timeouts(_Model):
+    """Upstream timeouts, in seconds."""
+
+    connect_s: float = Field(5.0, gt=0)
+    first_byte_s: float = Field(120.0, gt=0)
+    idle_s: float = Field(60.0, gt=0)
+    total_s: float = Field(900.0, gt=0)
+
+
+class HealthCfg(_Model):
+    """Background prober settings."""
+
+    interval_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(2.0, gt=0)
+    down_after: int = Field(2, ge=1)
+    degraded_latency_ms: float = Field(1500.0, gt=0)
+    cooldown_s: float = Field(10.0, ge=0)
+    wake_probe_interval_s: float = Field(0.5, gt=0)
+
+
+class WolCfg(_Model):
+    """Where magic packets go (UDP)."""
+
+    address: str = "255.255.255.255"
+    port: int = Field(9, ge=1, le=65535)
+
+
+class SleepCfg(_Model):
+    """Sleep / Wake-on-LAN facts of the upstream's host."""
+
+    sleeps: bool = False
+    mac: str | None = None
+    ready_timeout_s: float = Field(90.0, gt=0)
+    keep_warm_minutes: float = Field(30.0, gt=0)
+    max_waiters: int = Field(64, ge=1)
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, v: str | None) -> str | None:
+        if v is not None and not _MAC_RE.match(v):
+            raise ValueError(f"not a MAC address: {v!r}")
+        return v
+
+
+class UpstreamCfg(_Model):
+    """One serving endpoint (one served model on one host)."""
+
+    engine: Engine
+    base_url: str
+    model: str
+    slots: int = Field(1, ge=1)
+    vision: bool = False
+    host: str = ""
+    sleep: SleepCfg = SleepCfg()
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class QueueCfg(_Model):
+    """A bounded wait for a free slot."""
+
+    max: int = Field(8, ge=1)
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class RouteCfg(_Model):
+    """A route: the upstreams that serve it and what to do when they cannot."""
+
+    upstreams: list[str] = Field(min_length=1)
+    on_busy: OnBusy = "busy"
+    spill: list[str] = []
+    failover: list[str] = []
+    terminal: bool = False
+    queue: QueueCfg = QueueCfg()
+
+
+class BucketCfg(_Model):
+    """A keyword bucket: matching keywords score their weight toward `route`."""
+
+    route: str
+    keywords: dict[str, float]
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _kw(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return {str(k): 1.0 for k in v}
+        return v
+
+
+class SizePromotion(_Model):
+    """Route by estimated prompt size: ``promote[bucket][tier]``."""
+
+    thresholds: list[int] = []
+    promote: dict[str, list[str]] = {}
+
+
+class RoutingCfg(_Model):
+    """How requests are classified into routes."""
+
+    alias_prefix: str = "hearth"
+    default_route: str
+    image_route: str | None = None
+    embedding_route: str | None = None
+    tie_break: list[str] = []
+    classify_scope: Literal["last_user", "user", "all"] = "last_user"
+    buckets: dict[str, BucketCfg] = {}
+    size_promotion: SizePromotion = SizePromotion()
+
+
+class CloudProviderCfg(_Model):
+    """An OpenAI-compatible cloud provider, reachable only by explicit escalation."""
+
+    base_url: str
+    api_key_file: str | None = None
+    models: dict[str, str] = Field(min_length=1)
+
+
+class ClientCfg(_Model):
+    """A client API key (only its sha256 is stored) and what it may do."""
+
+    key_sha256: str
+    routes: list[str] | None = None
+    rate_per_minute: int | None = Field(None, ge=1)
+    cloud: bool = False
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _sha(cls, v: str) -> str:
+        v = v.lower()
+        if not _SHA_RE.match(v):
+            raise ValueError("must be 64 lowercase hex characters (sha256 of the key)")
+        return v
+
+
+class LogsCfg(_Model):
+    """Where the JSONL logs go (None: not written)."""
+
+    decision_log: str | None = None
+    cloud_audit_log: str | None = None
+
+
+class SanitiseCfg(_Model):
+    """Extra names to scrub from cloud payloads (inventory host names etc.)."""
+
+    hostnames: list[str] = []
+
+
+class GatewayConfig(_Model):
+    """The whole gateway policy."""
+
+    listen: list[str] = ["127.0.0.1:4000"]
+    admin_token_file: str | None = None
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    timeouts: Timeouts = Timeouts()
+    health: HealthCfg = HealthCfg()
+    wol: WolCfg = WolCfg()
+    upstreams: dict[str, UpstreamCfg] = Field(min_length=1)
+    routes: dict[str, RouteCfg] = Field(min_length=1)
+    routing: RoutingCfg
+    clouds: dict[str, CloudProviderCfg] = {}
+    clients: dict[str, ClientCfg] = {}
+    logs: LogsCfg = LogsCfg()
+    sanitise: SanitiseCfg = SanitiseCfg()
+    allow_unauthenticated_loopback: bool = True
+
+
+class ConfigError(ValueError):
+    """The policy is invalid; ``errors`` lists ``key.path: reason`` strings."""
+
+    def __init__(self, errors: list[str], source: str = "") -> None:
+        self.errors = errors
+        prefix = f"{source}: " if source else ""
+        super().__init__(prefix + "; ".join(errors))
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<root>"
+
+
+def check_references(cfg: GatewayConfig) -> list[str]:
+    """Cross-reference checks pydantic cannot do; returns ``path: reason`` errors."""
+    errs: list[str] = []
+    routes, ups = cfg.routes, cfg.upstreams
+    for name in ups:
+        if not _NAME_RE.match(name):
+            errs.append(f"upstreams.{name}: name may only use letters, digits and ._:-")
+    for name, u in ups.items():
+        if u.sleep.sleeps and not u.sleep.mac:
+            errs.append(f"upstreams.{name}.sleep.mac: a sleeping upstream needs a MAC")
+    for rname, r in routes.items():
+        if not _NAME_RE.match(rname):
+            errs.append(f"routes.{rname}: name may only use letters, digits and ._:-")
+        for i, u in enumerate(r.upstreams):
+            if u not in ups:
+                errs.append(f"routes.{rname}.upstreams[{i}]: unknown upstream {u!r}")
+        for key in ("spill", "failover"):
+            for i, t in enumerate(getattr(r, key)):
+                if t.startswith("cloud/"):
+                    errs.append(f"routes.{rname}.{key}[{i}]: cloud models never appear in chains")
+                elif t not in routes:
+                    errs.append(f"routes.{rname}.{key}[{i}]: unknown route {t!r}")
+                elif t == rname:
+                    errs.append(f"routes.{rname}.{key}[{i}]: a route cannot fall back to itself")
+        if r.terminal and (r.spill or r.failover):
+            errs.append(f"routes.{rname}: a terminal route has no spill or failover chain")
+        if r.on_busy == "spill" and not r.spill:
+            errs.append(f"routes.{rname}.spill: on_busy is 'spill' but the chain is empty")
+    rt = cfg.routing
+    for key in ("default_route", "image_route", "embedding_route"):
+        v = getattr(rt, key)
+        if v is not None and v not in routes:
+            errs.append(f"routing.{key}: unknown route {v!r}")
+    if rt.image_route is not None and rt.image_route in routes and not any(
+        ups[u].vision for u in routes[rt.image_route].upstreams if u in ups
+    ):
+        errs.append(f"routing.image_route: route {rt.image_route!r} has no vision upstream")
+    for b, bc in rt.buckets.items():
+        if bc.route not in routes:
+            errs.append(f"routing.buckets.{b}.route: unknown route {bc.route!r}")
+        if not bc.keywords:
+            errs.append(f"routing.buckets.{b}.keywords: empty")
+        for kw in bc.keywords:
+            if not kw.strip():
+                errs.append(f"routing.buckets.{b}.keywords: empty keyword")
+    for i, b in enumerate(rt.tie_break):
+        if b not in rt.buckets:
+            errs.append(f"routing.tie_break[{i}]: unknown bucket {b!r}")
+    sp = rt.size_promotion
+    if sp.thresholds != sorted(set(sp.thresholds)):
+        errs.append("routing.size_promotion.thresholds: must be strictly increasing")
+    for b, lst in sp.promote.items():
+        if b not in rt.buckets and b != "unknown":
+            errs.append(f"routing.size_promotion.promote.{b}: unknown bucket {b!r}")
+        if len(lst) != len(sp.thresholds) + 1:
+            errs.append(
+                f"routing.size_promotion.promote.{b}: needs {len(sp.thresholds) + 1} routes "
+                f"(one per size tier), got {len(lst)}"
+            )
+        for i, t in enumerate(lst):
+            if t not in routes:
+                errs.append(f"routing.size_promotion.promote.{b}[{i}]: unknown route {t!r}")
+    for c, cc in cfg.clients.items():
+        for i, r in enumerate(cc.routes or []):
+            if r not in routes:
+                errs.append(f"clients.{c}.routes[{i}]: unknown route {r!r}")
+    seen: dict[str, str] = {}
+    for c, cc in cfg.clients.items():
+        if cc.key_sha256 in seen:
+            errs.append(f"clients.{c}.key_sha256: same key as client {seen[cc.key_sha256]!r}")
+        seen[cc.key_sha256] = c
+    for p, pc in cfg.clouds.items():
+        if "/" in p:
+            errs.append(f"clouds.{p}: provider names may not contain '/'")
+        if not pc.base_url.startswith(("http://", "https://")):
+            errs.append(f"clouds.{p}.base_url: must start with http:// or https://")
+    for i, addr in enumerate(cfg.listen):
+        host, sep, port = addr.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            errs.append(f"listen[{i}]: expected HOST:PORT, got {addr!r}")
+    return errs
+
+
+def parse_config(data: Any, source: str = "") -> GatewayConfig:
+    """Validate a decoded mapping; raise :class:`ConfigError` naming key paths."""
+    if not isinstance(data, dict):
+        raise ConfigError(["<root>: expected a mapping"], source)
+    try:
+        cfg = GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            [f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()], source
+        ) from None
+    errs = check_references(cfg)
+    if errs:
+        raise ConfigError(errs, source)
+    return cfg
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    """Read and validate a YAML or JSON policy file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"<file>: cannot read: {exc.strerror}"], str(p)) from None
+    try:
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError([f"<file>: not valid YAML/JSON: {exc}"], str(p)) from None
+    return parse_config(data, str(p))
+
+
+def dump_config(cfg: GatewayConfig) -> str:
+    """Serialise a config to YAML (the format the deploy writes)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

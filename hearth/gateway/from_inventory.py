@@ -1,0 +1,116 @@
+"""Render the gateway policy from the one inventory."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .config import GatewayConfig, parse_config
+
+if TYPE_CHECKING:
+    from hearth.inventory import Inventory
+
+SECRETS_DIR = "/etc/hearth/gateway/secrets"
+LOG_DIR = "/var/log/hearth/gateway"
+
+
+def upstream_name(host: str, index: int, count: int) -> str:
+    """An upstream is named after its host (``host-N`` if the host serves several)."""
+    return host if count == 1 else f"{host}-{index}"
+
+
+def admin_token_path(secrets_dir: str = SECRETS_DIR) -> str:
+    """Where the role puts the admin token (mode 0600)."""
+    return f"{secrets_dir}/admin-token"
+
+
+def cloud_key_path(provider: str, secrets_dir: str = SECRETS_DIR) -> str:
+    """Where the role puts a cloud provider's API key (mode 0600)."""
+    return f"{secrets_dir}/cloud-{provider}"
+
+
+def gateway_config_from_inventory(
+    inv: Inventory,
+    resolve: Callable[[str], str] | None = None,
+    secrets_dir: str = SECRETS_DIR,
+    log_dir: str = LOG_DIR,
+) -> GatewayConfig:
+    """Build the gateway policy from an inventory.
+
+    ``resolve`` turns a secret reference (``env:NAME`` / ``file:PATH``) into the
+    secret; it is only used for client keys, which are stored as sha256 hashes.
+    The admin token and cloud keys are referenced by file paths under
+    ``secrets_dir`` that the deploy fills in.
+    """
+    if resolve is None:
+        from hearth.inventory import resolve_secret as resolve
+    routing = inv.routing
+    upstreams: dict[str, dict[str, Any]] = {}
+    route_ups: dict[str, list[str]] = {}
+    for hname, host in inv.hosts.items():
+        for i, s in enumerate(host.serves):
+            name = upstream_name(hname, i, len(host.serves))
+            upstreams[name] = {
+                "engine": s.engine,
+                "base_url": s.base_url or f"http://{host.overlay_ip}:{s.listen_port}",
+                "model": s.name,
+                "slots": s.slots,
+                "vision": s.vision,
+                "host": hname,
+                "sleep": {
+                    "sleeps": host.sleep.sleeps,
+                    "mac": host.mac,
+                    "ready_timeout_s": host.sleep.ready_timeout_s,
+                    "keep_warm_minutes": max(1, host.sleep.keep_warm_minutes),
+                },
+            }
+            for r in s.routes:
+                route_ups.setdefault(r, []).append(name)
+    policies = routing.routes if routing else {}
+    routes: dict[str, dict[str, Any]] = {}
+    for r, ups in route_ups.items():
+        pol = policies.get(r)
+        routes[r] = {"upstreams": ups, **(pol.model_dump() if pol else {})}
+    if routing is None:
+        default = next(iter(route_ups), "")
+        rt: dict[str, Any] = {"default_route": default}
+    else:
+        rt = {
+            "alias_prefix": routing.alias_prefix,
+            "default_route": routing.default_route,
+            "tie_break": routing.tie_break,
+            "buckets": {b: bc.model_dump() for b, bc in routing.buckets.items()},
+        }
+        if routing.size_promotion is not None:
+            rt["size_promotion"] = routing.size_promotion.model_dump()
+        if routing.image_route:
+            rt["image_route"] = routing.image_route
+    if "image_route" not in rt:
+        rt["image_route"] = next((r for r, ups in route_ups.items()
+                                  if any(upstreams[u]["vision"] for u in ups)), None)
+    listen = ["127.0.0.1:4000"]
+    if inv.gateway is not None:
+        gw = inv.hosts[inv.gateway.host]
+        listen = [f"127.0.0.1:{inv.gateway.port}", f"{gw.overlay_ip}:{inv.gateway.port}"]
+    clients = {
+        n: {"key_sha256": hashlib.sha256(resolve(c.key).encode()).hexdigest(),
+            "routes": c.routes, "rate_per_minute": c.rate_per_minute, "cloud": c.cloud}
+        for n, c in inv.clients.items()
+    }
+    clouds = {p: {"base_url": c.base_url, "api_key_file": cloud_key_path(p, secrets_dir),
+                  "models": dict(c.models)} for p, c in inv.clouds.items()}
+    data = {
+        "listen": listen,
+        "admin_token_file": admin_token_path(secrets_dir),
+        "wol": {"address": str(inv.lan.cidr.broadcast_address), "port": 9},
+        "upstreams": upstreams,
+        "routes": routes,
+        "routing": rt,
+        "clouds": clouds,
+        "clients": clients,
+        "logs": {"decision_log": f"{log_dir}/decisions.jsonl",
+                 "cloud_audit_log": f"{log_dir}/cloud-audit.jsonl"},
+        "sanitise": {"hostnames": sorted(inv.hosts)},
+    }
+    return parse_config(data, f"inventory {inv.name}")

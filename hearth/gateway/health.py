@@ -1,0 +1,205 @@
+"""Health probes (cheap endpoints only, never a generation) and Wake-on-LAN."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import wakeonlan
+
+from .config import GatewayConfig
+from .upstreams import ASLEEP, DEGRADED, DOWN, HEALTHY, WAKING, Upstream
+
+log = logging.getLogger("hearth.gateway.health")
+
+PROBE_PATHS = {"ollama": "/api/tags", "vllm": "/v1/models", "lmstudio": "/v1/models",
+               "openai": "/v1/models"}
+
+
+def probe_path(engine: str) -> str:
+    """The cheap endpoint probed for an engine."""
+    return PROBE_PATHS.get(engine, "/v1/models")
+
+
+def _lists_model(data: Any, model: str) -> bool:
+    if not isinstance(data, dict):
+        return False
+    items = data.get("data") or data.get("models") or []
+    names = set()
+    for it in items if isinstance(items, list) else []:
+        if isinstance(it, dict):
+            names.update(str(it.get(k)) for k in ("id", "name", "model") if it.get(k))
+    return model in names or f"{model}:latest" in names
+
+
+class Health:
+    """Per-upstream background probers and the wake coordinator."""
+
+    def __init__(self, get_cfg: Callable[[], GatewayConfig],
+                 on_wake: Callable[[str], None] | None = None) -> None:
+        self.get_cfg = get_cfg
+        self.on_wake = on_wake or (lambda _n: None)
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.wakes: dict[str, asyncio.Task[bool]] = {}
+        self.wake_waiters: dict[str, int] = {}
+        self.rounds = 0
+
+    # -- probing --------------------------------------------------------------------
+
+    async def probe_once(self, up: Upstream) -> tuple[bool, bool, str | None]:
+        """GET the cheap endpoint: (reachable, model listed, error)."""
+        cfg = self.get_cfg()
+        sess = up.ensure_session(cfg.timeouts.connect_s)
+        url = up.cfg.base_url + probe_path(up.cfg.engine)
+        t0 = time.perf_counter()
+        try:
+            async with sess.get(url, timeout=aiohttp.ClientTimeout(
+                    total=cfg.health.timeout_s)) as resp:
+                data = await resp.json(content_type=None) if resp.status == 200 else None
+                up.last_probe_ms = (time.perf_counter() - t0) * 1000
+                if resp.status != 200:
+                    return False, False, f"probe HTTP {resp.status}"
+                return True, _lists_model(data, up.cfg.model), None
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            return False, False, f"probe: {type(exc).__name__}: {exc}"[:300]
+        finally:
+            up.last_probe_at = time.time()
+
+    async def probe(self, up: Upstream) -> bool:
+        """Probe and update the upstream's state."""
+        cfg = self.get_cfg()
+        ok, listed, err = await self.probe_once(up)
+        if ok:
+            up.fails = 0
+            slow = (up.last_probe_ms or 0) > cfg.health.degraded_latency_ms
+            up.state = DEGRADED if (slow or not listed) else HEALTHY
+            if not listed:
+                up.last_error = f"model {up.cfg.model!r} not listed by upstream"
+            return True
+        up.fails += 1
+        up.last_error, up.last_error_at = err, time.time()
+        if up.sleeps:
+            up.state = ASLEEP
+        elif up.fails >= cfg.health.down_after:
+            up.state = DOWN
+        elif up.state != DOWN:
+            up.state = DEGRADED
+        return False
+
+    async def _loop(self, up: Upstream) -> None:
+        while True:
+            cfg = self.get_cfg()
+            wait = max(0.0, up.cooldown_until - time.monotonic())
+            if wait:
+                await asyncio.sleep(wait)
+            if up.state == ASLEEP or (up.name in self.wakes and not self.wakes[up.name].done()):
+                # Never probe a sleeping host: only a wake (or keep-warm) brings it back.
+                up.probe_now.clear()
+                await up.probe_now.wait()
+                continue
+            await self.probe(up)
+            up.probe_now.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(cfg.health.interval_s):
+                    await up.probe_now.wait()
+
+    def start(self, upstreams: dict[str, Upstream]) -> None:
+        """Start a prober for every upstream that has none."""
+        for name, up in upstreams.items():
+            if name not in self.tasks:
+                self.tasks[name] = asyncio.create_task(self._loop(up), name=f"probe:{name}")
+
+    async def stop(self, name: str | None = None) -> None:
+        """Stop one prober, or all of them."""
+        names = [name] if name else list(self.tasks)
+        for n in names:
+            t = self.tasks.pop(n, None)
+            if t:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+        for n in names:
+            w = self.wakes.pop(n, None)
+            if w:
+                w.cancel()
+
+    # -- waking ---------------------------------------------------------------------
+
+    def send_magic_packet(self, up: Upstream) -> None:
+        """Send ONE magic packet for the upstream's host."""
+        wol = self.get_cfg().wol
+        assert up.cfg.sleep.mac
+        wakeonlan.wake(up.cfg.sleep.mac, host=wol.address, port=wol.port)
+        self.on_wake(up.name)
+        log.info("wake-on-lan: magic packet for %s (%s) to %s:%d", up.name,
+                 up.cfg.sleep.mac, wol.address, wol.port)
+
+    async def _wake(self, up: Upstream) -> bool:
+        cfg = self.get_cfg()
+        up.state = WAKING
+        try:
+            self.send_magic_packet(up)
+        except OSError as exc:
+            up.state, up.last_error = ASLEEP, f"wake: cannot send magic packet: {exc}"
+            return False
+        deadline = time.monotonic() + up.cfg.sleep.ready_timeout_s
+        while time.monotonic() < deadline:
+            ok, listed, err = await self.probe_once(up)
+            if ok:
+                up.fails, up.state = 0, HEALTHY if listed else DEGRADED
+                up.probe_now.set()
+                return True
+            up.last_error = err
+            await asyncio.sleep(min(cfg.health.wake_probe_interval_s,
+                                    max(0.0, deadline - time.monotonic())))
+        up.state = ASLEEP
+        up.last_error = f"did not become ready within {up.cfg.sleep.ready_timeout_s:g}s of a wake"
+        up.last_error_at = time.time()
+        return False
+
+    async def ensure_awake(self, up: Upstream) -> bool | None:
+        """Wake ``up`` if asleep and wait until it is ready.
+
+        Returns True when ready, False when the ready deadline passed, None when too
+        many requests are already waiting (the caller treats that as busy). However
+        many requests wait, one wake (one magic packet) is in progress at a time.
+        """
+        if up.state not in (ASLEEP, WAKING) and up.name not in self.wakes:
+            return True
+        task = self.wakes.get(up.name)
+        if task is None:
+            task = asyncio.create_task(self._wake(up), name=f"wake:{up.name}")
+            self.wakes[up.name] = task
+            task.add_done_callback(lambda _t, n=up.name: self.wakes.pop(n, None))
+        n = self.wake_waiters.get(up.name, 0)
+        if n >= up.cfg.sleep.max_waiters:
+            return None
+        self.wake_waiters[up.name] = n + 1
+        try:
+            return await asyncio.shield(task)
+        finally:
+            self.wake_waiters[up.name] -= 1
+
+    async def keep_warm(self, up: Upstream, minutes: float) -> dict[str, Any]:
+        """Wake if needed and keep the upstream loaded for ``minutes`` (seed 000)."""
+        up.keep_warm_until = time.monotonic() + minutes * 60
+        woke = await self.ensure_awake(up) if up.sleeps else True
+        result: dict[str, Any] = {"upstream": up.name, "minutes": minutes, "awake": bool(woke)}
+        if woke and up.cfg.engine == "ollama":
+            cfg = self.get_cfg()
+            sess = up.ensure_session(cfg.timeouts.connect_s)
+            body = {"model": up.cfg.model, "keep_alive": f"{int(minutes * 60)}s"}
+            try:
+                async with sess.post(up.cfg.base_url + "/api/generate", json=body,
+                                     timeout=aiohttp.ClientTimeout(
+                                         total=cfg.timeouts.first_byte_s)) as resp:
+                    await resp.read()
+                    result["preload_status"] = resp.status
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                result["preload_error"] = f"{type(exc).__name__}: {exc}"
+        return result

@@ -1,0 +1,59 @@
+"""Prometheus metrics (one registry per gateway instance)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .upstreams import Upstream
+
+_LAT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class _UpstreamCollector(Collector):
+    """In-flight, cap, queue and state per upstream, read at scrape time (no per-request cost)."""
+
+    def __init__(self, get: Callable[[], dict[str, Upstream]]) -> None:
+        self.get = get
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        ups = self.get()
+        infl = GaugeMetricFamily("hearth_upstream_in_flight", "Requests in flight",
+                                 labels=["upstream"])
+        cap = GaugeMetricFamily("hearth_upstream_cap", "Concurrency cap (slots)",
+                                labels=["upstream"])
+        q = GaugeMetricFamily("hearth_upstream_queued", "Requests queued", labels=["upstream"])
+        st = GaugeMetricFamily("hearth_upstream_up", "1 if usable now", labels=["upstream",
+                                                                                  "state"])
+        for name, u in ups.items():
+            infl.add_metric([name], u.in_flight)
+            cap.add_metric([name], u.slots)
+            q.add_metric([name], len(u.waiters))
+            st.add_metric([name, u.state], 1.0 if u.usable() else 0.0)
+        yield from (infl, cap, q, st)
+
+
+class Metrics:
+    """All gateway metrics."""
+
+    def __init__(self, get_upstreams: Callable[[], dict[str, Upstream]]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("hearth_requests", "Requests by route, bucket and status",
+                                ["route", "bucket", "status"], registry=r)
+        self.latency = Histogram("hearth_request_latency_seconds", "Request latency",
+                                 ["route"], buckets=_LAT_BUCKETS, registry=r)
+        self.ttft = Histogram("hearth_ttft_seconds", "Time to first token (streaming)",
+                              ["route"], buckets=_LAT_BUCKETS, registry=r)
+        self.fallbacks = Counter("hearth_fallbacks", "Spills, failovers and drain redirects",
+                                 ["kind", "from_route", "to_route"], registry=r)
+        self.wakes = Counter("hearth_wakes", "Wake-on-LAN magic packets sent", ["upstream"],
+                             registry=r)
+        self.cloud = Counter("hearth_cloud_escalations", "Cloud escalations",
+                             ["provider", "model", "status"], registry=r)
+        self.upstream_errors = Counter("hearth_upstream_errors", "Upstream failures",
+                                       ["upstream", "kind"], registry=r)
+        r.register(_UpstreamCollector(get_upstreams))

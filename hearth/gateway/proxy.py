@@ -1,0 +1,316 @@
+"""Forwarding with capacity, spill, queue, failover, wake and streaming relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from .errors import error_body, error_response, sse_error_event
+from .routing import Decision
+from .state import GatewayState
+from .upstreams import ASLEEP, WAKING, Upstream
+
+_PASS_HEADERS = ("Content-Type", "Cache-Control")
+_CLIENT_ERRORS = (aiohttp.ClientError, OSError, asyncio.IncompleteReadError)
+
+
+@dataclass(slots=True)
+class Ctx:
+    """Per-request bookkeeping, written to the decision log at the end."""
+
+    request_id: str
+    endpoint: str
+    client: str | None = None
+    t0: float = field(default_factory=time.perf_counter)
+    model: str | None = None
+    bucket: str | None = None
+    route: str | None = None
+    reason: str = ""
+    upstream: str | None = None
+    status: int = 0
+    ttft_ms: float | None = None
+    fallback: list[str] = field(default_factory=list)
+    est_tokens: int = 0
+    has_image: bool = False
+    error: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        """The X-Hearth-* response headers."""
+        reason = ";".join([self.reason, *self.fallback]) if self.fallback else self.reason
+        h = {"X-Request-Id": self.request_id, "X-Hearth-Reason": reason}
+        if self.route:
+            h["X-Hearth-Route"] = self.route
+        if self.upstream:
+            h["X-Hearth-Upstream"] = self.upstream
+        return h
+
+
+@dataclass(slots=True)
+class Busy:
+    """All candidate capacity is taken (answer 429/503 with Retry-After)."""
+
+    status: int
+    message: str
+    retry_after: float
+
+
+@dataclass(slots=True)
+class Unavailable:
+    """No upstream of the route can be used (down, asleep past deadline, blind)."""
+
+    message: str
+    timed_out: bool = False
+
+
+class Failed(Exception):
+    """An upstream failed before the first byte reached the client."""
+
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.message, self.timed_out = message, timed_out
+
+
+class Proxy:
+    """Sends one decided request to an upstream, falling back per policy."""
+
+    def __init__(self, state: GatewayState) -> None:
+        self.state = state
+
+    # -- capacity -------------------------------------------------------------------
+
+    def _candidates(self, route: str, pin: tuple[str, ...] | None, image: bool,
+                    tried: set[str]) -> list[Upstream]:
+        ups = self.state.upstreams
+        names = pin if pin else self.state.cfg.routes[route].upstreams
+        return [ups[n] for n in names
+                if n in ups and n not in tried and (not image or ups[n].vision)]
+
+    async def _acquire(self, route: str, primary: bool, pin: tuple[str, ...] | None,
+                       d: Decision, tried: set[str], ctx: Ctx) -> Upstream | Busy | Unavailable:
+        cfg = self.state.cfg
+        rc = cfg.routes[route]
+        cands = self._candidates(route, pin, d.has_image, tried)
+        if not cands:
+            why = "no vision-capable upstream" if d.has_image else "no upstream left to try"
+            return Unavailable(f"route '{route}': {why}")
+        awake = [u for u in cands if u.usable()]
+        if not awake:
+            sleepy = [u for u in cands if u.sleeps and u.state in (ASLEEP, WAKING)]
+            if not sleepy:
+                return Unavailable(f"route '{route}': upstream "
+                                   f"{', '.join(u.name for u in cands)} down")
+            ok = await self.state.health.ensure_awake(sleepy[0])
+            if ok is None:
+                return Busy(503, f"too many requests waiting for '{sleepy[0].name}' to wake", 5)
+            if not ok:
+                return Unavailable(f"upstream '{sleepy[0].name}' did not wake in time",
+                                   timed_out=True)
+            ctx.fallback.append(f"woke:{sleepy[0].name}")
+            awake = [sleepy[0]]
+        for u in awake:
+            if u.try_acquire():
+                return u
+        if primary and rc.on_busy == "spill":
+            for s in rc.spill:
+                if s in self.state.drained:
+                    continue
+                for u in self._candidates(s, None, d.has_image, tried):
+                    if u.usable() and u.try_acquire():
+                        ctx.fallback.append(f"spill:{route}->{s}:{awake[0].name}_saturated")
+                        self.state.metrics.fallbacks.labels("spill", route, s).inc()
+                        ctx.route = s
+                        return u
+            return Busy(429, f"route '{route}' is saturated and so is its spill chain "
+                             f"{rc.spill}", 1)
+        if rc.on_busy == "queue":
+            res = await awake[0].acquire_queued(rc.queue.max, rc.queue.timeout_s)
+            if res == "ok":
+                return awake[0]
+            if res == "full":
+                return Busy(429, f"route '{route}' is saturated and its queue is full "
+                                 f"({rc.queue.max})", 1)
+            return Busy(503, f"route '{route}': no slot within {rc.queue.timeout_s:g}s", 5)
+        return Busy(429, f"route '{route}' is busy ({awake[0].slots} slots in use)", 1)
+
+    # -- main entry -----------------------------------------------------------------
+
+    async def handle(self, request: web.Request, ctx: Ctx, d: Decision,
+                     payload: dict[str, Any], path: str, stream: bool,
+                     ndjson: bool = False, engines: frozenset[str] | None = None
+                     ) -> web.StreamResponse:
+        """Serve a request along its route, spill and failover chains."""
+        st = self.state
+        pol = st.policy
+        route = d.route
+        if route in st.drained and not d.pinned:
+            alt = next((r for r in pol.chains[route] if r not in st.drained), None)
+            if alt is None:
+                ctx.route = route
+                return self._err(ctx, 503, f"route '{route}' is drained", "route_drained",
+                                 retry_after=30)
+            ctx.fallback.append(f"drained:{route}->{alt}")
+            st.metrics.fallbacks.labels("drain", route, alt).inc()
+            route = alt
+        chain = [r for r in pol.chains[route]]
+        tried: set[str] = set()
+        pin = d.upstreams
+        primary = True
+        last_status, last_msg = 503, f"route '{route}' unavailable"
+        while True:
+            ctx.route = route
+            got = await self._acquire(route, primary, pin, d, tried, ctx)
+            if isinstance(got, Busy):
+                return self._err(ctx, got.status, got.message, "server_busy",
+                                 retry_after=got.retry_after)
+            if isinstance(got, Upstream):
+                if engines is not None and got.cfg.engine not in engines:
+                    got.release()
+                    tried.add(got.name)
+                    last_status, last_msg = 404, (f"upstream '{got.name}' is not "
+                                                  f"{'/'.join(sorted(engines))}")
+                else:
+                    try:
+                        return await self._attempt(request, got, ctx, payload, path, stream,
+                                                   ndjson)
+                    except Failed as exc:
+                        tried.add(got.name)
+                        kind = "timeout" if exc.timed_out else "error"
+                        st.metrics.upstream_errors.labels(got.name, kind).inc()
+                        got.mark_failure(exc.message, st.cfg.health.cooldown_s)
+                        last_status = 504 if exc.timed_out else 502
+                        last_msg = f"upstream '{got.name}' failed: {exc.message}"
+                        ctx.fallback.append(f"failed:{got.name}:{kind}")
+                        if any(u.usable() for u in self._candidates(ctx.route or route, pin,
+                                                                    d.has_image, tried)):
+                            route = ctx.route or route
+                            continue
+            else:
+                last_status = 504 if got.timed_out else 503
+                last_msg = got.message
+            last_route = ctx.route or route
+            nxt = next((r for r in chain if r not in st.drained
+                        and self._candidates(r, None, d.has_image, tried)), None)
+            chain = chain[chain.index(nxt) + 1:] if nxt else []
+            if nxt is None:
+                if st.cfg.routes[last_route].terminal or st.cfg.routes[route].terminal:
+                    return self._err(ctx, 503, f"{last_msg} (route '{last_route}' is "
+                                     "terminal: no downgrade)", "terminal_route_unavailable",
+                                     retry_after=5)
+                code = {502: "upstream_error", 504: "upstream_timeout"}.get(
+                    last_status, "no_upstream")
+                return self._err(ctx, last_status, last_msg, code,
+                                 retry_after=5 if last_status == 503 else None)
+            ctx.fallback.append(f"failover:{last_route}->{nxt}")
+            st.metrics.fallbacks.labels("failover", last_route, nxt).inc()
+            route, primary, pin = nxt, False, None
+
+    def _err(self, ctx: Ctx, status: int, message: str, code: str,
+             retry_after: float | None = None) -> web.Response:
+        ctx.status, ctx.error = status, message
+        return error_response(status, message, None, code, ctx.headers(), retry_after)
+
+    # -- one attempt ----------------------------------------------------------------
+
+    async def _attempt(self, request: web.Request, up: Upstream, ctx: Ctx,
+                       payload: dict[str, Any], path: str, stream: bool,
+                       ndjson: bool) -> web.StreamResponse:
+        """Forward to one upstream holding one of its slots (always released)."""
+        t = self.state.cfg.timeouts
+        ctx.upstream = up.name
+        body = payload
+        if payload.get("model") != up.cfg.model:
+            body = dict(payload)
+            body["model"] = up.cfg.model
+        data = json.dumps(body, separators=(",", ":")).encode()
+        sess = up.ensure_session(t.connect_s)
+        deadline = asyncio.get_running_loop().time() + t.total_s
+        resp: aiohttp.ClientResponse | None = None
+        done = False
+        try:
+            try:
+                async with asyncio.timeout(t.first_byte_s if stream else t.total_s):
+                    resp = await sess.post(
+                        up.cfg.base_url + path, data=data,
+                        headers={"Content-Type": "application/json"},
+                        timeout=aiohttp.ClientTimeout(total=None, sock_connect=t.connect_s,
+                                                      sock_read=t.idle_s if stream else None))
+                    if resp.status >= 500:
+                        detail = (await resp.content.read(300)).decode("utf-8", "replace")
+                        raise Failed(f"HTTP {resp.status}: {detail}")
+                    if not stream or resp.status != 200:
+                        raw = await resp.read()
+                        done = True
+                        return self._full(ctx, resp, raw)
+                    first = await resp.content.readany()
+                    if not first:
+                        raise Failed("closed the stream before the first byte")
+            except TimeoutError:
+                raise Failed("timed out before the first byte", timed_out=True) from None
+            except _CLIENT_ERRORS as exc:
+                raise Failed(f"{type(exc).__name__}: {exc}"[:300]) from None
+            out, done = await self._relay(request, resp, ctx, first, deadline, ndjson)
+            if not done and ctx.status == 502:
+                up.mark_failure(ctx.error or "mid-stream failure",
+                                self.state.cfg.health.cooldown_s)
+            return out
+        finally:
+            if resp is not None:
+                if done:
+                    resp.release()
+                else:
+                    resp.close()  # drop the connection: the upstream sees the close
+            up.release()
+
+    def _full(self, ctx: Ctx, resp: aiohttp.ClientResponse, raw: bytes) -> web.Response:
+        ctx.status = resp.status
+        h = ctx.headers()
+        ct = resp.headers.get("Content-Type", "application/json")
+        return web.Response(status=resp.status, body=raw, headers={**h, "Content-Type": ct})
+
+    async def _relay(self, request: web.Request, resp: aiohttp.ClientResponse, ctx: Ctx,
+                     first: bytes, deadline: float, ndjson: bool
+                     ) -> tuple[web.StreamResponse, bool]:
+        """Stream the upstream body to the client; (response, ended cleanly)."""
+        ctx.status = resp.status
+        h = ctx.headers()
+        for k in _PASS_HEADERS:
+            if k in resp.headers:
+                h[k] = resp.headers[k]
+        h.setdefault("Content-Type", "text/event-stream")
+        out = web.StreamResponse(status=resp.status, headers=h)
+        try:
+            await out.prepare(request)
+            await out.write(first)
+        except _CLIENT_ERRORS:
+            ctx.status, ctx.error = 499, "client disconnected"
+            return out, False
+        ctx.ttft_ms = (time.perf_counter() - ctx.t0) * 1000
+        try:
+            async with asyncio.timeout_at(deadline):
+                async for chunk in resp.content.iter_any():
+                    try:
+                        await out.write(chunk)
+                    except _CLIENT_ERRORS:
+                        ctx.status, ctx.error = 499, "client disconnected"
+                        return out, False
+            return out, True
+        except (TimeoutError, *_CLIENT_ERRORS) as exc:
+            what = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            msg = f"upstream '{ctx.upstream}' failed mid-stream: {what}"
+            ctx.error, ctx.status = msg, 502
+            with contextlib.suppress(*_CLIENT_ERRORS):
+                if ndjson:
+                    await out.write(json.dumps({"error": msg}).encode() + b"\n")
+                else:
+                    await out.write(sse_error_event(msg))
+            return out, False
+
+
+__all__ = ["Ctx", "Proxy", "error_body"]

@@ -1,0 +1,322 @@
+"""The aiohttp application: OpenAI-compatible API, Ollama pass-through, probes, metrics."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from . import admin, cloud
+from .config import ClientCfg, GatewayConfig
+from .errors import error_response
+from .proxy import Ctx, Proxy
+from .routing import RoutingError
+from .state import GatewayState
+from .upstreams import DEGRADED, HEALTHY
+
+log = logging.getLogger("hearth.gateway")
+STATE: web.AppKey[GatewayState] = web.AppKey("state", GatewayState)
+PROXY: web.AppKey[Proxy] = web.AppKey("proxy", Proxy)
+
+_REQUIRED = {"/v1/chat/completions": "messages", "/v1/completions": "prompt",
+             "/v1/embeddings": "input", "/api/chat": "messages", "/api/generate": None}
+
+
+class Reject(Exception):
+    """Answer the request with an OpenAI-shaped error."""
+
+    def __init__(self, status: int, message: str, param: str | None = None,
+                 code: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.code = status, message, param, code
+        self.retry_after = retry_after
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+def authenticate(request: web.Request, st: GatewayState) -> tuple[str, ClientCfg | None]:
+    """Return (client name, its config); raise :class:`Reject` (401/429)."""
+    pol = st.policy
+    auth = request.headers.get("Authorization", "")
+    key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get(
+        "X-Api-Key", "")
+    if not pol.clients:
+        if pol.cfg.allow_unauthenticated_loopback and _is_loopback(request.remote):
+            return "anonymous-loopback", None
+        raise Reject(401, "No client keys are configured: only loopback callers are "
+                          "allowed, unauthenticated", None, "invalid_api_key")
+    found = st.client_for(key) if key else None
+    if found is None:
+        raise Reject(401, "Incorrect or missing API key", None, "invalid_api_key")
+    name, c = found
+    wait = st.rate_check(name, c)
+    if wait:
+        raise Reject(429, f"Rate limit of {c.rate_per_minute}/min reached for client "
+                          f"'{name}'", None, "rate_limit_exceeded", retry_after=wait)
+    return name, c
+
+
+async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
+    """Read and parse the body once; 413 if larger than ``limit``, 400 if not an object."""
+    cl = request.content_length
+    if cl is not None and cl > limit:
+        raise Reject(413, f"Request body of {cl} bytes exceeds the limit of {limit} bytes",
+                     None, "request_too_large")
+    buf = bytearray()
+    async for chunk in request.content.iter_any():
+        buf += chunk
+        if len(buf) > limit:
+            raise Reject(413, f"Request body exceeds the limit of {limit} bytes", None,
+                         "request_too_large")
+    try:
+        data = json.loads(buf)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Reject(400, f"Request body is not valid JSON: {exc}", None,
+                     "invalid_json") from None
+    if not isinstance(data, dict):
+        raise Reject(400, "Request body must be a JSON object", None, "invalid_request")
+    return data
+
+
+def _check_shape(path: str, payload: dict[str, Any]) -> None:
+    field = _REQUIRED.get(path)
+    if field and field not in payload:
+        raise Reject(400, f"Missing required parameter: '{field}'", field, "missing_param")
+    if field == "messages" and not isinstance(payload["messages"], list):
+        raise Reject(400, "'messages' must be an array", "messages", "invalid_type")
+    model = payload.get("model")
+    if model is not None and not isinstance(model, str):
+        raise Reject(400, "'model' must be a string", "model", "invalid_type")
+    if "stream" in payload and not isinstance(payload["stream"], bool):
+        raise Reject(400, "'stream' must be a boolean", "stream", "invalid_type")
+
+
+def _strip_hints(payload: dict[str, Any]) -> None:
+    meta = payload.get("metadata")
+    if isinstance(meta, dict) and "hearth_route" in meta:
+        meta = {k: v for k, v in meta.items() if k != "hearth_route"}
+        if meta:
+            payload["metadata"] = meta
+        else:
+            del payload["metadata"]
+
+
+async def _serve(request: web.Request, path: str, native: bool = False) -> web.StreamResponse:
+    st = request.app[STATE]
+    ctx = Ctx(request_id=request.headers.get("X-Request-Id") or os.urandom(8).hex(),
+              endpoint=path)
+    try:
+        name, client = authenticate(request, st)
+        ctx.client = name
+        payload = await read_json(request, st.cfg.max_body_bytes)
+        _check_shape(path, payload)
+        model = payload.get("model") or ""
+        ctx.model = model
+        if model.startswith("cloud/"):
+            if native:
+                raise Reject(404, "cloud models are not reachable via the Ollama API", "model",
+                             "model_not_found")
+            return await cloud.handle(request, st, ctx, client, payload, path)
+        pol = st.policy
+        d = pol.router.decide(payload, request.headers.get("X-Hearth-Route"),
+                              embeddings=path == "/v1/embeddings")
+        ctx.bucket, ctx.route, ctx.reason = d.bucket, d.route, d.reason
+        ctx.est_tokens, ctx.has_image = d.est_tokens, d.has_image
+        if client is not None and client.routes is not None and d.route not in client.routes:
+            raise Reject(403, f"Client '{name}' may not use route '{d.route}'", "model",
+                         "route_not_allowed")
+        _strip_hints(payload)
+        stream = payload.get("stream", native and path != "/api/tags") is True
+        return await request.app[PROXY].handle(
+            request, ctx, d, payload, path, stream, ndjson=native,
+            engines=frozenset({"ollama"}) if native else None)
+    except RoutingError as exc:
+        ctx.status, ctx.error = exc.status, exc.message
+        return error_response(exc.status, exc.message, exc.param, exc.code, ctx.headers())
+    except Reject as exc:
+        ctx.status, ctx.error = exc.status, exc.message
+        return error_response(exc.status, exc.message, exc.param, exc.code, ctx.headers(),
+                              exc.retry_after)
+    finally:
+        if not ctx.status:
+            ctx.status, ctx.error = 499, ctx.error or "client went away"
+        _record(st, ctx)
+
+
+def _record(st: GatewayState, ctx: Ctx) -> None:
+    latency = time.perf_counter() - ctx.t0
+    route = ctx.route or "-"
+    m = st.metrics
+    m.requests.labels(route, ctx.bucket or "-", str(ctx.status)).inc()
+    m.latency.labels(route).observe(latency)
+    if ctx.ttft_ms is not None:
+        m.ttft.labels(route).observe(ctx.ttft_ms / 1000)
+    st.decisions.write({
+        "ts": time.time(), "request_id": ctx.request_id, "client": ctx.client,
+        "endpoint": ctx.endpoint, "model": ctx.model, "bucket": ctx.bucket, "route": ctx.route,
+        "reason": ctx.reason, "upstream": ctx.upstream, "status": ctx.status,
+        "latency_ms": round(latency * 1000, 3),
+        "ttft_ms": round(ctx.ttft_ms, 3) if ctx.ttft_ms is not None else None,
+        "fallback": ctx.fallback, "est_tokens": ctx.est_tokens, "has_image": ctx.has_image,
+        "error": ctx.error,
+    })
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """POST /v1/chat/completions."""
+    return await _serve(request, "/v1/chat/completions")
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    """POST /v1/completions."""
+    return await _serve(request, "/v1/completions")
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    """POST /v1/embeddings."""
+    return await _serve(request, "/v1/embeddings")
+
+
+async def ollama_chat(request: web.Request) -> web.StreamResponse:
+    """POST /api/chat (Ollama-native, Ollama upstreams only)."""
+    return await _serve(request, "/api/chat", native=True)
+
+
+async def ollama_generate(request: web.Request) -> web.StreamResponse:
+    """POST /api/generate (Ollama-native, Ollama upstreams only)."""
+    return await _serve(request, "/api/generate", native=True)
+
+
+def _auth_only(request: web.Request) -> ClientCfg | None:
+    return authenticate(request, request.app[STATE])[1]
+
+
+async def models(request: web.Request) -> web.Response:
+    """GET /v1/models: route aliases, concrete served models, cloud models if allowed."""
+    st = request.app[STATE]
+    try:
+        client = _auth_only(request)
+    except Reject as exc:
+        return error_response(exc.status, exc.message, exc.param, exc.code)
+    cfg = st.cfg
+    prefix = cfg.routing.alias_prefix.rstrip("/")
+    ids = [f"{prefix}/auto"] + [f"{prefix}/{r}" for r in cfg.routes]
+    ids += sorted({u.model for u in cfg.upstreams.values()})
+    if client is not None and client.cloud:
+        ids += [f"cloud/{p}/{a}" for p, pc in cfg.clouds.items() for a in pc.models]
+    created = int(st.started)
+    data = [{"id": i, "object": "model", "created": created,
+             "owned_by": "cloud" if i.startswith("cloud/") else "hearth"} for i in ids]
+    return web.json_response({"object": "list", "data": data})
+
+
+async def ollama_tags(request: web.Request) -> web.Response:
+    """GET /api/tags: the models of Ollama upstreams (from config; no host is contacted)."""
+    st = request.app[STATE]
+    try:
+        _auth_only(request)
+    except Reject as exc:
+        return error_response(exc.status, exc.message, exc.param, exc.code)
+    names = sorted({u.model for u in st.cfg.upstreams.values() if u.engine == "ollama"})
+    return web.json_response({"models": [{"name": n, "model": n, "details": {}}
+                                         for n in names]})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: a policy is loaded and at least one upstream is healthy or degraded."""
+    st = request.app[STATE]
+    up = [n for n, u in st.upstreams.items() if u.state in (HEALTHY, DEGRADED)]
+    body = {"ready": bool(up), "usable_upstreams": up}
+    return web.json_response(body, status=200 if up else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition."""
+    st = request.app[STATE]
+    return web.Response(body=generate_latest(st.metrics.registry),
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    return error_response(404, f"Unknown path {request.path}", None, "unknown_url")
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason or "error", None, None)
+    except Exception:  # never crash on bad input: answer 500 and log
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "Internal gateway error", None, "internal_error")
+
+
+def build_app(state: GatewayState) -> web.Application:
+    """The aiohttp application for a gateway state."""
+    app = web.Application(middlewares=[_errors], client_max_size=1 << 40)
+    app[STATE] = state
+    app[PROXY] = Proxy(state)
+    r = app.router
+    r.add_post("/v1/chat/completions", chat_completions)
+    r.add_post("/v1/completions", completions)
+    r.add_post("/v1/embeddings", embeddings)
+    r.add_get("/v1/models", models)
+    r.add_post("/api/chat", ollama_chat)
+    r.add_post("/api/generate", ollama_generate)
+    r.add_get("/api/tags", ollama_tags)
+    r.add_get("/healthz", healthz)
+    r.add_get("/readyz", readyz)
+    r.add_get("/metrics", metrics)
+    admin.register(app, STATE)
+    r.add_route("*", "/{tail:.*}", _not_found)
+
+    async def _startup(_app: web.Application) -> None:
+        state.health.start(state.upstreams)
+        if not state.policy.clients:
+            log.warning("NO CLIENT KEYS CONFIGURED: only loopback callers are served, "
+                        "unauthenticated%s", "" if state.cfg.allow_unauthenticated_loopback
+                        else " (and allow_unauthenticated_loopback is off: nobody)")
+
+    async def _cleanup(_app: web.Application) -> None:
+        await cloud.close(state)
+        await state.close()
+
+    app.on_startup.append(_startup)
+    app.on_cleanup.append(_cleanup)
+    return app
+
+
+async def start(cfg: GatewayConfig, config_path: str | None = None,
+                listen: list[str] | None = None) -> tuple[web.AppRunner, GatewayState,
+                                                          list[tuple[str, int]]]:
+    """Start serving; returns the runner, the state and the bound (host, port) pairs."""
+    state = GatewayState(cfg, config_path)
+    runner = web.AppRunner(build_app(state), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    bound: list[tuple[str, int]] = []
+    for addr in listen or cfg.listen:
+        host, _, port = addr.rpartition(":")
+        site = web.TCPSite(runner, host.strip("[]"), int(port), backlog=1024)
+        await site.start()
+        sock = site._server.sockets[0]  # type: ignore[union-attr]
+        bound.append(sock.getsockname()[:2])
+    return runner, state, bound
