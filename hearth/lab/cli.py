@@ -1,0 +1,130 @@
+"""The `hearth lab` command group: up, down, status, sleep, wake."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hearth.lab import daemon_ctl, lifecycle, machine, power_cli
+from hearth.lab.sh import LabError
+from hearth.lab.state import LabRecord, lab_root, load_record
+
+DEFAULT_INVENTORY = "inventory/lab.yml"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `lab` and its sub-commands to the hearth CLI."""
+    lab = subparsers.add_parser("lab", help="local test machines (systemd-nspawn) for the deploy")
+    sub = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    p = sub.add_parser("up", help="create and boot the lab machines (idempotent)")
+    p.add_argument("--inventory", "-i", default=DEFAULT_INVENTORY, type=Path)
+    p.set_defaults(func=_up)
+    p = sub.add_parser("down", help="remove everything `lab up` created")
+    p.add_argument("--purge", action="store_true", help="also drop image cache and lab SSH key")
+    p.set_defaults(func=_down)
+    p = sub.add_parser("status", help="machines, addresses, power state, boot-to-sshd time")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_status)
+    for name, helptext, func in (
+        ("sleep", "suspend HOST (systemctl suspend inside); the lab powers it off", _sleep),
+        ("wake", "send HOST a real Wake-on-LAN magic packet and wait for sshd", _wake),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("host")
+        p.set_defaults(func=func)
+
+
+def _guard(fn):  # type: ignore[no-untyped-def]
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return int(fn(args) or 0)
+        except LabError as exc:
+            print(f"hearth lab: error: {exc}", file=sys.stderr)
+            return 1
+
+    return wrapped
+
+
+def _need_lab() -> LabRecord:
+    lab = load_record(lab_root())
+    if lab is None:
+        raise LabError("no lab is up (run `hearth lab up`)")
+    return lab
+
+
+def status_rows(lab: LabRecord) -> list[dict[str, object]]:
+    """One dict per machine: name, address, mac, power, boot-to-sshd seconds."""
+    rows = []
+    for m in lab.machines.values():
+        rows.append({
+            "name": m.name, "address": m.address, "mac": m.mac,
+            "power": machine.power_state(m), "boot_to_sshd_s": machine.read_boot(m).get("sshd_s"),
+        })  # fmt: skip
+    return rows
+
+
+@_guard
+def _up(args: argparse.Namespace) -> int:
+    lab = lifecycle.up(args.inventory)
+    _print_status(lab)
+    return 0
+
+
+@_guard
+def _down(args: argparse.Namespace) -> int:
+    removed = lifecycle.down(purge=args.purge)
+    print("removed: " + (", ".join(removed) if removed else "nothing (no lab was up)"))
+    return 0
+
+
+@_guard
+def _status(args: argparse.Namespace) -> int:
+    lab = load_record(lab_root())
+    if lab is None:
+        print(json.dumps({"up": False}) if args.json else "no lab is up")
+        return 0
+    if args.json:
+        daemon = daemon_ctl.pid(lab_root()) is not None
+        print(json.dumps({"up": True, "daemon": daemon, "machines": status_rows(lab)}, indent=2))
+    else:
+        _print_status(lab)
+    return 0
+
+
+def _print_status(lab: LabRecord) -> None:
+    daemon = "running" if daemon_ctl.pid(lab_root()) else "NOT RUNNING"
+    print(f"lab LAN {lab.bridge} {lab.host_cidr}   daemon: {daemon}   inventory: {lab.inventory}")
+    print(f"{'MACHINE':<16}{'ADDRESS':<16}{'MAC':<19}{'POWER':<8}BOOT->SSHD")
+    for r in status_rows(lab):
+        t = r["boot_to_sshd_s"]
+        shown = f"{t:.2f}s" if isinstance(t, float | int) else "-"
+        print(f"{r['name']:<16}{r['address']:<16}{r['mac']:<19}{r['power']:<8}{shown}")
+
+
+@_guard
+def _sleep(args: argparse.Namespace) -> int:
+    lab = _need_lab()
+    m = _machine(lab, args.host)
+    seconds = power_cli.sleep(lab, m)
+    print(f"{m.name}: asleep ({seconds:.1f}s from `systemctl suspend`)")
+    return 0
+
+
+@_guard
+def _wake(args: argparse.Namespace) -> int:
+    lab = _need_lab()
+    m = _machine(lab, args.host)
+    if machine.power_state(m) == "on":
+        print(f"{m.name}: already on")
+        return 0
+    seconds = power_cli.wake(lab, m)
+    print(f"{m.name}: magic packet sent to {m.mac} on {lab.broadcast}; sshd up in {seconds:.2f}s")
+    return 0
+
+
+def _machine(lab: LabRecord, name: str) -> machine.MachineRecord:
+    if name not in lab.machines:
+        raise LabError(f"no lab machine named {name!r} (known: {', '.join(lab.machines)})")
+    return lab.machines[name]

@@ -1,0 +1,85 @@
+"""The machines' base image: debootstrapped Debian 12, cached by content hash.
+
+The cache key covers the suite, mirror, package list, automation user and the
+customisation recipe, so a change to any of them builds a new image; a cold
+cache always works (the cache is a speed-up, never a dependency).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from hearth.lab.sh import LabError, run, step
+
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+# What a freshly installed host has, plus what makes the roles fast (pre-baked:
+# nftables, wireguard-tools, wireguard-go, chrony). docs/lab.md lists them.
+PACKAGES = (
+    "systemd", "systemd-sysv", "dbus", "libpam-systemd", "openssh-server", "python3",
+    "sudo", "iproute2", "ca-certificates", "curl", "gnupg", "nftables",
+    "wireguard-tools", "wireguard-go", "chrony", "procps", "iputils-ping", "less",
+)  # fmt: skip
+
+# `systemctl suspend` inside a machine: logind checks that /sys/power/state is
+# writable (the machine gets a bind-mounted stand-in file), and the suspend service
+# tells the lab's power controller through the control directory instead of
+# writing to the kernel. The controller then powers the machine off ("asleep").
+SUSPEND_DROPIN = """\
+# hearth lab: suspending a lab machine asks the lab's power controller to power it off.
+[Service]
+ExecStart=
+ExecStart=/bin/sh -c 'date +%%s > /run/hearth-lab/suspend-requested'
+"""
+
+RECIPE = """\
+set -eu
+id -u {user} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash {user}
+echo '{user} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/90-hearth-lab
+chmod 0440 /etc/sudoers.d/90-hearth-lab
+rm -f /etc/ssh/ssh_host_*
+mkdir -p /etc/systemd/system/systemd-suspend.service.d
+: > /etc/machine-id
+printf '# hearth lab: no DNS on the lab LAN; apt goes through the lab proxy\\n' > /etc/resolv.conf
+apt-get clean
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
+"""
+
+
+def image_key(user: str) -> str:
+    """Content hash naming the cached image."""
+    text = "\n".join([SUITE, MIRROR, " ".join(PACKAGES), user, RECIPE, SUSPEND_DROPIN])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def ensure_base_image(cache_dir: Path, user: str) -> Path:
+    """Return the cached base image directory, building it first if absent."""
+    target = cache_dir / f"base-{image_key(user)}"
+    if (target / "etc" / "os-release").exists():
+        print(f"--> Reuse cached base image {target}", flush=True)
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = cache_dir / f".build-{target.name}"
+    if work.exists():
+        shutil.rmtree(work)
+    with step(f"Build base image {target.name} (debootstrap {SUITE}, {len(PACKAGES)} packages)"):
+        run(
+            [
+                "debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+                SUITE, str(work), MIRROR,
+            ],
+            timeout=1800,
+        )  # fmt: skip
+        _customise(work, user)
+        work.rename(target)
+    return target
+
+
+def _customise(root: Path, user: str) -> None:
+    if not (root / "usr" / "sbin" / "sshd").exists():
+        raise LabError(f"debootstrap left no sshd in {root}")
+    run(["chroot", str(root), "/bin/sh", "-c", RECIPE.format(user=user)])
+    dropin = root / "etc/systemd/system/systemd-suspend.service.d/hearth-lab.conf"
+    dropin.write_text(SUSPEND_DROPIN)

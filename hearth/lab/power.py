@@ -1,0 +1,109 @@
+"""The lab's power controller: Wake-on-LAN in, suspend-to-off out.
+
+It listens on the LAN bridge for magic packets (UDP 9 and 7, broadcast) and powers
+on the machine whose MAC they name if it is off or asleep. A machine that runs
+`systemctl suspend` drops a request in its control directory; the controller then
+powers it off and marks it asleep. Both go through the same machine functions as
+`hearth lab up`, so a woken machine is the same machine with the same disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+
+from hearth.lab import machine, magic
+from hearth.lab.state import LabRecord, load_record
+
+log = logging.getLogger("hearth.lab.power")
+WOL_PORTS = (9, 7)
+
+
+class PowerController:
+    """Wake-on-LAN listener and suspend watcher for the lab in ``root``."""
+
+    def __init__(self, root: Path, bridge: str) -> None:
+        self.root = root
+        self.bridge = bridge
+        self.stopping = threading.Event()
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+
+    def lab(self) -> LabRecord | None:
+        """The current lab record (re-read: `lab up` may add machines)."""
+        return load_record(self.root)
+
+    def start(self) -> None:
+        """Start the listener threads and the suspend watcher."""
+        for port in WOL_PORTS:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.bridge.encode())
+            sock.bind(("", port))
+            threading.Thread(target=self._listen, args=(sock, port), daemon=True).start()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _listen(self, sock: socket.socket, port: int) -> None:
+        while not self.stopping.is_set():
+            data, (src, _) = sock.recvfrom(2048)
+            mac = magic.parse(data)
+            if mac is None:
+                log.info("udp/%d from %s: not a magic packet (%d bytes)", port, src, len(data))
+                continue
+            log.info("magic packet for %s from %s on udp/%d", mac, src, port)
+            self.wake_mac(mac)
+
+    def wake_mac(self, mac: str) -> None:
+        """Power on the machine with ``mac`` unless it is on (or already booting)."""
+        lab = self.lab()
+        target = next((m for m in (lab.machines.values() if lab else ()) if m.mac == mac), None)
+        if target is None or lab is None:
+            log.info("no lab machine has MAC %s; ignored", mac)
+            return
+        with self._lock:
+            if target.name in self._busy or machine.power_state(target) == "on":
+                log.info("%s is already on", target.name)
+                return
+            self._busy.add(target.name)
+        threading.Thread(target=self._boot, args=(target, lab.ssh_port), daemon=True).start()
+
+    def _boot(self, m: machine.MachineRecord, port: int) -> None:
+        try:
+            machine.start(m)
+            log.info("%s: powered on by Wake-on-LAN", m.name)
+            seconds = machine.wait_sshd(m, port, timeout=120)
+            log.info("%s: sshd up %.2fs after power-on", m.name, seconds)
+        except Exception:
+            log.exception("%s: wake failed", m.name)
+        finally:
+            with self._lock:
+                self._busy.discard(m.name)
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(0.25):
+            lab = self.lab()
+            for m in lab.machines.values() if lab else ():
+                request = m.path / "ctl" / "suspend-requested"
+                if request.exists():
+                    self._suspend(m, request)
+
+    def _suspend(self, m: machine.MachineRecord, request: Path) -> None:
+        with self._lock:
+            if m.name in self._busy:
+                return
+            self._busy.add(m.name)
+        try:
+            start = time.monotonic()
+            machine.stop(m)
+            (m.path / "asleep").write_text(f"{time.time():.0f}\n")
+            request.unlink(missing_ok=True)
+            log.info("%s: suspended -> powered off (%.1fs)", m.name, time.monotonic() - start)
+        except Exception:
+            log.exception("%s: suspend handling failed", m.name)
+        finally:
+            with self._lock:
+                self._busy.discard(m.name)

@@ -1,0 +1,85 @@
+"""Where the lab keeps things, and the record of what `lab up` created.
+
+``lab.json`` under the lab root lists every object the lab made (bridge, nft
+table, namespaces, veths, machine directories, daemon). `lab down` removes exactly
+what it lists, so nothing the lab did not create is ever touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+DEFAULT_ROOT = Path("/var/lib/hearth-lab")
+NFT_TABLE = "hearth_lab"
+
+
+def lab_root() -> Path:
+    """The lab's state directory (``HEARTH_LAB_ROOT`` overrides /var/lib/hearth-lab)."""
+    return Path(os.environ.get("HEARTH_LAB_ROOT", str(DEFAULT_ROOT)))
+
+
+@dataclass
+class MachineRecord:
+    """One machine as created: its network plumbing and its directory."""
+
+    name: str
+    address: str
+    mac: str
+    netns: str
+    veth: str
+    dir: str
+    base: str
+    sleeps: bool = False
+
+    @property
+    def path(self) -> Path:
+        """The machine's directory (upper layer, rootfs mount point, control files)."""
+        return Path(self.dir)
+
+
+@dataclass
+class LabRecord:
+    """Everything one `lab up` created, persisted as lab.json."""
+
+    inventory: str
+    bridge: str
+    bridge_created: bool
+    host_cidr: str
+    broadcast: str
+    nft_table: str
+    ssh_user: str
+    ssh_port: int
+    ssh_key: str
+    known_hosts: str
+    machines: dict[str, MachineRecord] = field(default_factory=dict)
+
+    @property
+    def host_ip(self) -> str:
+        """This machine's address on the bridge."""
+        return self.host_cidr.split("/")[0]
+
+    def save(self, root: Path | None = None) -> None:
+        """Write lab.json atomically."""
+        path = record_path(root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+
+
+def record_path(root: Path | None = None) -> Path:
+    """Path of lab.json."""
+    return (root or lab_root()) / "lab.json"
+
+
+def load_record(root: Path | None = None) -> LabRecord | None:
+    """The current lab record, or None when no lab is up."""
+    path = record_path(root)
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    machines = {k: MachineRecord(**v) for k, v in data.pop("machines", {}).items()}
+    return LabRecord(**data, machines=machines)
