@@ -98,7 +98,7 @@ def boot_all(lab: LabRecord, machines: list[MachineRecord]) -> None:
     """Power on ``machines`` that are off and wait for every sshd."""
     with step(f"Boot {len(machines)} machines and wait for sshd"):
         for m in machines:
-            machine.start(m)
+            machine.request_power_on(m)
         with ThreadPoolExecutor(max_workers=max(1, len(machines))) as pool:
             list(pool.map(lambda m: machine.wait_sshd(m, lab.ssh_port), machines))
 
@@ -110,13 +110,13 @@ def down(*, purge: bool = False) -> list[str]:
     lab = load_record(root)
     removed: list[str] = []
     if lab is not None:
-        if daemon_ctl.stop(root):
-            removed.append("lab daemon")
-        for m in lab.machines.values():
+        for m in lab.machines.values():  # before the daemon, so it reaps their processes
             with step(f"Remove machine {m.name}"):
                 machine.destroy(m)
                 network.remove_machine_link(m.netns, m.veth)
             removed.append(f"machine {m.name} (netns {m.netns}, veth {m.veth})")
+        if daemon_ctl.stop(root):
+            removed.append("lab daemon")
         network.remove_fence(lab.nft_table)
         removed.append(f"nft table inet {lab.nft_table}")
         if lab.bridge_created:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shlex
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from hearth.lab import keys
 from hearth.lab.sh import LabError, ok, run
 from hearth.lab.state import LabRecord, MachineRecord
 
+POWER_ON_REQUEST = "power-on-requested"
 APT_PROXY_CONF = """\
 // hearth lab: the lab LAN reaches the apt registry only through the lab's apt proxy.
 Acquire::http::Proxy "http://{host}:{port}/";
@@ -115,23 +116,35 @@ def power_state(m: MachineRecord) -> str:
     return "asleep" if (m.path / "asleep").exists() else "off"
 
 
-def start(m: MachineRecord) -> bool:
-    """Power the machine on (detached from the caller); False if it already was."""
+def start(m: MachineRecord) -> subprocess.Popen[bytes] | None:
+    """Power the machine on as a child of the caller (the lab daemon); None if it was on."""
     if pid(m) is not None:
-        return False
+        return None
     for stale in ("asleep", "ctl/suspend-requested", "nspawn.pid"):
         (m.path / stale).unlink(missing_ok=True)
-    pidfile, log = m.path / "nspawn.pid", m.path / "nspawn.log"
-    cmd = " ".join(shlex.quote(a) for a in nspawn_argv(m))
-    script = f"echo $$ > {shlex.quote(str(pidfile))}; exec {cmd} </dev/null >>{log} 2>&1"
-    run(["setsid", "-f", "sh", "-c", script])
-    deadline = time.monotonic() + 10
+    with open(m.path / "nspawn.log", "ab") as log:
+        proc = subprocess.Popen(
+            nspawn_argv(m), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    (m.path / "nspawn.pid").write_text(f"{proc.pid}\n")
+    _write_boot(m, {"booted_at": time.time(), "sshd_s": None})
+    return proc
+
+
+def request_power_on(m: MachineRecord, *, timeout: float = 15.0) -> None:
+    """Ask the lab daemon to power ``m`` on (it owns and reaps the nspawn processes)."""
+    if pid(m) is not None:
+        return
+    (m.path / POWER_ON_REQUEST).write_text(f"{time.time():.3f}\n")
+    deadline = time.monotonic() + timeout
     while pid(m) is None:
         if time.monotonic() > deadline:
-            raise LabError(f"{m.name}: systemd-nspawn did not start; see {log}")
+            raise LabError(
+                f"{m.name}: not powered on within {timeout}s; see {m.path / 'nspawn.log'} "
+                "and the lab daemon's log"
+            )
         time.sleep(0.05)
-    _write_boot(m, {"booted_at": time.time(), "sshd_s": None})
-    return True
 
 
 def stop(m: MachineRecord, *, timeout: float = 20.0) -> None:
@@ -174,6 +187,8 @@ def wait_sshd(m: MachineRecord, port: int, *, timeout: float = 60.0) -> float:
             raise LabError(f"{m.name}: sshd on {m.address}:{port} not up after {timeout}s")
         time.sleep(0.05)
     boot = read_boot(m)
+    if boot.get("sshd_s") is not None:  # this boot was measured already
+        return float(boot["sshd_s"] or 0)
     seconds = round(time.time() - float(boot.get("booted_at") or time.time()), 2)
     _write_boot(m, {**boot, "sshd_s": seconds})
     return seconds

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ class PowerController:
         self.stopping = threading.Event()
         self._busy: set[str] = set()
         self._lock = threading.Lock()
+        self._children: list[subprocess.Popen[bytes]] = []
 
     def lab(self) -> LabRecord | None:
         """The current lab record (re-read: `lab up` may add machines)."""
@@ -71,10 +73,15 @@ class PowerController:
             self._busy.add(target.name)
         threading.Thread(target=self._boot, args=(target, lab.ssh_port), daemon=True).start()
 
-    def _boot(self, m: machine.MachineRecord, port: int) -> None:
+    def _boot(self, m: machine.MachineRecord, port: int, why: str = "Wake-on-LAN") -> None:
         try:
-            machine.start(m)
-            log.info("%s: powered on by Wake-on-LAN", m.name)
+            proc = machine.start(m)
+            (m.path / machine.POWER_ON_REQUEST).unlink(missing_ok=True)
+            if proc is None:
+                return
+            with self._lock:
+                self._children.append(proc)
+            log.info("%s: powered on by %s", m.name, why)
             seconds = machine.wait_sshd(m, port, timeout=120)
             log.info("%s: sshd up %.2fs after power-on", m.name, seconds)
         except Exception:
@@ -85,11 +92,25 @@ class PowerController:
 
     def _watch(self) -> None:
         while not self.stopping.wait(0.25):
+            self._reap()
             lab = self.lab()
             for m in lab.machines.values() if lab else ():
                 request = m.path / "ctl" / "suspend-requested"
                 if request.exists():
                     self._suspend(m, request)
+                if (m.path / machine.POWER_ON_REQUEST).exists():
+                    self._request_on(m, lab.ssh_port)
+
+    def _request_on(self, m: machine.MachineRecord, port: int) -> None:
+        with self._lock:
+            if m.name in self._busy:
+                return
+            self._busy.add(m.name)
+        threading.Thread(target=self._boot, args=(m, port, "request"), daemon=True).start()
+
+    def _reap(self) -> None:
+        with self._lock:
+            self._children = [p for p in self._children if p.poll() is None]
 
     def _suspend(self, m: machine.MachineRecord, request: Path) -> None:
         with self._lock:

@@ -1,0 +1,138 @@
+"""Converge -> idempotence -> verify: the lab's standard cycle.
+
+1. converge: ``pyinfra -y --json INVENTORY.py deploy.py`` must end without errors;
+2. idempotence: the same command again must change nothing. pyinfra 3.10's
+   ``--json`` prints ``{"plan": [...], "results": {"operations": [...], "totals":
+   {"hosts", "success", "error", "no_change"}, "failed_hosts": [...]}}`` where
+   ``success`` counts (op, host) pairs that *changed* something; zero changes means
+   ``totals.success == 0`` and no errors;
+3. verify: pytest-testinfra modules in ``tests/lab`` over SSH.
+
+Used by the lab test fixture, `hearth lab deploy` and `hearth bench lab`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hearth.lab.sh import LabError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class DeployRun:
+    """One pyinfra run: time, totals and the operations that changed something."""
+
+    seconds: float
+    returncode: int
+    totals: dict[str, int]
+    failed_hosts: list[str]
+    changed: list[str] = field(default_factory=list)
+    stderr_tail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """No failed host, no errored operation."""
+        return self.returncode == 0 and not self.failed_hosts and self.totals.get("error", 0) == 0
+
+
+def pyinfra_inventory_for(inventory_yml: Path) -> Path:
+    """The pyinfra inventory (``X.py``) beside ``X.yml``; written if missing."""
+    py = inventory_yml.with_suffix(".py")
+    if not py.exists():
+        py.write_text(
+            '"""pyinfra inventory for the YAML beside it (written by hearth lab)."""\n\n'
+            "from hearth.inventory.groups import pyinfra_groups\n\n"
+            "globals().update(pyinfra_groups(__file__))\n"
+        )
+    return py
+
+
+def parse_results(stdout: str) -> tuple[dict[str, int], list[str], list[str]]:
+    """(totals, failed_hosts, changed op descriptions) from pyinfra's ``--json`` stdout."""
+    payload = None
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{"):
+            payload = json.loads(line)
+            break
+    if payload is None or not isinstance(payload.get("results"), dict):
+        raise LabError("pyinfra printed no --json results (did it run with -y?)")
+    results = payload["results"]
+    changed = [f"{op['name']} on {', '.join(op['success'])}" for op in results["operations"]
+               if op["success"]]  # fmt: skip
+    return dict(results["totals"]), list(results["failed_hosts"]), changed
+
+
+def deploy(inventory_py: Path, deploy_py: Path | None = None, *, cwd: Path = REPO) -> DeployRun:
+    """Run pyinfra once against ``inventory_py``; parse its JSON results."""
+    pyinfra = Path(sys.executable).with_name("pyinfra")
+    argv = [str(pyinfra), "-y", "--json", str(inventory_py), str(deploy_py or cwd / "deploy.py")]
+    start = time.monotonic()
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - start
+    try:
+        totals, failed, changed = parse_results(proc.stdout)
+    except (LabError, ValueError, KeyError) as exc:
+        raise LabError(
+            f"pyinfra exited {proc.returncode} without usable --json output ({exc}):\n"
+            f"{proc.stderr[-3000:]}"
+        ) from exc
+    return DeployRun(seconds, proc.returncode, totals, failed, changed, proc.stderr[-3000:])
+
+
+@dataclass
+class CycleResult:
+    """Timings and runs of one converge/idempotence(/verify) cycle."""
+
+    converge: DeployRun
+    noop: DeployRun
+    verify_seconds: float | None = None
+
+
+def converge_and_check_idempotence(inventory_yml: Path, deploy_py: Path | None = None) -> CycleResult:
+    """Deploy, deploy again, and require the second run to change nothing."""
+    inv_py = pyinfra_inventory_for(inventory_yml)
+    print(f"--> Converge: pyinfra -y {inv_py.name} deploy.py", file=sys.stderr, flush=True)
+    first = deploy(inv_py, deploy_py)
+    if not first.ok:
+        raise LabError(
+            f"converge failed (failed hosts {first.failed_hosts}, totals {first.totals}):\n"
+            f"{first.stderr_tail}"
+        )
+    print(f"    {first.totals} in {first.seconds:.1f}s", file=sys.stderr, flush=True)
+    print("--> Idempotence: the same deploy again must change nothing", file=sys.stderr)
+    second = deploy(inv_py, deploy_py)
+    if not second.ok:
+        raise LabError(f"second deploy failed: {second.failed_hosts}\n{second.stderr_tail}")
+    if second.totals.get("success", 0) != 0:
+        raise LabError(
+            f"not idempotent: the second run changed {second.totals['success']} "
+            f"(operation, host) pairs: {'; '.join(second.changed)}"
+        )
+    print(f"    no changes, {second.seconds:.1f}s", file=sys.stderr, flush=True)
+    return CycleResult(first, second)
+
+
+def verify(inventory_yml: Path, *, extra: list[str] | None = None) -> float:
+    """Run the testinfra modules against an already deployed lab; seconds taken."""
+    argv = [sys.executable, "-m", "pytest", "-q", "-m", "lab", str(REPO / "tests/lab"),
+            "--hearth-inventory", str(inventory_yml), *(extra or [])]  # fmt: skip
+    print(f"--> Verify: {' '.join(argv[1:])}", file=sys.stderr, flush=True)
+    start = time.monotonic()
+    if subprocess.run(argv, cwd=REPO, check=False).returncode != 0:
+        raise LabError("testinfra verification failed (see above)")
+    return time.monotonic() - start
+
+
+def full_cycle(inventory_yml: Path, *, run_verify: bool = True) -> CycleResult:
+    """Converge, check idempotence, then verify with testinfra."""
+    result = converge_and_check_idempotence(inventory_yml)
+    if run_verify:
+        result.verify_seconds = verify(inventory_yml)
+    return result
