@@ -1,0 +1,114 @@
+"""WireGuard: key pairs made on the host, configs that need every peer's key."""
+
+from __future__ import annotations
+
+import ipaddress
+from io import StringIO
+
+from pyinfra import host, state
+from pyinfra.api import OperationError, StringCommand, operation
+from pyinfra.operations import files
+
+from hearth.configs import overlay as overlay_configs
+from hearth.facts.wireguard import InterfaceAddresses, WireGuardPublicKey, key_paths
+from hearth.inventory import load_cached
+
+
+@operation()
+def keypair(interface: str):
+    """
+    Make the WireGuard key pair of ``interface`` on the host, once.
+
+    The private key is written by ``wg genkey`` straight to
+    ``/etc/wireguard/<interface>.key`` (0600, umask 077): it is never printed,
+    never read back, never leaves the host. The public half goes to
+    ``<interface>.pub`` for peers to read (:class:`WireGuardPublicKey`).
+
+    **Example:**
+
+    .. code:: python
+
+        wireguard.keypair(name="WireGuard key pair", interface="wg0")
+    """
+    if host.get_fact(WireGuardPublicKey, interface=interface):
+        host.noop(f"{interface} already has a key pair")
+        return
+    private, public = key_paths(interface)
+    yield StringCommand(
+        f"install -d -m 0700 /etc/wireguard && (umask 077 && wg genkey > {private}.new"
+        f" && wg pubkey < {private}.new > {public}.new && chmod 0644 {public}.new"
+        f" && mv -f {private}.new {private} && mv -f {public}.new {public})"
+    )
+
+
+def _peer_keys(inventory: str, name: str, interface: str) -> dict[str, str]:
+    """Each peer's public key, read from the peer now (None while it has none)."""
+    inv = load_cached(inventory)
+    by_name = {h.data.get("hearth_host", h.name): h for h in state.inventory}
+    keys = {}
+    for peer in overlay_configs.peer_names(inv, name):
+        if peer not in by_name:
+            raise OperationError(f"overlay peer {peer} is not in the pyinfra inventory")
+        keys[peer] = by_name[peer].get_fact(WireGuardPublicKey, interface=interface)
+    return keys
+
+
+@operation()
+def mesh_config(inventory: str, host_name: str):
+    """
+    Write ``/etc/wireguard/<interface>.conf`` of inventory host ``host_name`` with
+    every peer's key.
+
+    Peers' public keys are facts read from the peers themselves when this
+    operation runs. Run :func:`keypair` on every host first (an earlier
+    operation): pyinfra executes an operation on all hosts before the next one, so
+    at execution time every key exists even on a first run. While planning a first
+    run a peer may have no key yet; the plan then shows a change, and execution
+    renders the real keys (operations are re-evaluated when they execute). A key
+    still missing at execution is an error, never a placeholder on disk.
+
+    **Example:**
+
+    .. code:: python
+
+        wireguard.mesh_config(
+            name="WireGuard config",
+            inventory=host.data.hearth_inventory,
+            host_name=host.data.hearth_host,
+        )
+    """
+    inv = load_cached(inventory)
+    iface = inv.overlay.interface
+    keys = _peer_keys(inventory, host_name, iface)
+    missing = sorted(peer for peer, key in keys.items() if not key)
+    if missing and state.is_executing:
+        raise OperationError(f"no WireGuard public key on peer(s) {', '.join(missing)} (key pair step failed there?)")
+    config = overlay_configs.wg_config(inv, host_name, {k: v for k, v in keys.items() if v})
+    yield from files.put._inner(
+        src=StringIO(config.render()), dest=config.dest, mode=config.mode, user=config.user, group=config.group,
+    )
+
+
+@operation()
+def existing_interface(interface: str, cidr: str):
+    """
+    Check that an overlay hearth does not manage (e.g. Tailscale) is up here: the
+    interface exists and has an address inside ``cidr``. Changes nothing.
+
+    **Example:**
+
+    .. code:: python
+
+        wireguard.existing_interface(name="Overlay is up", interface="tailscale0", cidr="100.64.0.0/10")
+    """
+    network = ipaddress.ip_network(cidr)
+    addresses = host.get_fact(InterfaceAddresses, interface=interface)
+    if not addresses:
+        raise OperationError(f"overlay interface {interface} does not exist or has no IPv4 address "
+                             f"(overlay.kind is existing: bring it up first)")
+    inside = [a for a in addresses if ipaddress.ip_interface(a).ip in network]
+    if not inside:
+        raise OperationError(f"overlay interface {interface} has {', '.join(addresses)}, none inside {cidr}")
+    host.noop(f"{interface} has {inside[0]} in {cidr}")
+    return
+    yield  # an operation is a generator

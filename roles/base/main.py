@@ -1,0 +1,92 @@
+"""Role base: the node baseline every Linux host gets.
+
+Hostname, time sync (chrony), base packages, the automation user with key-only
+SSH and a validated sudoers drop-in, sshd hardened by a validated drop-in, the
+sysctls the cluster needs, optional unattended security updates. Files come from
+hearth.configs.base (what `hearth render` shows); this file only puts them.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import LinuxDistribution
+from pyinfra.operations import apt, files, server, systemd
+
+from hearth.configs import base as configs
+from hearth.facts.system import Container, PathExists
+from hearth.inventory import load_cached
+from hearth.operations.files import validated_put
+
+
+def authorized_key(key: str | None) -> list[str]:
+    """The public half of the inventory's ssh.key (``<key>.pub``), read locally."""
+    if not key:
+        return []
+    pub = Path(f"{Path(key).expanduser()}.pub")
+    if not pub.is_file():
+        raise FileNotFoundError(f"ssh.key is {key} but its public half {pub} does not exist")
+    return [pub.read_text().strip()]
+
+
+@deploy("base")
+def apply_base() -> None:
+    inv = load_cached(host.data.hearth_inventory)
+    name = host.data.hearth_host
+    facts = {
+        "distro": host.get_fact(LinuxDistribution),
+        "bridge_nf": host.get_fact(PathExists, path="/proc/sys/net/bridge"),
+    }
+    by_dest = {cf.dest: cf for cf in configs.host_files(inv, name, facts)}
+    container = host.get_fact(Container)
+
+    server.hostname(name="Hostname is the inventory name", hostname=name)
+
+    packages = list(host.data.base_packages)
+    if host.data.unattended_upgrades:
+        packages.append("unattended-upgrades")
+    installed = host.get_fact(DebPackages)
+    if any(p not in installed for p in packages):
+        apt.update(name="Refresh apt lists (packages are missing)")
+    apt.packages(name="Base packages", packages=packages)
+
+    files.link(name=f"Timezone {host.data.timezone}", path="/etc/localtime",
+               target=f"/usr/share/zoneinfo/{host.data.timezone}")
+    # Inside a container the clock belongs to the machine hosting it: chrony is
+    # enabled (it takes over if this ever runs on a real machine) but not started.
+    systemd.service(name="Time sync (chrony)" + (" enabled, host owns the clock" if container else ""),
+                    service="chrony", enabled=True, running=None if container else True)
+
+    user = inv.hosts[name].ssh_user or inv.ssh.user
+    if user != "root":
+        server.user(name=f"Automation user {user}", user=user, home=f"/home/{user}", shell="/bin/bash",
+                    public_keys=authorized_key(inv.ssh.key) or None)
+        sudoers = by_dest[configs.SUDOERS]
+        validated_put(name="Sudoers drop-in (visudo -cf)", content=sudoers.render(), dest=sudoers.dest,
+                      validate="visudo -cf {path}", mode=sudoers.mode)
+    elif inv.ssh.key:
+        server.user_authorized_keys(name="root's authorized key", user="root",
+                                    public_keys=authorized_key(inv.ssh.key))
+
+    sshd = by_dest[configs.SSHD_DROPIN]
+    sshd_op = validated_put(name="sshd hardening drop-in (sshd -t)", content=sshd.render(), dest=sshd.dest,
+                            validate="sshd -t", mode=sshd.mode, in_place=True)
+    server.shell(name="Reload sshd", commands=["systemctl try-reload-or-restart ssh.service"],
+                 _if=sshd_op.did_change)
+
+    sysctl = by_dest[configs.SYSCTL]
+    files.put(name="Cluster sysctls (persisted)", src=StringIO(sysctl.render()), dest=sysctl.dest, mode=sysctl.mode)
+    for key, value in configs.sysctls(facts["bridge_nf"]).items():
+        server.sysctl(name=f"sysctl {key}", key=key, value=value)
+
+    if host.data.unattended_upgrades:
+        for cf in configs.unattended(facts):
+            files.put(name=f"Unattended upgrades: {Path(cf.dest).name}", src=StringIO(cf.render()), dest=cf.dest,
+                      mode=cf.mode)
+
+
+apply_base()

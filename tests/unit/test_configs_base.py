@@ -1,0 +1,96 @@
+"""The node baseline's files, rendered from the example inventory (Debian and Ubuntu)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hearth.configs import base
+from hearth.deploy_data import group_defaults
+from hearth.inventory import Inventory, load_inventory
+
+DEBIAN = base.DEBIAN_12
+UBUNTU_22 = {"name": "Ubuntu", "major": 22, "minor": 4, "release_meta": {"ID": "ubuntu", "VERSION_CODENAME": "jammy"}}
+UBUNTU_24 = {"name": "Ubuntu", "major": 24, "minor": 4, "release_meta": {"ID": "ubuntu", "VERSION_CODENAME": "noble"}}
+
+
+@pytest.fixture(scope="module")
+def inv() -> Inventory:
+    return load_inventory(Path(__file__).resolve().parents[2] / "inventory" / "example.yml", group_defaults())
+
+
+def by_dest(files: list[Any]) -> dict[str, str]:
+    return {f.dest: f.render() for f in files}
+
+
+@pytest.mark.parametrize("distro", [DEBIAN, UBUNTU_22, UBUNTU_24], ids=["debian12", "ubuntu22", "ubuntu24"])
+def test_sshd_dropin_disables_passwords(inv: Inventory, distro: dict[str, Any]) -> None:
+    text = by_dest(base.host_files(inv, "eyes", {"distro": distro}))[base.SSHD_DROPIN]
+    lines = {line.split()[0]: line.split()[1] for line in text.splitlines() if line and not line.startswith("#")}
+    assert lines["PasswordAuthentication"] == "no"
+    assert lines["KbdInteractiveAuthentication"] == "no"
+    assert lines["PermitRootLogin"] == "no"
+    assert lines["PubkeyAuthentication"] == "yes"
+    assert lines["Port"] == "22"
+
+
+def test_root_login_only_when_asked(write_inventory: Callable[..., Path]) -> None:
+    path = write_inventory(lambda d: d["ssh"].update(root_login=True))
+    inv = load_inventory(path, group_defaults())
+    assert "PermitRootLogin prohibit-password" in base.sshd(inv, "eyes").render()
+
+
+def test_sudoers_for_automation_user(inv: Inventory) -> None:
+    cf = base.sudoers(inv, "k3master")
+    assert cf.mode == "0440"
+    assert "hearth ALL=(ALL:ALL) NOPASSWD: ALL" in cf.render()
+
+
+@pytest.mark.skipif(shutil.which("visudo") is None, reason="visudo not installed")
+def test_sudoers_passes_visudo(inv: Inventory, tmp_path: Path) -> None:
+    path = tmp_path / "hearth"
+    path.write_text(base.sudoers(inv, "k3master").render())
+    assert subprocess.run(["visudo", "-cf", str(path)], capture_output=True).returncode == 0
+    path.write_text("hearth ALL=(ALL NOPASSWD ALL\n")  # the validator really rejects a broken file
+    assert subprocess.run(["visudo", "-cf", str(path)], capture_output=True).returncode != 0
+
+
+def test_no_sudoers_when_deploying_as_root(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(lambda d: d["ssh"].update(user="root")), group_defaults())
+    assert base.SUDOERS not in by_dest(base.host_files(inv, "eyes"))
+
+
+def test_bridge_sysctls_only_with_bridge_netfilter(inv: Inventory) -> None:
+    without = by_dest(base.host_files(inv, "eyes", {"bridge_nf": False}))[base.SYSCTL]
+    with_bridge = by_dest(base.host_files(inv, "eyes", {"bridge_nf": True}))[base.SYSCTL]
+    assert "net.ipv4.ip_forward = 1" in without
+    assert "bridge-nf-call-iptables" not in without
+    assert "net.bridge.bridge-nf-call-iptables = 1" in with_bridge
+
+
+def test_unattended_upgrades_off_by_default(inv: Inventory) -> None:
+    assert base.UNATTENDED not in by_dest(base.host_files(inv, "eyes"))
+
+
+def test_unattended_origins_per_distro(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(lambda d: d.update(settings={"unattended_upgrades": True})), group_defaults())
+    debian = by_dest(base.host_files(inv, "eyes", {"distro": DEBIAN}))
+    ubuntu = by_dest(base.host_files(inv, "eyes", {"distro": UBUNTU_24}))
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in debian[base.AUTO_UPGRADES]
+    assert "label=Debian-Security" in debian[base.UNATTENDED]
+    assert "${distro_id}:${distro_codename}-security" in ubuntu[base.UNATTENDED]
+    assert "Debian-Security" not in ubuntu[base.UNATTENDED]
+
+
+def test_unsupported_distribution_is_refused(inv: Inventory) -> None:
+    with pytest.raises(ValueError, match="unsupported distribution Ubuntu 20"):
+        base.host_files(inv, "eyes", {"distro": {"name": "Ubuntu", "major": 20}})
+
+
+def test_windows_hosts_get_no_linux_files(inv: Inventory) -> None:
+    assert base.host_files(inv, "mouth") == []

@@ -1,0 +1,122 @@
+"""nftables rulesets rendered from the example inventory: who may reach which port."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hearth.configs import firewall
+from hearth.deploy_data import group_defaults
+from hearth.inventory import Inventory, load_inventory
+
+CAN_CHECK = shutil.which("nft") is not None and shutil.which("unshare") is not None and os.geteuid() == 0
+
+
+@pytest.fixture(scope="module")
+def inv() -> Inventory:
+    return load_inventory(Path(__file__).resolve().parents[2] / "inventory" / "example.yml", group_defaults())
+
+
+def accepts(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip().endswith('"') and " accept " in line]
+
+
+def rule_for(text: str, proto: str, port: int) -> list[str]:
+    return [r for r in accepts(text) if re.search(rf"\b{proto} dport {port} accept", r)]
+
+
+def test_eyes_opens_vllm_only_to_the_overlay(inv: Inventory) -> None:
+    text = firewall.ruleset(inv, "eyes").render()
+    (vllm,) = rule_for(text, "tcp", 8000)
+    assert vllm.startswith('iifname "wg0" ip saddr 10.77.0.0/24 ')
+    assert "192.168.1." not in vllm
+    assert rule_for(text, "tcp", 11434) == []  # eyes serves vLLM, not Ollama
+    assert rule_for(text, "tcp", 6443) == []  # and is no k3s server
+    assert rule_for(text, "tcp", 4000) == []  # nor the gateway
+
+
+def test_ssh_is_the_first_rule_from_admin_lan_and_overlay(inv: Inventory) -> None:
+    text = firewall.ruleset(inv, "eyes").render()
+    first = accepts(text)[0]
+    assert first == 'ip saddr { 192.168.1.0/24, 10.77.0.0/24 } tcp dport 22 accept comment "ssh"'
+
+
+def test_default_drop_with_established_and_loopback(inv: Inventory) -> None:
+    text = firewall.ruleset(inv, "eyes").render()
+    assert "type filter hook input priority filter; policy drop;" in text
+    assert "ct state established,related accept" in text
+    assert 'iif "lo" accept' in text
+    assert text.index("ct state established") < text.index("dport 22")
+
+
+def test_control_plane_ports(inv: Inventory) -> None:
+    text = firewall.ruleset(inv, "k3master").render()
+    assert rule_for(text, "tcp", 6443)[0].startswith('iifname "wg0" ip saddr 10.77.0.0/24')
+    assert rule_for(text, "tcp", 4000)[0].startswith('iifname "wg0" ip saddr 10.77.0.0/24')
+    assert rule_for(text, "udp", 8472)[0].startswith('iifname "wg0" ip saddr 10.77.0.0/24')
+    assert rule_for(text, "udp", 51820) == ['ip saddr 192.168.1.0/24 udp dport 51820 accept comment "wireguard"']
+    assert rule_for(text, "tcp", 9100)  # node exporter (group_data default)
+
+
+def test_service_ports_are_exactly_what_the_roles_open(inv: Inventory) -> None:
+    assert {(p, n) for p, n, _ in firewall.service_ports(inv, "hands")} == {
+        ("tcp", 9100), ("tcp", 10250), ("udp", 8472), ("tcp", 8000),
+    }
+    assert {(p, n) for p, n, _ in firewall.service_ports(inv, "k3master")} == {
+        ("tcp", 9100), ("tcp", 6443), ("tcp", 10250), ("udp", 8472), ("tcp", 4000),
+    }
+
+
+def test_ssh_from_a_narrower_admin_cidr(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(lambda d: d["lan"].update(admin_cidr="192.168.1.128/28")), group_defaults())
+    text = firewall.ruleset(inv, "eyes").render()
+    ssh = 'ip saddr { 192.168.1.128/28, 10.77.0.0/24 } tcp dport 22 accept comment "ssh"'
+    assert rule_for(text, "tcp", 22) == [ssh]
+    assert rule_for(text, "udp", 51820)[0].startswith("ip saddr 192.168.1.0/24 ")
+
+
+def test_node_exporter_port_follows_settings(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(lambda d: d.update(settings={"node_exporter_port": 9111})), group_defaults())
+    text = firewall.ruleset(inv, "eyes").render()
+    assert rule_for(text, "tcp", 9111) and not rule_for(text, "tcp", 9100)
+
+
+def test_stamp_changes_with_the_rules(write_inventory: Callable[..., Path], inv: Inventory) -> None:
+    other = load_inventory(write_inventory(lambda d: d["overlay"].update(port=51999)), group_defaults())
+    stamp = firewall.ruleset(inv, "eyes").context["stamp"]
+    assert stamp == firewall.ruleset(inv, "eyes").context["stamp"]
+    assert stamp != firewall.ruleset(other, "eyes").context["stamp"]
+    assert f'comment "{stamp}"' in firewall.ruleset(inv, "eyes").render()
+
+
+def test_replaces_only_its_own_table(inv: Inventory) -> None:
+    text = firewall.ruleset(inv, "eyes").render()
+    assert "flush ruleset" not in text  # k3s/flannel tables survive a re-apply
+    assert text.index("delete table inet hearth") < text.index("table inet hearth {")
+
+
+@pytest.mark.skipif(not CAN_CHECK, reason="needs root, nft and unshare (checks in a throwaway netns)")
+@pytest.mark.parametrize("name", ["k3master", "eyes", "hands", "spark", "phone1"])
+def test_kernel_accepts_every_ruleset(inv: Inventory, name: str, tmp_path: Path) -> None:
+    path = tmp_path / "rules.nft"
+    path.write_text(firewall.ruleset(inv, name).render())
+    proc = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.skipif(not CAN_CHECK, reason="needs root, nft and unshare (checks in a throwaway netns)")
+def test_kernel_check_rejects_a_broken_ruleset(inv: Inventory, tmp_path: Path) -> None:
+    path = tmp_path / "rules.nft"
+    path.write_text(firewall.ruleset(inv, "eyes").render().replace("dport 8000", "dport eight-thousand"))
+    proc = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(path)], capture_output=True, text=True)
+    assert proc.returncode != 0
+
+
+def test_windows_hosts_get_no_ruleset(inv: Inventory) -> None:
+    assert firewall.host_files(inv, "mouth") == []

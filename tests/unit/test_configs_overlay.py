@@ -1,0 +1,95 @@
+"""WireGuard configs rendered from the example inventory: peers, keys, topology."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hearth.configs import overlay
+from hearth.deploy_data import group_defaults
+from hearth.inventory import Inventory, load_inventory
+
+LINUX = ["k3master", "phone1", "phone2", "phone3", "eyes", "hands", "spark"]
+
+
+@pytest.fixture(scope="module")
+def inv() -> Inventory:
+    return load_inventory(Path(__file__).resolve().parents[2] / "inventory" / "example.yml", group_defaults())
+
+
+def sections(text: str) -> list[dict[str, str]]:
+    """[Interface] then each [Peer], as dicts (comments dropped)."""
+    out: list[dict[str, str]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            out.append({"section": line})
+        elif line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            out[-1][key.strip()] = value.strip()
+    return out
+
+
+def keys() -> dict[str, str]:
+    return {name: f"KEY-{name}" for name in LINUX}
+
+
+def test_mesh_has_every_other_linux_host(inv: Inventory) -> None:
+    text = overlay.wg_config(inv, "eyes", keys()).render()
+    interface, *peers = sections(text)
+    assert interface["Address"] == "10.77.0.40/24"
+    assert interface["ListenPort"] == "51820"
+    assert {p["PublicKey"] for p in peers} == {f"KEY-{n}" for n in LINUX if n != "eyes"}
+    hands = next(p for p in peers if p["PublicKey"] == "KEY-hands")
+    assert hands["Endpoint"] == "192.168.1.60:51820"
+    assert hands["AllowedIPs"] == "10.77.0.60/32"
+    assert "KEY-mouth" not in text and "192.168.1.50" not in text  # Windows is not in the mesh
+
+
+def test_private_key_is_never_in_the_config(inv: Inventory) -> None:
+    cf = overlay.wg_config(inv, "eyes", keys())
+    text = cf.render()
+    assert "PrivateKey" not in text
+    assert "PostUp = wg set %i private-key /etc/wireguard/wg0.key" in text
+    assert cf.mode == "0600"
+
+
+def test_missing_key_renders_a_marked_placeholder(inv: Inventory) -> None:
+    text = overlay.wg_config(inv, "eyes", {}).render()
+    assert "<public key of hands: read from the host at deploy>" in text
+
+
+def test_hub_topology(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(lambda d: d["overlay"].update(topology="hub", hub="k3master")),
+                         group_defaults())
+    _, *spoke_peers = sections(overlay.wg_config(inv, "eyes", keys()).render())
+    assert len(spoke_peers) == 1
+    assert spoke_peers[0]["PublicKey"] == "KEY-k3master"
+    assert spoke_peers[0]["AllowedIPs"] == "10.77.0.0/24"  # everything via the hub
+    _, *hub_peers = sections(overlay.wg_config(inv, "k3master", keys()).render())
+    assert {p["AllowedIPs"] for p in hub_peers} == {"10.77.0.21/32", "10.77.0.22/32", "10.77.0.23/32",
+                                                    "10.77.0.40/32", "10.77.0.60/32", "10.77.0.70/32"}
+
+
+def test_adding_a_host_adds_it_to_every_peer(write_inventory: Callable[..., Path]) -> None:
+    def add(d: dict) -> None:
+        d["hosts"]["phone4"] = {"address": "192.168.1.24", "overlay_ip": "10.77.0.24", "roles": ["k3s_agent"]}
+
+    inv = load_inventory(write_inventory(add), group_defaults())
+    for name in LINUX:
+        assert "Endpoint = 192.168.1.24:51820" in overlay.wg_config(inv, name, keys()).render()
+
+
+def test_userspace_dropin_only_without_kernel_support(inv: Inventory) -> None:
+    with_kernel = [f.dest for f in overlay.host_files(inv, "eyes", {"wireguard_kernel": True})]
+    without = {f.dest: f.render() for f in overlay.host_files(inv, "eyes", {"wireguard_kernel": False})}
+    assert overlay.USERSPACE_DROPIN not in with_kernel
+    assert "WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go" in without[overlay.USERSPACE_DROPIN]
+
+
+def test_existing_overlay_writes_nothing(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(lambda d: d["overlay"].update(kind="existing", interface="tailscale0")),
+                         group_defaults())
+    assert overlay.host_files(inv, "eyes") == []
