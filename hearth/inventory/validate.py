@@ -112,6 +112,21 @@ def check_serves(inv: Inventory) -> Iterator[Problem]:
                     yield Problem(f"{path}.flags.{flag}", "set by hearth from the serve's own keys; remove it")
 
 
+def check_ollama_server(inv: Inventory) -> Iterator[Problem]:
+    """One Ollama server per host: its server-wide settings are shared by its models."""
+    for name, host in inv.hosts.items():
+        serves = [(i, s) for i, s in enumerate(host.serves) if s.engine == "ollama"]
+        for key in ("listen_port", "keep_alive", "max_loaded_models"):
+            first_index, first = serves[0] if serves else (0, None)
+            for i, serve in serves[1:]:
+                if getattr(serve, key) != getattr(first, key):
+                    field = "port" if key == "listen_port" else key
+                    yield Problem(
+                        f"hosts.{name}.serves[{i}].{field}",
+                        f"one Ollama server serves this host's models; {field} must match serves[{first_index}]",
+                    )
+
+
 def check_vram(inv: Inventory) -> Iterator[Problem]:
     """Every served model's architecture is known and everything fits its GPU."""
     for name, host in inv.hosts.items():
@@ -264,6 +279,7 @@ CHECKS: tuple[Check, ...] = (
     check_sleepers,
     check_roles,
     check_serves,
+    check_ollama_server,
     check_vram,
     check_routing,
     check_plain_secrets,

@@ -208,3 +208,15 @@ def test_pyinfra_refuses_an_invalid_inventory_before_connecting(write_inventory:
     assert "invalid inventory, nothing was touched" in result.stderr
     assert "hosts.windows-gpu.mac: this host sleeps" in result.stderr
     assert "Connecting" not in result.stdout + result.stderr
+
+
+def test_ollama_models_on_one_host_share_the_server_settings(write_inventory: Callable[..., Path]) -> None:
+    def change(data: dict[str, Any]) -> None:
+        second = dict(data["hosts"]["windows-gpu"]["serves"][0], name="qwen2.5-coder:1.5b",
+                      model="qwen2.5-coder:1.5b", keep_alive="5m", routes=["fim"])
+        del second["arch"]
+        data["hosts"]["windows-gpu"]["serves"].append(second)
+        data["routing"]["routes"]["fim"] = {"on_busy": "busy"}
+
+    lines = problems(write_inventory(change))
+    assert any("hosts.windows-gpu.serves[1].keep_alive: one Ollama server" in line for line in lines), lines

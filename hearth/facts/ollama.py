@@ -1,0 +1,30 @@
+"""Facts about an Ollama server on the host."""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase
+
+
+def model_tag(name: str) -> str:
+    """Ollama's canonical name: a model without a tag means ``:latest``."""
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+class OllamaModels(FactBase[list[str]]):
+    """
+    Models the Ollama server at ``address`` (HOST:PORT) has pulled; empty when the
+    server is not running yet (e.g. before the first deploy starts it).
+
+    .. code:: python
+
+        host.get_fact(OllamaModels, address="10.77.0.12:11434")  # ["qwen2.5-coder:14b"]
+    """
+
+    requires_command = "ollama"
+
+    def command(self, address: str) -> str:
+        return f"OLLAMA_HOST={address} ollama list 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> list[str]:
+        rows = [line.split() for line in output if line.strip()]
+        return [model_tag(row[0]) for row in rows if row and row[0] != "NAME"]
