@@ -1,0 +1,78 @@
+"""Ollama and gateway files rendered from the example and lab inventories."""
+
+from __future__ import annotations
+
+import hashlib
+import runpy
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hearth.configs import gateway, ollama
+from hearth.gateway.config import parse_config
+from hearth.inventory import load_inventory
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def example():
+    return load_inventory(REPO / "inventory" / "example.yml")
+
+
+def test_ollama_unit_binds_the_overlay_and_carries_the_seed_settings() -> None:
+    inv = load_inventory(REPO / "inventory" / "lab.yml")
+    (unit,) = ollama.host_files(inv, "lab-ollama")
+    text = unit.render()
+    assert unit.dest == "/etc/systemd/system/ollama.service"
+    assert 'Environment="OLLAMA_HOST=10.77.0.12:11434"' in text  # overlay only, never 0.0.0.0
+    assert 'Environment="OLLAMA_KEEP_ALIVE=0"' in text
+    assert 'Environment="OLLAMA_MAX_LOADED_MODELS=1"' in text
+    assert 'Environment="OLLAMA_KV_CACHE_TYPE=q8_0"' in text and 'OLLAMA_FLASH_ATTENTION=1' in text
+    assert "After=network-online.target wg-quick@wg0.service" in text
+    assert ollama.host_files(inv, "lab-vllm") == []
+
+
+def test_gateway_files_only_on_the_gateway_host(example) -> None:
+    assert gateway.host_files(example, "eyes") == []
+    policy, unit = gateway.host_files(example, "k3master")
+    assert (policy.dest, policy.mode, policy.group) == ("/etc/hearth/gateway/policy.yaml", "0640", "hearth-gateway")
+    assert unit.dest == "/etc/systemd/system/hearth-gateway.service"
+
+
+def test_gateway_policy_listens_on_loopback_and_overlay_and_holds_no_secret(
+    example, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEARTH_KEY_CURSOR", "cursor-secret-key")
+    policy, _ = gateway.host_files(example, "k3master", {"resolve": gateway.resolve_or_placeholder})
+    text = policy.render()
+    data = yaml.safe_load(text)
+    parse_config(data)  # the rendered policy is valid for the gateway itself
+    assert data["listen"] == ["127.0.0.1:4000", "10.77.0.1:4000"]
+    assert data["upstreams"]["windows-gpu"]["sleep"]["mac"] == "d8:bb:c1:30:60:12"
+    assert data["upstreams"]["windows-gpu"]["base_url"] == "http://10.77.0.30:11434"
+    assert data["routes"]["reasoning"]["terminal"] is True
+    assert data["clients"]["cursor"]["key_sha256"] == hashlib.sha256(b"cursor-secret-key").hexdigest()
+    assert "cursor-secret-key" not in text
+    assert data["admin_token_file"] == "/etc/hearth/gateway/secrets/admin-token"
+    assert data["clouds"]["gemini"]["api_key_file"].startswith("/etc/hearth/gateway/secrets/")
+
+
+def test_gateway_unit_is_hardened_and_reloads_by_signal(example) -> None:
+    _, unit = gateway.host_files(example, "k3master")
+    text = unit.render()
+    expected = (
+        "User=hearth-gateway", "NoNewPrivileges=true", "ProtectSystem=strict", "CapabilityBoundingSet=",
+        "ExecReload=/bin/kill -HUP $MAINPID", "ReadWritePaths=/var/log/hearth/gateway /var/lib/hearth-gateway",
+    )
+    for line in expected:
+        assert line in text.splitlines(), line
+
+
+def test_gateway_dependency_pins_match_pyproject() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = {line.split("==")[0].lower(): line for line in project}
+    for requirement in runpy.run_path(str(REPO / "group_data" / "gateway.py"))["gateway_python_packages"]:
+        assert pins[requirement.split("==")[0].lower()] == requirement
