@@ -36,7 +36,7 @@ def sleep(lab: LabRecord, m: MachineRecord, *, timeout: float = 30.0) -> float:
 
 def send_magic_packet(lab: LabRecord, m: MachineRecord) -> None:
     """Broadcast a magic packet for ``m`` on the lab LAN (UDP 9, from the bridge address)."""
-    wakeonlan.send_magic_packet(m.mac, ip_address=lab.broadcast, interface=lab.host_ip, port=9)
+    wakeonlan.wake(m.mac, host=lab.broadcast, port=9, interface=lab.host_ip)
 
 
 def wake(lab: LabRecord, m: MachineRecord, *, timeout: float = 90.0) -> float:

@@ -1,0 +1,118 @@
+"""Lab harness: testinfra checks over SSH against the hosts an inventory names.
+
+Default: build the local lab from ``inventory/lab.yml`` once per session, run the
+converge -> idempotence cycle (hearth.lab.cycle), check, then tear the lab down
+(kept with ``--keep-lab`` or ``HEARTH_KEEP_LAB=1``).
+
+``--hearth-inventory PATH`` checks the hosts of another inventory (a real lab):
+nothing is built or deployed unless ``--hearth-lab`` / ``--hearth-deploy`` ask.
+Strict host-key checking is always on, with the inventory's ``ssh.known_hosts``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+from hearth.lab import cycle, lifecycle
+from hearth.lab.spec import LabSpec, load_spec
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_INVENTORY = REPO / "inventory" / "lab.yml"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hearth lab")
+    group.addoption("--hearth-inventory", type=Path, default=None,
+                    help="check the hosts of this inventory (default: build the lab from lab.yml)")
+    group.addoption("--hearth-lab", action="store_true",
+                    help="build the local lab from --hearth-inventory (default only for lab.yml)")
+    group.addoption("--hearth-deploy", action="store_true",
+                    help="run the converge/idempotence cycle against --hearth-inventory too")
+    group.addoption("--keep-lab", action="store_true",
+                    help="leave the lab up after the session (also HEARTH_KEEP_LAB=1)")  # fmt: skip
+
+
+def _opt(config: pytest.Config, name: str) -> Any:
+    try:
+        return config.getoption(name)
+    except ValueError:  # options not registered (conftest not an initial one)
+        return None
+
+
+def _inventory(config: pytest.Config) -> Path:
+    return (_opt(config, "--hearth-inventory") or DEFAULT_INVENTORY).resolve()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.lab)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``machine`` over the inventory's Linux hosts (no lab needed yet)."""
+    if "machine" in metafunc.fixturenames:
+        names = [m.name for m in load_spec(_inventory(metafunc.config)).machines]
+        metafunc.parametrize("machine", names)
+
+
+@dataclass
+class Lab:
+    """What the tests get: the inventory, its hosts over SSH, and how it was made."""
+
+    inventory: Path
+    spec: LabSpec
+    local: bool
+    result: cycle.CycleResult | None
+
+    def host(self, name: str) -> Any:
+        """A testinfra host for ``name`` over ssh as the automation user, strict keys."""
+        m = self.spec.machine(name)
+        extra = (f"-o UserKnownHostsFile={self.spec.known_hosts} -o StrictHostKeyChecking=yes "
+                 "-o BatchMode=yes -o ConnectTimeout=10")  # fmt: skip
+        return testinfra.get_host(
+            f"ssh://{self.spec.ssh_user}@{m.address}:{self.spec.ssh_port}",
+            ssh_identity_file=str(self.spec.ssh_key), ssh_extra_args=extra, controlpersist=0,
+        )
+
+
+def _skip_unless_lab_can_run() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (network namespaces, bridge, systemd-nspawn)")
+    if shutil.which("systemd-nspawn") is None:
+        pytest.skip("systemd-nspawn missing: apt-get install systemd-container")
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """Build (local lab) and deploy once per session; tear down unless asked to keep it."""
+    config = request.config
+    inventory = _inventory(config)
+    local = inventory == DEFAULT_INVENTORY.resolve() or bool(_opt(config, "--hearth-lab"))
+    keep = bool(_opt(config, "--keep-lab")) or os.environ.get("HEARTH_KEEP_LAB") == "1"
+    result = None
+    if local:
+        _skip_unless_lab_can_run()
+        lifecycle.up(inventory)
+    try:
+        if local or _opt(config, "--hearth-deploy"):
+            result = cycle.converge_and_check_idempotence(inventory)
+        yield Lab(inventory, load_spec(inventory), local, result)
+    finally:
+        if local and not keep:
+            lifecycle.down()
+
+
+@pytest.fixture
+def host(lab: Lab, machine: str) -> Any:
+    """The testinfra host of the parametrized ``machine``."""
+    return lab.host(machine)

@@ -1,0 +1,81 @@
+"""The lab machines themselves: identity, network, SSH trust, the LAN fence."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.lab.conftest import REPO, Lab
+
+
+@pytest.fixture
+def local(lab: Lab) -> Lab:
+    if not lab.local:
+        pytest.skip("checks of the local lab's plumbing (not a real lab)")
+    return lab
+
+
+def test_machine_has_inventory_identity(local: Lab, machine: str) -> None:
+    spec = local.spec.machine(machine)
+    h = local.host(machine)
+    assert h.check_output("cat /proc/sys/kernel/hostname") == machine
+    eth0 = h.check_output("ip -o link show eth0")
+    assert f"link/ether {spec.mac} " in eth0
+    assert f"inet {spec.address}/" in h.check_output("ip -o -4 addr show dev eth0")
+    assert h.check_output("ip route show default").startswith(f"default via {local.spec.host_ip}")
+    assert h.check_output("systemctl is-system-running --wait") in ("running", "degraded")
+
+
+def test_host_key_mismatch_is_a_loud_error(local: Lab, tmp_path: Path) -> None:
+    """Swap two machines' keys in a copy of known_hosts: ssh and pyinfra must refuse."""
+    lines = local.spec.known_hosts.read_text().splitlines()
+    entries = [ln for ln in lines if ln and not ln.startswith("#")]
+    names = [e.split()[0] for e in entries]
+    keys = [" ".join(e.split()[1:]) for e in entries]
+    swapped = [f"{n} {k}" for n, k in zip(names, keys[1:] + keys[:1], strict=True)]
+    bad = tmp_path / "known_hosts"
+    bad.write_text("\n".join(swapped) + "\n")
+    target = local.spec.machines[0]
+    ssh = subprocess.run(
+        ["ssh", "-i", str(local.spec.ssh_key), "-o", f"UserKnownHostsFile={bad}",
+         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+         f"{local.spec.ssh_user}@{target.address}", "true"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert ssh.returncode != 0
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in ssh.stderr
+
+    inv = tmp_path / "lab.yml"
+    inv.write_text(local.inventory.read_text().replace(str(local.spec.known_hosts), str(bad)))
+    inv.with_suffix(".py").write_text(
+        "from hearth.inventory.groups import pyinfra_groups\n"
+        "globals().update(pyinfra_groups(__file__))\n"
+    )
+    pyinfra = Path(sys.executable).with_name("pyinfra")
+    run = subprocess.run(
+        [str(pyinfra), "-y", str(inv.with_suffix(".py")), "exec", "--limit", target.name,
+         "--", "true"],
+        capture_output=True, text=True, check=False, cwd=REPO,
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert "host key" in (run.stdout + run.stderr).lower()
+
+
+def test_lan_is_fenced_and_apt_goes_through_the_lab_proxy(local: Lab) -> None:
+    from hearth.lab.sh import run
+
+    table = run(["nft", "list", "table", "inet", "hearth_lab"]).stdout
+    assert 'iifname "hearth-lan" oifname != "hearth-lan"' in table
+    h = local.host(local.spec.machines[0].name)
+    proxy = f"http://{local.spec.host_ip}:3142"
+    refused = h.run(f"curl -s -o /dev/null -w '%{{http_code}}' -x {proxy} http://example.invalid/")
+    assert refused.stdout == "403"
+    allowed = h.run(
+        f"curl -s -o /dev/null -w '%{{http_code}}' -x {proxy} "
+        "http://deb.debian.org/debian/dists/bookworm/Release"
+    )
+    assert allowed.stdout == "200"
+    assert "Acquire::http::Proxy" in h.file("/etc/apt/apt.conf.d/01hearth-lab-proxy").content_string
