@@ -136,6 +136,11 @@ async def _serve(request: web.Request, path: str, native: bool = False) -> web.S
         if client is not None and client.routes is not None and d.route not in client.routes:
             raise Reject(403, f"Client '{name}' may not use route '{d.route}'", "model",
                          "route_not_allowed")
+        if native:
+            names = d.upstreams or pol.cfg.routes[d.route].upstreams
+            if not any(pol.cfg.upstreams[n].engine == "ollama" for n in names):
+                raise Reject(404, f"The model '{model}' is not served by an Ollama upstream "
+                                  "(use the OpenAI API)", "model", "model_not_found")
         _strip_hints(payload)
         stream = payload.get("stream", native and path != "/api/tags") is True
         return await request.app[PROXY].handle(

@@ -170,6 +170,10 @@ def with_upstreams(cfg: GatewayConfig, stands: dict[str, StandinUpstream],
     for name, u in data["upstreams"].items():
         u["base_url"] = stands[name].url if name in stands else "http://127.0.0.1:9"
     data["listen"] = ["127.0.0.1:0"]
+    # Never let a test send a magic packet off this machine: loopback discard port.
+    data["wol"] = {"address": "127.0.0.1", "port": 9}
+    for u in data["upstreams"].values():
+        u["sleep"]["ready_timeout_s"] = 1.0
     data["health"] = {"interval_s": 0.05, "timeout_s": 1, "cooldown_s": 0.2,
                       "wake_probe_interval_s": 0.02, "down_after": 1}
     for k, v in overrides.items():
