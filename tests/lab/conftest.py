@@ -14,18 +14,16 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import testinfra
 
 from hearth.lab import cycle, lifecycle
-from hearth.lab.spec import LabSpec, load_spec
+from hearth.lab.harness import Lab
+from hearth.lab.spec import load_spec
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_INVENTORY = REPO / "inventory" / "lab.yml"
+DEFAULT_INVENTORY = cycle.REPO / "inventory" / "lab.yml"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,26 +61,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "machine" in metafunc.fixturenames:
         names = [m.name for m in load_spec(_inventory(metafunc.config)).machines]
         metafunc.parametrize("machine", names)
-
-
-@dataclass
-class Lab:
-    """What the tests get: the inventory, its hosts over SSH, and how it was made."""
-
-    inventory: Path
-    spec: LabSpec
-    local: bool
-    result: cycle.CycleResult | None
-
-    def host(self, name: str) -> Any:
-        """A testinfra host for ``name`` over ssh as the automation user, strict keys."""
-        m = self.spec.machine(name)
-        extra = (f"-o UserKnownHostsFile={self.spec.known_hosts} -o StrictHostKeyChecking=yes "
-                 "-o BatchMode=yes -o ConnectTimeout=10")  # fmt: skip
-        return testinfra.get_host(
-            f"ssh://{self.spec.ssh_user}@{m.address}:{self.spec.ssh_port}",
-            ssh_identity_file=str(self.spec.ssh_key), ssh_extra_args=extra, controlpersist=0,
-        )
 
 
 def _skip_unless_lab_can_run() -> None:

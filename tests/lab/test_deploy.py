@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.lab.conftest import Lab
+from hearth.lab.harness import Lab
 
 
 def test_second_deploy_changed_nothing(lab: Lab) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.conftest import REPO, Lab
+from hearth.lab.cycle import REPO
+from hearth.lab.harness import Lab
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 
 from hearth.lab import machine as lab_machine
 from hearth.lab import magic, power_cli
+from hearth.lab.harness import Lab
 from hearth.lab.state import LabRecord, lab_root, load_record
-from tests.lab.conftest import Lab
 
 
 @pytest.fixture

@@ -1,0 +1,40 @@
+"""What lab tests get: an inventory's hosts over SSH with strict host keys.
+
+Used by ``tests/lab/conftest.py``; kept here so test modules import it as
+``hearth.lab.harness`` rather than from a conftest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import testinfra
+
+from hearth.lab.cycle import CycleResult
+from hearth.lab.spec import LabSpec
+
+
+@dataclass
+class Lab:
+    """The inventory under test, its hosts, and what this session deployed."""
+
+    inventory: Path
+    spec: LabSpec
+    local: bool
+    result: CycleResult | None
+
+    def host(self, name: str) -> Any:
+        """A testinfra host for ``name``: ssh as the automation user, strict host keys."""
+        m = self.spec.machine(name)
+        extra = (
+            f"-o UserKnownHostsFile={self.spec.known_hosts} -o StrictHostKeyChecking=yes "
+            "-o BatchMode=yes -o ConnectTimeout=10"
+        )
+        return testinfra.get_host(
+            f"ssh://{self.spec.ssh_user}@{m.address}:{self.spec.ssh_port}",
+            ssh_identity_file=str(self.spec.ssh_key),
+            ssh_extra_args=extra,
+            controlpersist=0,
+        )
