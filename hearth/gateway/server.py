@@ -246,7 +246,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: a policy is loaded and at least one upstream is healthy or degraded."""
     st = request.app[STATE]
-    up = [n for n, u in st.upstreams.items() if u.state in (HEALTHY, DEGRADED)]
+    up = [n for n, u in st.upstreams.items() if u.state in (HEALTHY, DEGRADED) and not u.fails]
     body = {"ready": bool(up), "usable_upstreams": up}
     return web.json_response(body, status=200 if up else 503)
 

@@ -73,12 +73,15 @@ async def test_admin_auth_upstreams_drain(tmp_path: Path) -> None:
         await stop_all(stands)
 
 
-async def test_admin_disabled_without_token_file() -> None:
-    stands = await standins()
+async def test_admin_disabled_without_token_file_and_readyz_when_all_down() -> None:
+    stands = await standins(**dict.fromkeys(("eyes", "hands", "spark", "mouth"), "down"))
     try:
         async with running(with_upstreams(example_config(), stands,
-                                          admin_token_file=None)) as (base, _st):
+                                          admin_token_file=None)) as (base, st):
             assert (await admin(base, "GET", "/admin/upstreams"))[0] == 403
+            await wait_until(lambda: all(u.fails for u in st.upstreams.values()))
+            async with aiohttp.ClientSession() as s, s.get(base + "/readyz") as r:
+                assert r.status == 503
     finally:
         await stop_all(stands)
 
