@@ -193,6 +193,7 @@ def check_routing(inv: Inventory) -> Iterator[Problem]:
         yield from _check_promotion(inv, known)
     for route, policy in routing.routes.items():
         yield from _check_chains(f"routing.routes.{route}", route, policy, known, cloud_models, cloud_names)
+    yield from _check_failover_cycles(routing.routes)
     for client, spec in inv.clients.items():
         for route in spec.routes or []:
             yield from route_ref(f"clients.{client}.routes", route)
@@ -247,6 +248,25 @@ def _check_chains(
                 yield Problem(where, f"route {entry} has no upstream (no host serves it)")
         if len(set(entries)) != len(entries):
             yield Problem(f"{path}.{chain}", "the chain loops: a route is listed twice")
+
+
+def _check_failover_cycles(routes: dict[str, RoutePolicy]) -> Iterator[Problem]:
+    """Failover is followed transitively (a -> b, then b's own chain): refuse cycles."""
+    reported: set[frozenset[str]] = set()
+
+    def walk(route: str, path: list[str]) -> Iterator[list[str]]:
+        for target in routes.get(route, RoutePolicy()).failover:
+            if target == path[0] and len(path) > 1:
+                yield [*path, target]
+            elif target not in path:
+                yield from walk(target, [*path, target])
+
+    for start in routes:
+        for cycle in walk(start, [start]):
+            members = frozenset(cycle)
+            if members not in reported:
+                reported.add(members)
+                yield Problem(f"routing.routes.{start}.failover", f"failover chains loop: {' -> '.join(cycle)}")
 
 
 def check_plain_secrets(inv: Inventory) -> Iterator[Problem]:

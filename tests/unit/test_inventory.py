@@ -220,3 +220,13 @@ def test_ollama_models_on_one_host_share_the_server_settings(write_inventory: Ca
 
     lines = problems(write_inventory(change))
     assert any("hosts.windows-gpu.serves[1].keep_alive: one Ollama server" in line for line in lines), lines
+
+
+def test_failover_chains_that_loop_through_each_other_are_refused(write_inventory: Callable[..., Path]) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["routing"]["routes"]["code"]["failover"] = ["chat"]
+        data["routing"]["routes"]["chat"]["failover"] = ["code"]
+
+    lines = problems(write_inventory(change))
+    assert sum("failover chains loop" in line for line in lines) == 1, lines
+    assert any("code -> chat -> code" in line or "chat -> code -> chat" in line for line in lines)
