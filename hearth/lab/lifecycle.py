@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hearth.lab import daemon_ctl, keys, machine, network
+from hearth.lab.artifacts.publish import publish
 from hearth.lab.image import ensure_base_image
 from hearth.lab.sh import LabError, step
 from hearth.lab.spec import APT_PROXY_PORT, BRIDGE, LabSpec, load_spec
@@ -88,6 +89,8 @@ def up(inventory: Path) -> LabRecord:
         if name not in host_keys:  # kept from an earlier `up`
             host_keys[name] = (m.address, keys.host_key_line(m.path / "rootfs/etc/ssh"))
     keys.write_known_hosts(spec.known_hosts, keys.known_hosts_text(host_keys, spec.ssh_port))
+    with step(f"Publish artifacts (stand-ins, signed apt repo, pip index) at {spec.artifact_url}"):
+        publish(root, spec.artifact_url)
     with step("Start lab daemon (power controller, artifact server, apt proxy)"):
         daemon_ctl.ensure_running(root, lab)
     boot_all(lab, [lab.machines[ms.name] for ms in spec.machines])
@@ -124,9 +127,12 @@ def down(*, purge: bool = False) -> list[str]:
             removed.append(f"bridge {lab.bridge}")
         if keys.remove_known_hosts(Path(lab.known_hosts)):
             removed.append(f"known_hosts {lab.known_hosts}")
+        for made in (root / "artifacts", root / "machines"):
+            if made.exists():
+                shutil.rmtree(made)
         (root / "lab.json").unlink()
     if purge:
-        for extra in (root / "cache", root / "ssh", root / "machines", root / "artifacts"):
+        for extra in (root / "cache", root / "ssh", root / "gpg"):
             if extra.exists():
                 shutil.rmtree(extra)
                 removed.append(str(extra))

@@ -1,0 +1,452 @@
+#!/usr/bin/env python3
+"""STAND-IN for Ollama (hearth lab). Not Ollama: it serves no model.
+
+It mimics the command line and HTTP surface the deploy and the gateway rely on,
+so their real code paths run in the lab: `ollama serve|list|pull|ps|--version`,
+OLLAMA_HOST, OLLAMA_KEEP_ALIVE ("0" unloads right after an answer; "5m", "24h",
+seconds; negative keeps forever), OLLAMA_MAX_LOADED_MODELS (least recently used
+model is evicted), OLLAMA_MODELS. Answers are deterministic echo text.
+Stdlib only: it runs on a stock Debian python3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = "0.9.6-standin"
+DEFAULT_PORT = 11434
+FOREVER = float("inf")
+
+
+def parse_host(value: str | None) -> tuple[str, int]:
+    """OLLAMA_HOST as (host, port): 'h', 'h:p', ':p', 'http://h:p'."""
+    value = (value or "127.0.0.1").strip()
+    value = re.sub(r"^[a-z]+://", "", value).rstrip("/")
+    host, _, port = value.rpartition(":") if ":" in value else (value, "", "")
+    return host or "127.0.0.1", int(port) if port else DEFAULT_PORT
+
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_keep_alive(value: object) -> float:
+    """Seconds to keep a model loaded: Go durations, plain seconds, negative = forever."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid keep_alive: {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        if re.fullmatch(r"-?\d+(\.\d+)?", text):
+            seconds = float(text)
+        else:
+            parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text.lstrip("-"))
+            if not parts or "".join(n + u for n, u in parts) != text.lstrip("-"):
+                raise ValueError(f"invalid duration: {value!r}")
+            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+            seconds = -seconds if text.startswith("-") else seconds
+    return FOREVER if seconds < 0 else seconds
+
+
+def now_iso(ts: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if ts is None else ts, UTC).isoformat()
+
+
+def model_info(name: str) -> dict:
+    """Deterministic metadata for a stand-in model (size from a '14b'-like tag)."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    m = re.search(r"(\d+(?:\.\d+)?)b", name)
+    size = int(float(m.group(1)) * 0.6e9) if m else 1_000_000_000
+    return {"name": name, "model": name, "size": size, "digest": digest,
+            "details": {"format": "gguf", "family": "standin", "parameter_size":
+                        (m.group(0).upper() if m else "1B"), "quantization_level": "Q4_K_M"}}
+
+
+def normalize(name: str) -> str:
+    return name if ":" in name else f"{name}:latest"
+
+
+class Runtime:
+    """Pulled models on disk, loaded models in 'memory' with keep-alive expiry."""
+
+    def __init__(self, models_dir: str, keep_alive: float, max_loaded: int) -> None:
+        self.dir = models_dir
+        self.keep_alive = keep_alive
+        self.max_loaded = max(1, max_loaded)
+        self.loaded: dict[str, dict] = {}  # name -> {"expires": t, "used": t}
+        self.lock = threading.Lock()
+        os.makedirs(self.dir, exist_ok=True)
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.dir, hashlib.sha256(name.encode()).hexdigest() + ".json")
+
+    def pulled(self) -> list[dict]:
+        out = []
+        for fn in sorted(os.listdir(self.dir)):
+            if fn.endswith(".json"):
+                with open(os.path.join(self.dir, fn)) as f:
+                    out.append(json.load(f))
+        return sorted(out, key=lambda m: m["name"])
+
+    def has(self, name: str) -> bool:
+        return os.path.exists(self._path(name))
+
+    def pull(self, name: str) -> dict:
+        info = {**model_info(name), "modified_at": now_iso()}
+        tmp = self._path(name) + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(info, f)
+        os.replace(tmp, self._path(name))
+        return info
+
+    def expire(self) -> None:
+        t = time.time()
+        with self.lock:
+            for name in [n for n, s in self.loaded.items() if s["expires"] <= t]:
+                del self.loaded[name]
+
+    def load(self, name: str) -> None:
+        with self.lock:
+            if name not in self.loaded:
+                while len(self.loaded) >= self.max_loaded:
+                    lru = min(self.loaded, key=lambda n: self.loaded[n]["used"])
+                    del self.loaded[lru]
+                self.loaded[name] = {"expires": FOREVER, "used": time.time()}
+            self.loaded[name]["used"] = time.time()
+            self.loaded[name]["expires"] = FOREVER  # busy: never expires mid-answer
+
+    def release(self, name: str, keep_alive: float) -> None:
+        with self.lock:
+            if name not in self.loaded:
+                return
+            if keep_alive == 0:
+                del self.loaded[name]
+            else:
+                self.loaded[name]["expires"] = time.time() + keep_alive
+
+    def ps(self) -> list[dict]:
+        self.expire()
+        with self.lock:
+            items = sorted(self.loaded.items())
+        out = []
+        for name, s in items:
+            info = model_info(name)
+            exp = s["expires"]
+            expires_at = "2318-12-31T23:59:59Z" if exp == FOREVER else now_iso(exp)
+            out.append({**info, "expires_at": expires_at, "size_vram": info["size"]})
+        return out
+
+
+def answer_text(model: str, prompt: str) -> str:
+    digest = hashlib.sha256(f"{model}\n{prompt}".encode()).hexdigest()[:8]
+    return f"[ollama stand-in {model} #{digest}] you said: {prompt}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = f"ollama-standin/{VERSION}"
+    protocol_version = "HTTP/1.1"
+    rt: Runtime
+
+    def log_message(self, fmt: str, *args: object) -> None:
+        sys.stderr.write("ollama-standin: " + fmt % args + "\n")
+
+    # -- plumbing -----------------------------------------------------------
+    def _json(self, code: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream_start(self, ctype: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _stream_end(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _body(self) -> dict:
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            raise ApiError(400, "invalid JSON body") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "body must be a JSON object")
+        return data
+
+    def _model(self, body: dict) -> str:
+        name = body.get("model") or body.get("name")
+        if not name:
+            raise ApiError(400, "model is required")
+        name = normalize(str(name))
+        if not self.rt.has(name):
+            raise ApiError(404, f'model "{name}" not found, try pulling it first')
+        return name
+
+    def _keep_alive(self, body: dict) -> float:
+        if body.get("keep_alive") is None:
+            return self.rt.keep_alive
+        try:
+            return parse_keep_alive(body["keep_alive"])
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+
+    # -- routes -------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._dispatch({"/": self.root, "/api/version": self.version, "/api/tags": self.tags,
+                        "/api/ps": self.ps, "/v1/models": self.v1_models})
+
+    def do_HEAD(self) -> None:
+        self._dispatch({"/": self.root})
+
+    def do_POST(self) -> None:
+        self._dispatch({"/api/pull": self.pull, "/api/generate": self.generate,
+                        "/api/chat": self.chat, "/v1/chat/completions": self.v1_chat})
+
+    def _dispatch(self, routes: dict) -> None:
+        route = routes.get(self.path.split("?")[0].rstrip("/") or "/")
+        if route is None:
+            self._json(404, {"error": f"404 page not found: {self.path}"})
+            return
+        try:
+            route()
+        except ApiError as exc:
+            self._json(exc.code, {"error": exc.message})
+
+    def root(self) -> None:
+        data = b"Ollama is running"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def version(self) -> None:
+        self._json(200, {"version": VERSION})
+
+    def tags(self) -> None:
+        self._json(200, {"models": self.rt.pulled()})
+
+    def ps(self) -> None:
+        self._json(200, {"models": self.rt.ps()})
+
+    def v1_models(self) -> None:
+        data = [{"id": m["name"], "object": "model", "created": 0, "owned_by": "library"}
+                for m in self.rt.pulled()]
+        self._json(200, {"object": "list", "data": data})
+
+    def pull(self) -> None:
+        body = self._body()
+        name = body.get("model") or body.get("name")
+        if not name:
+            raise ApiError(400, "model is required")
+        name = normalize(str(name))
+        info = self.rt.pull(name)
+        steps = [{"status": "pulling manifest"},
+                 {"status": f"pulling {info['digest'][:12]}", "digest": f"sha256:{info['digest']}",
+                  "total": info["size"], "completed": info["size"]},
+                 {"status": "verifying sha256 digest"}, {"status": "writing manifest"},
+                 {"status": "success"}]
+        if body.get("stream", True) is False:
+            self._json(200, {"status": "success"})
+            return
+        self._stream_start("application/x-ndjson")
+        for step in steps:
+            self._chunk(json.dumps(step).encode() + b"\n")
+        self._stream_end()
+
+    def _answer(self, body: dict, prompt: str | None, kind: str) -> None:
+        name = self._model(body)
+        keep = self._keep_alive(body)
+        self.rt.load(name)
+        try:
+            created = now_iso()
+            if not prompt:  # load (or unload with keep_alive 0) only
+                done = {"model": name, "created_at": created, "done": True,
+                        "done_reason": "unload" if keep == 0 else "load"}
+                done.update({"response": ""} if kind == "generate" else
+                            {"message": {"role": "assistant", "content": ""}})
+                self._json(200, done)
+                return
+            text = answer_text(name, prompt)
+            words = [w + " " for w in text.split(" ")]
+            words[-1] = words[-1].rstrip()
+            final = {"model": name, "created_at": created, "done": True, "done_reason": "stop",
+                     "prompt_eval_count": len(prompt.split()), "eval_count": len(words)}
+            if body.get("stream", True) is False:
+                final.update({"response": text} if kind == "generate" else
+                             {"message": {"role": "assistant", "content": text}})
+                self._json(200, final)
+                return
+            self._stream_start("application/x-ndjson")
+            for w in words:
+                part = {"model": name, "created_at": now_iso(), "done": False}
+                part.update({"response": w} if kind == "generate" else
+                            {"message": {"role": "assistant", "content": w}})
+                self._chunk(json.dumps(part).encode() + b"\n")
+            final.update({"response": ""} if kind == "generate" else
+                         {"message": {"role": "assistant", "content": ""}})
+            self._chunk(json.dumps(final).encode() + b"\n")
+            self._stream_end()
+        finally:
+            self.rt.release(name, keep)
+
+    def generate(self) -> None:
+        body = self._body()
+        self._answer(body, str(body.get("prompt") or ""), "generate")
+
+    def chat(self) -> None:
+        body = self._body()
+        self._answer(body, last_user(body.get("messages") or []), "chat")
+
+    def v1_chat(self) -> None:
+        body = self._body()
+        name = self._model(body)
+        keep = self.rt.keep_alive
+        prompt = last_user(body.get("messages") or [])
+        self.rt.load(name)
+        try:
+            text = answer_text(name, prompt)
+            cid = "chatcmpl-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+            created = int(time.time())
+            usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
+                     "total_tokens": len(prompt.split()) + len(text.split())}
+            if not body.get("stream"):
+                self._json(200, {"id": cid, "object": "chat.completion", "created": created,
+                                 "model": name, "system_fingerprint": "fp_ollama",
+                                 "choices": [{"index": 0, "finish_reason": "stop", "message":
+                                              {"role": "assistant", "content": text}}],
+                                 "usage": usage})
+                return
+            self._stream_start("text/event-stream")
+            base = {"id": cid, "object": "chat.completion.chunk", "created": created,
+                    "model": name, "system_fingerprint": "fp_ollama"}
+            words = text.split(" ")
+            for i, w in enumerate(words):
+                delta = {"role": "assistant", "content": w + ("" if i == len(words) - 1 else " ")}
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                self._chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            self._chunk(b"data: " + json.dumps(last).encode() + b"\n\n")
+            self._chunk(b"data: [DONE]\n\n")
+            self._stream_end()
+        finally:
+            self.rt.release(name, keep)
+
+
+def last_user(messages: list) -> str:
+    for msg in reversed(messages):
+        if isinstance(msg, dict) and msg.get("role") == "user":
+            content = msg.get("content")
+            if isinstance(content, list):  # OpenAI content parts
+                return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def serve() -> int:
+    host, port = parse_host(os.environ.get("OLLAMA_HOST"))
+    try:
+        keep = parse_keep_alive(os.environ.get("OLLAMA_KEEP_ALIVE") or "5m")
+        max_loaded = int(os.environ.get("OLLAMA_MAX_LOADED_MODELS") or "1")
+    except ValueError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    models = os.environ.get("OLLAMA_MODELS") or os.path.expanduser("~/.ollama/models")
+    Handler.rt = Runtime(os.path.join(models, "standin"), keep, max_loaded)
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    print(f"ollama stand-in {VERSION} listening on {host}:{port} "
+          f"(keep_alive={keep}s, max_loaded_models={max_loaded})", file=sys.stderr, flush=True)
+
+    def reaper() -> None:
+        while True:
+            time.sleep(0.2)
+            Handler.rt.expire()
+
+    threading.Thread(target=reaper, daemon=True).start()
+    server.serve_forever()
+    return 0
+
+
+def _client(method: str, path: str, body: dict | None = None):
+    host, port = parse_host(os.environ.get("OLLAMA_HOST"))
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://{host}:{port}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    return urllib.request.urlopen(req, timeout=30)
+
+
+def main(argv: list[str]) -> int:
+    cmd = argv[0] if argv else "help"
+    try:
+        if cmd in ("--version", "-v", "version"):
+            try:
+                with _client("GET", "/api/version") as r:
+                    print(f"ollama version is {json.load(r)['version']}")
+            except OSError:
+                print("Warning: could not connect to a running Ollama instance")
+                print(f"Warning: client version is {VERSION}")
+            return 0
+        if cmd == "serve":
+            return serve()
+        if cmd == "list":
+            with _client("GET", "/api/tags") as r:
+                models = json.load(r)["models"]
+            print(f"{'NAME':<32}{'ID':<14}{'SIZE':<10}MODIFIED")
+            for m in models:
+                print(f"{m['name']:<32}{m['digest'][:12]:<14}{m['size'] / 1e9:.1f} GB   {m['modified_at']}")
+            return 0
+        if cmd == "ps":
+            with _client("GET", "/api/ps") as r:
+                models = json.load(r)["models"]
+            print(f"{'NAME':<32}{'ID':<14}{'SIZE':<10}{'PROCESSOR':<10}UNTIL")
+            for m in models:
+                print(f"{m['name']:<32}{m['digest'][:12]:<14}{m['size'] / 1e9:.1f} GB   100% GPU  {m['expires_at']}")
+            return 0
+        if cmd == "pull" and len(argv) == 2:
+            with _client("POST", "/api/pull", {"model": argv[1]}) as r:
+                for line in r:
+                    print(json.loads(line)["status"])
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(f"Error: {json.loads(exc.read() or b'{}').get('error', exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"Error: could not connect to ollama app, is it running? ({exc})", file=sys.stderr)
+        return 1
+    print("Usage: ollama serve | list | pull MODEL | ps | --version  (hearth lab stand-in)",
+          file=sys.stderr)
+    return 0 if cmd in ("help", "-h", "--help") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
