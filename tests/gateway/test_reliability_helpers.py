@@ -154,3 +154,42 @@ def tally(name: str, outcomes: list[Outcome]) -> Counter[int]:
     print(f"[reliability] {name}: sent={len(outcomes)} "
           + " ".join(f"{k}={v}" for k, v in sorted(c.items())))
     return c
+
+
+class ThreadedRig:
+    """A :func:`rig` running on its own event loop in a thread, for sync tests (hypothesis)."""
+
+    def __init__(self, tmp_path: Path, **kw: Any) -> None:
+        import threading
+
+        self._kw, self._tmp = kw, tmp_path
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self.rig: Rig | None = None
+        self._thread = threading.Thread(target=self.loop.run_until_complete,
+                                        args=(self._main(),), daemon=True)
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        async with rig(self._tmp, **self._kw) as r:
+            self.rig = r
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> Rig:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("gateway did not start")
+        assert self.rig is not None
+        return self.rig
+
+    def run(self, coro: Any) -> Any:
+        """Run a coroutine on the rig's loop and wait for it (bounded)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._stop is not None
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+        self.loop.close()
