@@ -71,3 +71,21 @@ class InterfaceAddresses(FactBase[list[str]]):
 
     def process(self, output: list[str]) -> list[str]:
         return [line.strip() for line in output if line.strip()]
+
+
+class LivePublicKey(FactBase[str | None]):
+    """
+    The public key the running interface uses (``wg show <interface> public-key``),
+    or ``None`` when the interface is down.
+
+    .. code:: python
+
+        host.get_fact(LivePublicKey, interface="wg0", _sudo=True)
+    """
+
+    def command(self, interface: str) -> str:
+        return f"wg show {interface} public-key 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> str | None:
+        value = "\n".join(output).strip()
+        return value or None

@@ -10,7 +10,7 @@ from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.operations import files
 
 from hearth.configs import overlay as overlay_configs
-from hearth.facts.wireguard import InterfaceAddresses, WireGuardPublicKey, key_paths
+from hearth.facts.wireguard import InterfaceAddresses, LivePublicKey, WireGuardPublicKey, key_paths
 from hearth.inventory import load_cached
 
 
@@ -87,6 +87,27 @@ def mesh_config(inventory: str, host_name: str):
     yield from files.put._inner(
         src=StringIO(config.render()), dest=config.dest, mode=config.mode, user=config.user, group=config.group,
     )
+
+
+@operation()
+def running_key_current(interface: str):
+    """
+    Restart ``wg-quick@<interface>`` when the running interface uses another key
+    than the key pair on disk (a key remade since it came up). No change when the
+    interface is down (starting it loads the key) or already uses the key.
+
+    **Example:**
+
+    .. code:: python
+
+        wireguard.running_key_current(name="wg0 runs with its key", interface="wg0")
+    """
+    live = host.get_fact(LivePublicKey, interface=interface)
+    on_disk = host.get_fact(WireGuardPublicKey, interface=interface)
+    if live and on_disk and live != on_disk:
+        yield StringCommand(f"systemctl try-restart wg-quick@{interface}")
+    else:
+        host.noop(f"{interface} runs with its key pair" if live else f"{interface} is not up yet")
 
 
 @operation()

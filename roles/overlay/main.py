@@ -54,8 +54,11 @@ def apply_overlay() -> None:
     config = wireguard.mesh_config(name=f"{iface} config with every peer's public key",
                                    inventory=host.data.hearth_inventory, host_name=host.data.hearth_host)
     # Restart (not syncconf): the private key is loaded by PostUp, which only runs on up.
-    server.shell(name=f"Restart {iface} (config changed)", commands=[f"systemctl try-restart wg-quick@{iface}"],
+    server.shell(name=f"Restart {iface} (config or unit changed)",
+                 commands=[f"systemctl try-restart wg-quick@{iface}"],
                  _if=[lambda: config.did_change() or unit.did_change()])
+    # ...so a key pair remade since the interface came up needs a restart too.
+    wireguard.running_key_current(name=f"{iface} runs with the key pair on disk", interface=iface)
     systemd.service(name=f"wg-quick@{iface} enabled and running", service=f"wg-quick@{iface}",
                     running=True, enabled=True)
 

@@ -1,0 +1,67 @@
+"""Lab: the node baseline on every machine (testinfra over SSH), and idempotence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hearth.configs import base as configs
+from hearth.deploy_data import group_defaults
+from hearth.inventory import load_inventory
+
+pytestmark = pytest.mark.lab
+
+
+def test_second_deploy_changes_nothing(lab: Any) -> None:
+    if lab.result is None:
+        pytest.skip("no deploy in this session (--hearth-deploy not given)")
+    assert lab.result.converge.ok
+    assert lab.result.noop.ok
+    assert lab.result.noop.totals.get("success", 0) == 0, lab.result.noop.changed
+
+
+def test_hostname_is_the_inventory_name(host: Any, machine: str) -> None:
+    assert host.check_output("hostname") == machine
+
+
+def test_sshd_refuses_passwords(host: Any) -> None:
+    dropin = host.file(configs.SSHD_DROPIN)
+    assert dropin.exists and dropin.user == "root" and dropin.mode == 0o644
+    effective = host.check_output("sudo sshd -T").splitlines()
+    assert "passwordauthentication no" in effective
+    assert "kbdinteractiveauthentication no" in effective
+    assert "permitrootlogin no" in effective
+    assert host.service("ssh").is_running
+
+
+def test_automation_user_has_the_inventory_key_and_validated_sudoers(lab: Any, host: Any) -> None:
+    inv = load_inventory(lab.inventory, group_defaults())
+    sudoers = host.file(configs.SUDOERS)
+    assert sudoers.exists and sudoers.mode == 0o440 and sudoers.user == "root"
+    assert host.run(f"sudo visudo -cf {configs.SUDOERS}").rc == 0
+    assert host.check_output("sudo -n true") == ""
+    if inv.ssh.key:
+        public = Path(f"{inv.ssh.key}.pub").read_text().split()[1]
+        keys = host.file(f"/home/{inv.ssh.user}/.ssh/authorized_keys")
+        assert public in keys.content_string
+
+
+def test_time_sync_enabled(host: Any) -> None:
+    chrony = host.service("chrony")
+    assert chrony.is_enabled
+    if host.run("systemd-detect-virt --container").rc != 0:  # a real machine keeps its own clock
+        assert chrony.is_running
+
+
+def test_cluster_sysctls(host: Any) -> None:
+    assert host.file(configs.SYSCTL).contains("net.ipv4.ip_forward = 1")
+    assert host.sysctl("net.ipv4.ip_forward") == 1
+    if host.file("/proc/sys/net/bridge").exists:
+        assert host.sysctl("net.bridge.bridge-nf-call-iptables") == 1
+
+
+def test_base_packages(host: Any) -> None:
+    for package in group_defaults()["base_packages"]:
+        assert host.package(package).is_installed, package

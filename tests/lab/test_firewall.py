@@ -1,0 +1,130 @@
+"""Lab: the nftables ruleset lets exactly the right packets in.
+
+Real packets: a service port answers over the overlay and is dropped from a LAN
+address (this machine's bridge address and a lab machine's LAN address); SSH
+keeps working; a deliberately broken ruleset is refused by the kernel's check
+and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hearth.configs import firewall as configs
+from hearth.deploy_data import group_defaults
+from hearth.inventory import load_inventory
+from hearth.lab import cycle
+
+pytestmark = pytest.mark.lab
+LISTENER = "hearth-test-listener"
+
+
+def inventory(lab: Any) -> Any:
+    return load_inventory(lab.inventory, group_defaults())
+
+
+def tcp_open_from_here(address: str, port: int, timeout: float = 2.0) -> bool:
+    """From this machine (192.168.77.1 on the lab LAN: a LAN address, not the overlay)."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def tcp_open_from(node: Any, address: str, port: int) -> bool:
+    script = f"import socket; socket.create_connection(('{address}', {port}), timeout=3)"
+    return node.run(f"python3 -c \"{script}\"").rc == 0
+
+
+def test_live_ruleset_is_the_rendered_one(lab: Any, host: Any, machine: str) -> None:
+    cf = configs.ruleset(inventory(lab), machine)
+    assert host.service("nftables").is_enabled
+    rules = host.file(cf.dest)
+    assert rules.mode == 0o600 and rules.user == "root"
+    assert host.check_output(f"sudo sha256sum {cf.dest}").split()[0] == hashlib.sha256(cf.render().encode()).hexdigest()
+    live = host.check_output(f"sudo nft list table {configs.FAMILY} {configs.TABLE}")
+    assert f'comment "{cf.context["stamp"]}"' in live
+    assert "policy drop;" in live
+    assert 'tcp dport 22 accept comment "ssh"' in live
+
+
+def test_ssh_still_reachable(lab: Any, machine: str) -> None:
+    inv = inventory(lab)
+    assert tcp_open_from_here(inv.hosts[machine].address, inv.ssh.port)
+    assert lab.host(machine).check_output("echo ok") == "ok"
+
+
+def test_ping_from_the_lan(lab: Any, machine: str) -> None:
+    inv = inventory(lab)
+    other = next(n for n in inv.linux_hosts() if n != machine)
+    assert lab.host(other).run(f"ping -c1 -W2 {inv.hosts[machine].address}").rc == 0
+
+
+@pytest.fixture
+def service_port(lab: Any) -> Any:
+    """A host serving a model, with a listener on its serve port and on a port it does not open."""
+    inv = inventory(lab)
+    name, serve = next((n, s) for n, s in inv.serves() if inv.hosts[n].os == "linux")
+    node = lab.host(name)
+    closed = 18999  # opened by no role
+    started = []
+    for port in (serve.listen_port, closed):
+        if not node.socket(f"tcp://0.0.0.0:{port}").is_listening:
+            unit = f"{LISTENER}-{port}"
+            node.check_output(f"sudo systemd-run --unit {unit} python3 -m http.server {port} --bind 0.0.0.0")
+            started.append(unit)
+    node.run(f"for i in $(seq 20); do ss -ltn | grep -q ':{closed} ' && exit 0; sleep 0.2; done")
+    yield inv, name, serve.listen_port, closed
+    for unit in started:
+        node.run(f"sudo systemctl stop {unit}")
+
+
+def test_service_port_only_over_the_overlay(lab: Any, service_port: Any) -> None:
+    inv, name, port, closed = service_port
+    target = inv.hosts[name]
+    peer = next(n for n in inv.linux_hosts() if n != name)
+    via_peer = lab.host(peer)
+    assert tcp_open_from(via_peer, str(target.overlay_ip), port), "over the overlay: must answer"
+    assert not tcp_open_from(via_peer, target.address, port), "peer's LAN address: must be dropped"
+    assert not tcp_open_from_here(target.address, port), "this machine's LAN address: must be dropped"
+    assert not tcp_open_from(via_peer, str(target.overlay_ip), closed), "a port no role opens: dropped"
+    assert tcp_open_from(lab.host(name), "127.0.0.1", closed), "loopback is always accepted"
+
+
+def test_broken_ruleset_is_refused_and_ssh_survives(lab: Any, tmp_path: Path) -> None:
+    inv = inventory(lab)
+    name = inv.linux_hosts()[-1]
+    node = lab.host(name)
+    cf = configs.ruleset(inv, name)
+    broken = cf.render().replace('tcp dport 22 accept', 'tcp dport twenty-two accept')
+    assert broken != cf.render()
+    deploy = tmp_path / "broken.py"
+    deploy.write_text(
+        "from hearth.operations import nftables\n"
+        f"nftables.ruleset(name='broken ruleset', content={broken!r}, dest={cf.dest!r},\n"
+        f"                 family={configs.FAMILY!r}, table={configs.TABLE!r}, stamp={cf.context['stamp']!r})\n"
+    )
+    before = node.check_output(f"sudo sha256sum {cf.dest}")
+    live_before = node.check_output(f"sudo nft list table {configs.FAMILY} {configs.TABLE}")
+    node.check_output(f"sudo nft delete table {configs.FAMILY} {configs.TABLE}")  # force the op to try
+    try:
+        argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--limit", name,
+                str(cycle.pyinfra_inventory_for(lab.inventory)), str(deploy)]
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        assert run.returncode != 0, "the broken ruleset must be refused"
+        assert "rejected by: nft -c -f" in run.stderr + run.stdout
+        assert node.check_output(f"sudo sha256sum {cf.dest}") == before
+        assert node.run(f"test -e {cf.dest}.hearth-new").rc != 0
+        assert tcp_open_from_here(inv.hosts[name].address, inv.ssh.port)
+        assert node.check_output("echo ok") == "ok"
+    finally:
+        node.check_output(f"sudo nft -f {cf.dest}")
+    assert node.check_output(f"sudo nft list table {configs.FAMILY} {configs.TABLE}") == live_before

@@ -1,0 +1,117 @@
+"""Lab: the WireGuard mesh carries real packets between every pair of machines.
+
+The deploy-running tests change the lab and put it back: a host that loses its
+key pair gets a new one that every peer learns in one run (the two-phase
+problem), and a host removed from the inventory disappears from every peer.
+"""
+
+from __future__ import annotations
+
+from itertools import permutations
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hearth.deploy_data import group_defaults
+from hearth.inventory import load_inventory
+from hearth.lab import cycle
+
+pytestmark = pytest.mark.lab
+IFACE = "wg0"
+
+
+def inventory(lab: Any) -> Any:
+    return load_inventory(lab.inventory, group_defaults())
+
+
+def test_keys_and_config_are_private(host: Any) -> None:
+    with host.sudo():
+        key = host.file(f"/etc/wireguard/{IFACE}.key")
+        config = host.file(f"/etc/wireguard/{IFACE}.conf")
+        assert key.exists and key.mode == 0o600 and key.user == "root"
+        assert config.exists and config.mode == 0o600 and config.user == "root"
+        assert host.file("/etc/wireguard").mode == 0o700
+    assert not host.file(f"/etc/wireguard/{IFACE}.key").exists  # the automation user cannot even see it
+    assert "PrivateKey" not in host.check_output(f"sudo cat /etc/wireguard/{IFACE}.conf")
+
+
+def test_interface_up_with_every_peer(lab: Any, host: Any, machine: str) -> None:
+    inv = inventory(lab)
+    unit = host.service(f"wg-quick@{IFACE}")
+    assert unit.is_enabled and unit.is_running
+    addresses = host.check_output(f"ip -o -4 addr show dev {IFACE}")
+    assert f"{inv.hosts[machine].overlay_ip}/{inv.overlay.cidr.prefixlen}" in addresses
+    peers = host.check_output(f"sudo wg show {IFACE} endpoints").splitlines()
+    expected = {f"{h.address}:{inv.overlay.port}" for n, h in inv.hosts.items() if n != machine and h.os == "linux"}
+    assert {line.split()[1] for line in peers} == expected
+    assert host.socket(f"udp://0.0.0.0:{inv.overlay.port}").is_listening or \
+        host.socket(f"udp://:::{inv.overlay.port}").is_listening
+
+
+def test_userspace_only_where_the_kernel_lacks_wireguard(host: Any) -> None:
+    dropin = host.file("/etc/systemd/system/wg-quick@.service.d/hearth-userspace.conf")
+    kernel = host.run("test -d /sys/module/wireguard || modprobe --dry-run --quiet wireguard").rc == 0
+    assert dropin.exists is (not kernel)
+    if not kernel:
+        assert host.process.filter(comm="wireguard-go")
+
+
+def test_ping_between_every_pair(lab: Any) -> None:
+    inv = inventory(lab)
+    names = inv.linux_hosts()
+    failures = []
+    for a, b in permutations(names, 2):
+        target = inv.hosts[b].overlay_ip
+        if lab.host(a).run(f"ping -c1 -W3 {target}").rc != 0:
+            failures.append(f"{a} -> {b} ({target})")
+    assert not failures, failures
+
+
+def _wait_ping(lab: Any, a: str, b: str, ip: str, tries: int = 10) -> bool:
+    return lab.host(a).run(f"for i in $(seq {tries}); do ping -c1 -W1 {ip} && exit 0; done; exit 1").rc == 0
+
+
+def test_lost_key_pair_is_remade_and_learned_by_every_peer_in_one_run(lab: Any) -> None:
+    inv = inventory(lab)
+    victim = inv.linux_hosts()[-1]
+    node = lab.host(victim)
+    old = node.check_output(f"sudo cat /etc/wireguard/{IFACE}.pub")
+    node.check_output(f"sudo rm -f /etc/wireguard/{IFACE}.key /etc/wireguard/{IFACE}.pub")
+    inv_py = cycle.pyinfra_inventory_for(lab.inventory)
+    first = cycle.deploy(inv_py)
+    assert first.ok, first.stderr_tail
+    new = node.check_output(f"sudo cat /etc/wireguard/{IFACE}.pub")
+    assert new and new != old
+    for other in inv.linux_hosts():
+        if other != victim:
+            config = lab.host(other).check_output(f"sudo cat /etc/wireguard/{IFACE}.conf")
+            assert f"PublicKey = {new}" in config and old not in config
+            assert _wait_ping(lab, other, victim, str(inv.hosts[victim].overlay_ip))
+    second = cycle.deploy(inv_py)
+    assert second.ok and second.totals.get("success", 0) == 0, second.changed
+
+
+def test_removed_host_leaves_every_peer(lab: Any, tmp_path: Path) -> None:
+    inv = inventory(lab)
+    # a plain worker: nothing else in the inventory refers to it
+    gone = next(n for n in reversed(inv.linux_hosts())
+                if not inv.hosts[n].serves and not {"k3s_server", "gateway"} & set(inv.hosts[n].roles))
+    data = yaml.safe_load(lab.inventory.read_text())
+    del data["hosts"][gone]
+    smaller = tmp_path / lab.inventory.name
+    smaller.write_text(yaml.safe_dump(data, sort_keys=False))
+    run = cycle.deploy(cycle.pyinfra_inventory_for(smaller))
+    try:
+        assert run.ok, run.stderr_tail
+        address = f"{inv.hosts[gone].address}:{inv.overlay.port}"
+        for other in inv.linux_hosts():
+            if other != gone:
+                assert address not in lab.host(other).check_output(f"sudo wg show {IFACE} endpoints")
+    finally:
+        back = cycle.deploy(cycle.pyinfra_inventory_for(lab.inventory))
+        assert back.ok, back.stderr_tail
+    for other in inv.linux_hosts():
+        if other != gone:
+            assert _wait_ping(lab, other, gone, str(inv.hosts[gone].overlay_ip))
