@@ -12,7 +12,14 @@ from hearth.lab.artifacts.publish import publish
 from hearth.lab.image import ensure_base_image
 from hearth.lab.sh import LabError, step
 from hearth.lab.spec import APT_PROXY_PORT, BRIDGE, LabSpec, load_spec
-from hearth.lab.state import NFT_TABLE, LabRecord, MachineRecord, lab_root, load_record
+from hearth.lab.state import (
+    NFT_TABLE,
+    LabRecord,
+    MachineRecord,
+    exclusive,
+    lab_root,
+    load_record,
+)
 
 # Host command -> Debian package that provides it (checked before anything is made).
 HOST_TOOLS = {
@@ -60,6 +67,11 @@ def _record_for(spec: LabSpec, inventory: Path, existing: LabRecord | None) -> L
 def up(inventory: Path) -> LabRecord:
     """Create (or complete) the lab the inventory describes and power it all on."""
     preflight()
+    with exclusive():
+        return _up(inventory)
+
+
+def _up(inventory: Path) -> LabRecord:
     spec = load_spec(inventory)
     root = lab_root()
     lab = _record_for(spec, inventory, load_record(root))
@@ -109,6 +121,11 @@ def boot_all(lab: LabRecord, machines: list[MachineRecord]) -> None:
 def down(*, purge: bool = False) -> list[str]:
     """Remove everything lab.json lists; return what was removed (for printing)."""
     preflight()
+    with exclusive():
+        return _down(purge=purge)
+
+
+def _down(*, purge: bool) -> list[str]:
     root = lab_root()
     lab = load_record(root)
     removed: list[str] = []

@@ -7,10 +7,15 @@ what it lists, so nothing the lab did not create is ever touched.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 
 DEFAULT_ROOT = Path("/var/lib/hearth-lab")
 NFT_TABLE = "hearth_lab"
@@ -83,3 +88,38 @@ def load_record(root: Path | None = None) -> LabRecord | None:
     data = json.loads(path.read_text())
     machines = {k: MachineRecord(**v) for k, v in data.pop("machines", {}).items()}
     return LabRecord(**data, machines=machines)
+
+
+_lock_depth = 0
+_lock_file: IO[str] | None = None
+
+
+@contextmanager
+def exclusive(root: Path | None = None) -> Iterator[None]:
+    """Hold the lab's lock: one `up`/`down`/test session changes the lab at a time.
+
+    Re-entrant within a process (the test fixture holds it around `up`/`down`).
+    """
+    global _lock_depth, _lock_file
+    if _lock_depth:
+        _lock_depth += 1
+        try:
+            yield
+        finally:
+            _lock_depth -= 1
+        return
+    path = (root or lab_root()) / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = path.open("w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"--> Waiting for another lab session (lock {path})", file=sys.stderr, flush=True)
+        fcntl.flock(f, fcntl.LOCK_EX)
+    _lock_file, _lock_depth = f, 1
+    try:
+        yield
+    finally:
+        _lock_depth, _lock_file = 0, None
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 from hearth.lab import cycle, lifecycle
 from hearth.lab.harness import Lab
 from hearth.lab.spec import load_spec
+from hearth.lab.state import exclusive
 
 DEFAULT_INVENTORY = cycle.REPO / "inventory" / "lab.yml"
 
@@ -80,14 +82,17 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     result = None
     if local:
         _skip_unless_lab_can_run()
-        lifecycle.up(inventory)
-    try:
-        if local or _opt(config, "--hearth-deploy"):
-            result = cycle.converge_and_check_idempotence(inventory)
-        yield Lab(inventory, load_spec(inventory), local, result)
-    finally:
-        if local and not keep:
-            lifecycle.down()
+    # One session at a time changes the local lab: another pytest waits here.
+    with exclusive() if local else nullcontext():
+        if local:
+            lifecycle.up(inventory)
+        try:
+            if local or _opt(config, "--hearth-deploy"):
+                result = cycle.converge_and_check_idempotence(inventory)
+            yield Lab(inventory, load_spec(inventory), local, result)
+        finally:
+            if local and not keep:
+                lifecycle.down()
 
 
 @pytest.fixture
