@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from hearth.lab import daemon_ctl, lifecycle, machine, power_cli
+from hearth.lab import cycle, daemon_ctl, lifecycle, machine, power_cli
 from hearth.lab.sh import LabError
 from hearth.lab.state import LabRecord, lab_root, load_record
 
@@ -21,6 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="create and boot the lab machines (idempotent)")
     p.add_argument("--inventory", "-i", default=DEFAULT_INVENTORY, type=Path)
     p.set_defaults(func=_up)
+    p = sub.add_parser(
+        "deploy", help="lab up, then converge -> idempotence (-> --verify with testinfra)"
+    )
+    p.add_argument("inventory", nargs="?", default=DEFAULT_INVENTORY, type=Path)
+    p.add_argument("--verify", action="store_true", help="then run the testinfra checks")
+    p.set_defaults(func=_deploy)
     p = sub.add_parser("down", help="remove everything `lab up` created")
     p.add_argument("--purge", action="store_true", help="also drop image cache and lab SSH key")
     p.set_defaults(func=_down)
@@ -69,6 +75,19 @@ def status_rows(lab: LabRecord) -> list[dict[str, object]]:
 def _up(args: argparse.Namespace) -> int:
     lab = lifecycle.up(args.inventory)
     _print_status(lab)
+    return 0
+
+
+@_guard
+def _deploy(args: argparse.Namespace) -> int:
+    lifecycle.up(args.inventory)
+    result = cycle.full_cycle(args.inventory, run_verify=args.verify)
+    print(
+        f"deploy: first run {result.converge.seconds:.1f}s "
+        f"({result.converge.totals['success']} changes), "
+        f"second run {result.noop.seconds:.1f}s (no changes)"
+        + (f", verify {result.verify_seconds:.1f}s" if result.verify_seconds else "")
+    )
     return 0
 
 

@@ -121,8 +121,12 @@ def converge_and_check_idempotence(inventory_yml: Path, deploy_py: Path | None =
 
 def verify(inventory_yml: Path, *, extra: list[str] | None = None) -> float:
     """Run the testinfra modules against an already deployed lab; seconds taken."""
+    from hearth.lab.state import load_record
+
+    lab = load_record()
+    ready = ["--hearth-lab-ready"] if lab and lab.inventory == str(inventory_yml.resolve()) else []
     argv = [sys.executable, "-m", "pytest", "-q", "-m", "lab", str(REPO / "tests/lab"),
-            "--hearth-inventory", str(inventory_yml), *(extra or [])]  # fmt: skip
+            "--hearth-inventory", str(inventory_yml), *ready, *(extra or [])]  # fmt: skip
     print(f"--> Verify: {' '.join(argv[1:])}", file=sys.stderr, flush=True)
     start = time.monotonic()
     if subprocess.run(argv, cwd=REPO, check=False).returncode != 0:

@@ -6,6 +6,7 @@ converge -> idempotence cycle (hearth.lab.cycle), check, then tear the lab down
 
 ``--hearth-inventory PATH`` checks the hosts of another inventory (a real lab):
 nothing is built or deployed unless ``--hearth-lab`` / ``--hearth-deploy`` ask.
+``--hearth-lab-ready`` checks a local lab that `hearth lab deploy` already made.
 Strict host-key checking is always on, with the inventory's ``ssh.known_hosts``.
 """
 
@@ -34,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="check the hosts of this inventory (default: build the lab from lab.yml)")
     group.addoption("--hearth-lab", action="store_true",
                     help="build the local lab from --hearth-inventory (default only for lab.yml)")
+    group.addoption("--hearth-lab-ready", action="store_true",
+                    help="the local lab is already up and deployed: only check it")
     group.addoption("--hearth-deploy", action="store_true",
                     help="run the converge/idempotence cycle against --hearth-inventory too")
     group.addoption("--keep-lab", action="store_true",
@@ -77,21 +80,25 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     """Build (local lab) and deploy once per session; tear down unless asked to keep it."""
     config = request.config
     inventory = _inventory(config)
-    local = inventory == DEFAULT_INVENTORY.resolve() or bool(_opt(config, "--hearth-lab"))
+    ready = bool(_opt(config, "--hearth-lab-ready"))
+    build = not ready and (
+        inventory == DEFAULT_INVENTORY.resolve() or bool(_opt(config, "--hearth-lab"))
+    )
+    local = build or ready
     keep = bool(_opt(config, "--keep-lab")) or os.environ.get("HEARTH_KEEP_LAB") == "1"
     result = None
     if local:
         _skip_unless_lab_can_run()
     # One session at a time changes the local lab: another pytest waits here.
-    with exclusive() if local else nullcontext():
-        if local:
+    with exclusive() if build else nullcontext():
+        if build:
             lifecycle.up(inventory)
         try:
-            if local or _opt(config, "--hearth-deploy"):
+            if build or _opt(config, "--hearth-deploy"):
                 result = cycle.converge_and_check_idempotence(inventory)
             yield Lab(inventory, load_spec(inventory), local, result)
         finally:
-            if local and not keep:
+            if build and not keep:
                 lifecycle.down()
 
 
