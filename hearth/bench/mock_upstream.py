@@ -7,8 +7,9 @@ concurrency, and the ``time.monotonic()`` at which it noticed each client close)
 CLOCK_MONOTONIC is system-wide on Linux, so those stamps compare across processes.
 
 Behaviour is set per instance (``MockSettings``) and can be overridden per request
-with a ``bench`` object in the JSON body (``{"bench": {"mode": "hang"}}``) or the
-``X-Mock-Mode`` header; modes: ``ok``, ``hang``, ``fail500``, ``kill_midstream``
+with a ``bench`` object in the JSON body (``{"bench": {"mode": "hang"}}``), a last
+message whose content is ``mode:<mode>:<id>``, or the ``X-Mock-Mode`` header.
+Modes: ``ok``, ``hang``, ``fail500``, ``kill_midstream``
 (abort the TCP connection after ``kill_after`` chunks), ``endless`` (stream until the
 client goes away), ``flap`` (every other request fails with 500).
 
@@ -58,10 +59,22 @@ class MockStats:
     active: int = 0
     max_active: int = 0
     disconnects: int = 0
-    # tag (the request body's "user" field) -> monotonic time the request arrived
+    # tag (see ``_tag``) -> monotonic time the request arrived
     seen_at: dict[str, float] = field(default_factory=dict)
-    # tag (the request body's "user" field) -> monotonic time the close was noticed
+    # tag (see ``_tag``) -> monotonic time the close was noticed
     closed_at: dict[str, float] = field(default_factory=dict)
+
+
+def _tag(body: dict[str, Any]) -> str:
+    """A request's tag: the last message's content if it starts with ``mode:`` (every
+    proxy forwards messages verbatim), else the ``user`` field, else ``""``."""
+    msgs = body.get("messages")
+    if isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict):
+        c = msgs[-1].get("content")
+        if isinstance(c, str) and c.startswith("mode:"):
+            return c
+    u = body.get("user")
+    return u if isinstance(u, str) else ""
 
 
 def _chunk(model: str, i: int) -> bytes:
@@ -144,9 +157,9 @@ class MockUpstream:
     def _mode(self, request: web.Request, body: dict[str, Any]) -> str:
         b = body.get("bench")
         mode = b.get("mode") if isinstance(b, dict) else None
-        tag = body.get("user")
-        if not mode and isinstance(tag, str) and tag.startswith("mode:"):
-            mode = tag.split(":")[1]  # "mode:<mode>:<id>" (the OpenAI "user" field)
+        tag = _tag(body)
+        if not mode and tag.startswith("mode:"):
+            mode = tag.split(":")[1]  # "mode:<mode>:<id>" as the last message's content
         mode = mode or request.headers.get("X-Mock-Mode") or self.settings.mode
         if mode == "flap":
             self._flap += 1
@@ -162,7 +175,7 @@ class MockUpstream:
             return web.json_response({"error": {"message": "bad json"}}, status=400)
         if not isinstance(body, dict):
             body = {}
-        tag = str(body.get("user") or "")
+        tag = _tag(body)
         if tag:
             st.seen_at[tag] = time.monotonic()
         st.requests += 1

@@ -82,12 +82,17 @@ def httpx_handler(upstream: str) -> tuple[Handler, Callable[[], Awaitable[None]]
     return handle, client.aclose
 
 
+async def _healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
 async def serve(upstream: str, port: int, client: str = "aiohttp"
                 ) -> tuple[web.AppRunner, int, Callable[[], Awaitable[None]]]:
     """Start the relay on 127.0.0.1; returns (runner, port, close-client)."""
     make = httpx_handler if client == "httpx" else aiohttp_handler
     handle, close = make(upstream.rstrip("/"))
     app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_get("/healthz", _healthz)
     app.router.add_post("/{tail:.*}", handle)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()

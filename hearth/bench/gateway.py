@@ -1,0 +1,589 @@
+"""`hearth bench gateway`: hearth's gateway side by side with a bare relay and LiteLLM.
+
+One run, one mock upstream, every path measured interleaved:
+
+- ``direct``: the load generator straight to the mock;
+- ``bare``: a bare aiohttp relay (the cost of one Python hop); ``bare_httpx``: the same
+  relay with an httpx client (encode/httpx#3215);
+- ``hearth``: ``hearth gateway serve`` with a generated policy;
+- ``litellm``: LiteLLM's proxy (own virtualenv, one worker, no DB/callbacks/retries).
+
+The load generator and the mock share one CPU, every proxy runs pinned to the other.
+See docs/benchmarks.md for the method and the meaning of every key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from . import gateway_procs as gp
+from .loadgen import chat_body, new_session, one_request, open_loop, percentile, stream_once
+
+# Every figure key written to the JSON (flat, numeric, milliseconds unless named).
+# Keys in LITELLM_KEYS are null when LiteLLM is skipped.
+CONCURRENCIES = (1, 16, 64)
+PROXIES = ("bare", "bare_httpx", "hearth", "litellm")
+_PREFIX = {"hearth": "", "bare": "bare_", "bare_httpx": "bare_httpx_", "litellm": "litellm_",
+           "direct": "direct_"}
+
+
+def _documented() -> tuple[list[str], set[str]]:
+    keys = ["direct_p50_ms", "direct_p99_ms", "p99_bound_ms", "loadavg_1m_start",
+            "loadavg_1m_end", "mock_latency_ms", "mock_chunks", "mock_chunk_interval_ms",
+            "added_p50_ratio_vs_bare", "added_p99_ratio_vs_bare",
+            "bare_httpx_added_p50_ratio_vs_bare", "max_rps_ratio_vs_litellm",
+            "added_p50_ratio_vs_litellm", "direct_max_rps_within_p99_bound",
+            "loadgen_limited", "rss_start_mib", "rss_warm_mib", "rss_end_mib",
+            "rss_growth_mib_per_min", "soak_s", "soak_requests", "soak_cpu_s_per_1000_req",
+            "chunks_expected_per_stream"]
+    lite: set[str] = {"max_rps_ratio_vs_litellm", "added_p50_ratio_vs_litellm"}
+    for p in PROXIES:
+        x = _PREFIX[p]
+        per = [f"{x}p50_ms", f"{x}p99_ms", f"{x}added_p50_ms", f"{x}added_p99_ms",
+               f"{x}max_rps_within_p99_bound", f"{x}cpu_s_per_1000_req",
+               f"{x}ttft_added_p50_ms", f"{x}ttft_added_p99_ms", f"{x}chunks_lost",
+               f"{x}disconnect_stream_ms", f"{x}disconnect_nonstream_ms"]
+        for c in CONCURRENCIES:
+            per += [f"{x}ttft_added_p50_ms_c{c}", f"{x}ttft_added_p99_ms_c{c}",
+                    f"{x}gap_added_p50_ms_c{c}", f"{x}gap_added_p99_ms_c{c}",
+                    f"{x}chunks_received_c{c}"]
+        keys += per
+        if p == "litellm":
+            lite.update(per)
+    keys += ["direct_disconnect_stream_ms", "direct_disconnect_nonstream_ms"]
+    return keys, lite
+
+
+DOCUMENTED_KEYS, LITELLM_KEYS = _documented()
+
+TARGETS = [  # (key, op, threshold, description)
+    ("added_p50_ratio_vs_bare", "<=", 1.3, "added latency (c=1) within 1.3x the bare relay's"),
+    ("added_p50_ms", "<=", 0.5, "added p50 at c=1 <= 0.5 ms"),
+    ("added_p99_ms", "<=", 1.5, "added p99 at c=1 <= 1.5 ms"),
+    ("max_rps_ratio_vs_litellm", ">=", 10.0, "throughput at the p99 bound >= 10x LiteLLM"),
+    ("ttft_added_p50_ms", "<=", 1.0, "streaming TTFT added (c=1) <= 1 ms"),
+    ("rss_growth_mib_per_min", "<=", 1.0, "RSS growth after warm-up ~0 (<= 1 MiB/min)"),
+    ("chunks_lost", "<=", 0.0, "no streamed chunk lost"),
+]
+
+
+@dataclass
+class Options:
+    """Knobs of one run (``--quick`` shrinks everything to a smoke test)."""
+
+    quick: bool = False
+    skip_litellm: bool = False
+    skip_httpx: bool = False
+    latency_ms: float = 1.0
+    chunks: int = 8
+    chunk_interval_ms: float = 2.0
+    rounds: int = 1500
+    warmup: int = 200
+    stream_rounds: dict[int, int] = field(default_factory=lambda: {1: 100, 16: 10, 64: 4})
+    rates: list[float] = field(default_factory=lambda: [100, 200, 400, 700, 1000, 1400,
+                                                        2000, 2800, 4000])
+    step_s: float = 3.0
+    soak_s: float = 60.0
+    soak_rate: float = 300.0
+    disconnect_reps: int = 5
+
+    @classmethod
+    def quick_mode(cls, **kw: Any) -> Options:
+        """A few seconds in all: structure, not speed."""
+        return cls(quick=True, rounds=30, warmup=10, stream_rounds={1: 3, 16: 1, 64: 1},
+                   rates=[50, 100], step_s=0.4, soak_s=1.0, soak_rate=50,
+                   disconnect_reps=1, **kw)
+
+
+def loadavg() -> tuple[float, float, float]:
+    """The 1, 5 and 15 minute load averages."""
+    a, b, c = Path("/proc/loadavg").read_text().split()[:3]
+    return float(a), float(b), float(c)
+
+
+def _r(x: float | None, nd: int = 3) -> float | None:
+    if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))):
+        return None
+    if isinstance(x, int):
+        return x
+    return round(float(x), nd)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or math.isnan(a) or math.isnan(b):
+        return None
+    return a / b if b > 0 else (math.inf if a > 0 else 1.0)
+
+
+class Bench:
+    """Runs the phases and collects the flat result."""
+
+    def __init__(self, opts: Options, workdir: Path, log: Any = print) -> None:
+        self.o = opts
+        self.workdir = workdir
+        self.log = log
+        self.procs: dict[str, gp.Proc] = {}
+        self.urls: dict[str, str] = {}
+        self.r: dict[str, Any] = {}
+        self.meta: dict[str, Any] = {}
+        self.mock: gp.Proc | None = None
+
+    # -- set-up ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the mock and every proxy, pinned."""
+        o = self.o
+        lg_cpu, px_cpu = gp.cpu_layout()
+        if lg_cpu is not None:
+            os.sched_setaffinity(0, {lg_cpu})
+        self.meta["cpu_loadgen_and_mock"], self.meta["cpu_proxy"] = lg_cpu, px_cpu
+        self.mock = await gp.start_python(
+            "mock", "hearth.bench.mock_upstream",
+            ["--latency-ms", str(o.latency_ms), "--chunks", str(o.chunks),
+             "--chunk-interval-ms", str(o.chunk_interval_ms)], self.workdir, lg_cpu, "/v1/models")
+        self.urls["direct"] = self.mock.url
+        mock_url = self.mock.url
+        self.procs["bare"] = await gp.start_python(
+            "bare", "hearth.bench.relay", ["--upstream", mock_url, "--client", "aiohttp"],
+            self.workdir, px_cpu, "/healthz")
+        if not o.skip_httpx:
+            self.procs["bare_httpx"] = await gp.start_python(
+                "bare_httpx", "hearth.bench.relay", ["--upstream", mock_url, "--client", "httpx"],
+                self.workdir, px_cpu, "/healthz")
+        self.procs["hearth"] = await gp.start_hearth(mock_url, self.workdir, px_cpu)
+        if not o.skip_litellm:
+            self.log("bench: starting LiteLLM proxy ...")
+            self.procs["litellm"] = await gp.start_litellm(mock_url, self.workdir, px_cpu)
+            self.meta["litellm_version"] = gp.LITELLM_VERSION
+        for name, p in self.procs.items():
+            self.urls[name] = p.url
+        self.r["rss_start_mib"] = self.procs["hearth"].rss_mib()
+
+    def stop(self) -> None:
+        """Stop every child process."""
+        for p in [*self.procs.values(), *([self.mock] if self.mock else [])]:
+            with contextlib.suppress(Exception):
+                p.stop()
+
+    @property
+    def paths(self) -> list[str]:
+        """Every measured path, direct first."""
+        return ["direct", *[p for p in PROXIES if p in self.urls]]
+
+    # -- phases ---------------------------------------------------------------------
+
+    async def latency_c1(self, s: aiohttp.ClientSession) -> None:
+        """Concurrency 1, interleaved: each round sends one request per path, shuffled."""
+        body = chat_body()
+        url = {p: self.urls[p] + "/v1/chat/completions" for p in self.paths}
+        for _ in range(self.o.warmup):
+            for p in self.paths:
+                await one_request(s, url[p], body)
+        lat: dict[str, list[float]] = {p: [] for p in self.paths}
+        cpu0 = {p: self.procs[p].cpu_s() for p in self.procs}
+        rng = random.Random(1)
+        order = list(self.paths)
+        for _ in range(self.o.rounds):
+            rng.shuffle(order)
+            for p in order:
+                lat[p].append(await one_request(s, url[p], body))
+        for p, proc in self.procs.items():
+            x = _PREFIX[p]
+            self.r[f"{x}cpu_s_per_1000_req"] = (proc.cpu_s() - cpu0[p]) / self.o.rounds * 1000
+        d50, d99 = percentile(lat["direct"], 50), percentile(lat["direct"], 99)
+        self.r["direct_p50_ms"], self.r["direct_p99_ms"] = d50, d99
+        for p in self.procs:
+            x = _PREFIX[p]
+            p50, p99 = percentile(lat[p], 50), percentile(lat[p], 99)
+            self.r[f"{x}p50_ms"], self.r[f"{x}p99_ms"] = p50, p99
+            self.r[f"{x}added_p50_ms"], self.r[f"{x}added_p99_ms"] = p50 - d50, p99 - d99
+
+    async def streaming(self, s: aiohttp.ClientSession) -> None:
+        """TTFT and inter-chunk gaps at each concurrency; every chunk counted."""
+        body = chat_body(stream=True)
+        rng = random.Random(2)
+        self.r["chunks_expected_per_stream"] = self.o.chunks
+        for c in CONCURRENCIES:
+            ttft: dict[str, list[float]] = {p: [] for p in self.paths}
+            gaps: dict[str, list[float]] = {p: [] for p in self.paths}
+            got: dict[str, int] = dict.fromkeys(self.paths, 0)
+            lost: dict[str, int] = dict.fromkeys(self.paths, 0)
+            order = list(self.paths)
+            for _ in range(self.o.stream_rounds[c]):
+                rng.shuffle(order)
+                for p in order:
+                    url = self.urls[p] + "/v1/chat/completions"
+                    res = await asyncio.gather(*(stream_once(s, url, body) for _ in range(c)),
+                                               return_exceptions=True)
+                    for x in res:
+                        if isinstance(x, BaseException) or x.status != 200:
+                            lost[p] += self.o.chunks
+                            continue
+                        ttft[p].append(x.ttft_ms)
+                        gaps[p].extend(x.gaps_ms)
+                        got[p] += x.chunks
+                        lost[p] += max(0, self.o.chunks - x.chunks) + (0 if x.done else 1)
+            dt50, dt99 = percentile(ttft["direct"], 50), percentile(ttft["direct"], 99)
+            dg50, dg99 = percentile(gaps["direct"], 50), percentile(gaps["direct"], 99)
+            for p in self.procs:
+                x = _PREFIX[p]
+                self.r[f"{x}ttft_added_p50_ms_c{c}"] = percentile(ttft[p], 50) - dt50
+                self.r[f"{x}ttft_added_p99_ms_c{c}"] = percentile(ttft[p], 99) - dt99
+                self.r[f"{x}gap_added_p50_ms_c{c}"] = percentile(gaps[p], 50) - dg50
+                self.r[f"{x}gap_added_p99_ms_c{c}"] = percentile(gaps[p], 99) - dg99
+                self.r[f"{x}chunks_received_c{c}"] = got[p]
+                self.r[f"{x}chunks_lost"] = self.r.get(f"{x}chunks_lost", 0) + lost[p]
+            self.meta[f"direct_ttft_p50_ms_c{c}"] = _r(dt50)
+        for p in self.procs:
+            x = _PREFIX[p]
+            self.r[f"{x}ttft_added_p50_ms"] = self.r[f"{x}ttft_added_p50_ms_c1"]
+            self.r[f"{x}ttft_added_p99_ms"] = self.r[f"{x}ttft_added_p99_ms_c1"]
+
+    async def throughput(self, s: aiohttp.ClientSession) -> None:
+        """Step the open-loop rate; a path passes a step while p99 <= direct's + 10 ms."""
+        body = chat_body()
+        base_bound = self.r["direct_p99_ms"] + 10.0
+        self.r["p99_bound_ms"] = base_bound
+        alive = set(self.paths)
+        best: dict[str, float] = dict.fromkeys(self.paths, 0.0)
+        steps: list[dict[str, Any]] = []
+        rng = random.Random(3)
+        for rate in self.o.rates:
+            order = [p for p in self.paths if p in alive]
+            rng.shuffle(order)
+            step: dict[str, Any] = {"rate": rate}
+            res = {}
+            for p in order:
+                res[p] = await open_loop(s, self.urls[p] + "/v1/chat/completions", body, rate,
+                                         self.o.step_s)
+                step[p] = {"p50": _r(res[p].p50), "p99": _r(res[p].p99), "errors": res[p].errors}
+                await asyncio.sleep(0.2)  # let stragglers drain before the next path
+            d = res.get("direct")
+            bound = max(base_bound, (d.p99 + 10.0) if d and not math.isnan(d.p99) else 0.0)
+            step["bound_ms"] = _r(bound)
+            steps.append(step)
+            self.log(f"  rate {rate:>6.0f}/s  " + "  ".join(
+                f"{p}: p99 {step[p]['p99']} ms err {step[p]['errors']}" for p in order))
+            for p in order:
+                x = res[p]
+                lim = base_bound if p == "direct" else bound
+                if x.errors == 0 and x.p99 <= lim:
+                    best[p] = rate
+                else:
+                    alive.discard(p)
+            if "direct" not in alive or alive == {"direct"} or not alive:
+                break
+        self.meta["throughput_steps"] = steps
+        self.r["direct_max_rps_within_p99_bound"] = best["direct"]
+        for p in self.procs:
+            self.r[f"{_PREFIX[p]}max_rps_within_p99_bound"] = best[p]
+        # hearth still passing when the generator itself ran out: a lower bound only
+        self.r["loadgen_limited"] = 1 if ("hearth" in alive and (
+            "direct" not in alive or best["hearth"] == self.o.rates[-1])) else 0
+
+    async def disconnects(self) -> None:
+        """Client closes; how long until the mock (upstream) notices, per path."""
+        assert self.mock is not None
+        stats_url = self.mock.url + "/_mock/stats"
+        async with aiohttp.ClientSession() as ctl:
+
+            async def stats() -> dict[str, Any]:
+                async with ctl.get(stats_url) as r:
+                    return await r.json()
+
+            async def once(p: str, stream: bool, i: int) -> float:
+                tag = f"mode:{'endless' if stream else 'hang'}:{p}-{int(stream)}-{i}-{os.getpid()}"
+                body = json.dumps({"model": "bench-model", "stream": stream,
+                                   "messages": [{"role": "user", "content": tag}]}).encode()
+                url = self.urls[p] + "/v1/chat/completions"
+                async with new_session() as s:
+                    if stream:
+                        resp = await s.post(url, data=body,
+                                            headers={"Content-Type": "application/json"})
+                        await resp.content.readline()
+                        t_close = time.monotonic()
+                        resp.close()
+                    else:
+                        task = asyncio.create_task(s.post(
+                            url, data=body, headers={"Content-Type": "application/json"}))
+                        for _ in range(1000):
+                            if tag in (await stats())["seen_at"]:
+                                break
+                            await asyncio.sleep(0.005)
+                        t_close = time.monotonic()
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError):
+                            await task
+                for _ in range(1000):  # up to ~5 s
+                    closed = (await stats())["closed_at"]
+                    if tag in closed:
+                        return max(0.0, (closed[tag] - t_close) * 1000)
+                    await asyncio.sleep(0.005)
+                return 5000.0  # never noticed within the bound: reported as 5000
+
+            for p in self.paths:
+                for stream in (False, True):
+                    vals = [await once(p, stream, i) for i in range(self.o.disconnect_reps)]
+                    key = f"{_PREFIX[p]}disconnect_{'stream' if stream else 'nonstream'}_ms"
+                    self.r[key] = percentile(vals, 50)
+                    self.meta[key + "_all"] = [_r(v) for v in vals]
+
+    async def soak(self, s: aiohttp.ClientSession) -> None:
+        """Open loop through hearth for ``soak_s``; RSS sampled every second, CPU per request."""
+        gw = self.procs["hearth"]
+        self.r["rss_warm_mib"] = gw.rss_mib()
+        samples: list[tuple[float, float]] = []
+        t0 = time.monotonic()
+        cpu0 = gw.cpu_s()
+
+        async def sample() -> None:
+            while True:
+                samples.append((time.monotonic() - t0, gw.rss_mib()))
+                await asyncio.sleep(min(1.0, self.o.soak_s / 10))
+
+        sampler = asyncio.create_task(sample())
+        res = await open_loop(s, self.urls["hearth"] + "/v1/chat/completions", chat_body(),
+                              self.o.soak_rate, self.o.soak_s)
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+        samples.append((time.monotonic() - t0, gw.rss_mib()))
+        self.r["soak_cpu_s_per_1000_req"] = (gw.cpu_s() - cpu0) / max(1, res.sent) * 1000
+        self.r["rss_end_mib"] = gw.rss_mib()
+        self.r["soak_s"], self.r["soak_requests"] = self.o.soak_s, res.sent
+        self.meta["soak_errors"] = res.errors
+        self.meta["soak_p99_ms"] = _r(res.p99)
+        tail = samples[len(samples) // 5:] if len(samples) >= 5 else samples
+        self.r["rss_growth_mib_per_min"] = _slope(tail) * 60
+
+    # -- run ------------------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        """All phases; returns the flat result (figures + ``meta``)."""
+        self.r["loadavg_1m_start"] = loadavg()[0]
+        self.meta["loadavg_start"] = " ".join(map(str, loadavg()))
+        o = self.o
+        self.r["mock_latency_ms"], self.r["mock_chunks"] = o.latency_ms, o.chunks
+        self.r["mock_chunk_interval_ms"] = o.chunk_interval_ms
+        affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        try:
+            await self.start()
+            async with new_session() as s:
+                self.log("bench: latency at concurrency 1 (interleaved) ...")
+                await self.latency_c1(s)
+                self.log("bench: streaming at concurrency 1/16/64 ...")
+                await self.streaming(s)
+            self.log("bench: client disconnects ...")
+            await self.disconnects()
+            async with new_session() as s:
+                self.log("bench: open-loop throughput steps ...")
+                await self.throughput(s)
+            async with new_session() as s:
+                self.log(f"bench: soak {o.soak_s:g} s at {o.soak_rate:g}/s through hearth ...")
+                await self.soak(s)
+        finally:
+            self.stop()
+            if affinity is not None:
+                os.sched_setaffinity(0, affinity)  # the caller's CPUs back
+        self.r["loadavg_1m_end"] = loadavg()[0]
+        self.meta["loadavg_end"] = " ".join(map(str, loadavg()))
+        self._ratios()
+        out: dict[str, Any] = dict.fromkeys(DOCUMENTED_KEYS)
+        out.update({k: _r(v) for k, v in self.r.items()})
+        out["meta"] = self._meta()
+        return out
+
+    def _ratios(self) -> None:
+        r = self.r
+        r["added_p50_ratio_vs_bare"] = _ratio(r["added_p50_ms"], r["bare_added_p50_ms"])
+        r["added_p99_ratio_vs_bare"] = _ratio(r["added_p99_ms"], r["bare_added_p99_ms"])
+        if "bare_httpx_added_p50_ms" in r:
+            r["bare_httpx_added_p50_ratio_vs_bare"] = _ratio(r["bare_httpx_added_p50_ms"],
+                                                             r["bare_added_p50_ms"])
+        if "litellm_added_p50_ms" in r:
+            r["added_p50_ratio_vs_litellm"] = _ratio(r["added_p50_ms"], r["litellm_added_p50_ms"])
+            r["max_rps_ratio_vs_litellm"] = _ratio(r["max_rps_within_p99_bound"],
+                                                   r["litellm_max_rps_within_p99_bound"])
+
+    def _meta(self) -> dict[str, Any]:
+        m = dict(self.meta)
+        m.update({"python": platform.python_version(), "machine": platform.machine(),
+                  "nproc": os.cpu_count(), "quick": self.o.quick,
+                  "skip_litellm": self.o.skip_litellm, "kernel": platform.release()})
+        return m
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of y over x (per second); 0 for fewer than two points."""
+    if len(points) < 2:
+        return 0.0
+    n = len(points)
+    mx = sum(p[0] for p in points) / n
+    my = sum(p[1] for p in points) / n
+    den = sum((p[0] - mx) ** 2 for p in points)
+    return sum((p[0] - mx) * (p[1] - my) for p in points) / den if den else 0.0
+
+
+# -- report -------------------------------------------------------------------------
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}"
+    return str(v)
+
+
+def report(res: dict[str, Any]) -> str:
+    """Human tables: per-path figures, streaming, disconnects, resources, targets."""
+    paths = [p for p in ("bare", "bare_httpx", "hearth", "litellm")
+             if res.get(f"{_PREFIX[p]}added_p50_ms") is not None]
+    lines = [f"load average at start: {res['meta'].get('loadavg_start')}   "
+             f"at end: {res['meta'].get('loadavg_end')}   (2-core machine; shared)", ""]
+    head = f"{'figure':34}" + "".join(f"{p:>12}" for p in paths)
+    lines += ["Latency at concurrency 1 (ms; added = path - direct; direct p50 "
+              f"{_fmt(res['direct_p50_ms'])} p99 {_fmt(res['direct_p99_ms'])})", head]
+
+    def row(label: str, suffix: str) -> None:
+        lines.append(f"{label:34}" + "".join(
+            f"{_fmt(res.get(_PREFIX[p] + suffix)):>12}" for p in paths))
+
+    row("p50 (ms)", "p50_ms")
+    row("p99 (ms)", "p99_ms")
+    row("added p50 (ms)", "added_p50_ms")
+    row("added p99 (ms)", "added_p99_ms")
+    row("CPU s / 1000 req (c=1)", "cpu_s_per_1000_req")
+    row(f"max rps, p99 <= {_fmt(res['p99_bound_ms'])} ms", "max_rps_within_p99_bound")
+    lines += ["", "Streaming (ms added vs direct; chunks counted)", head]
+    for c in CONCURRENCIES:
+        row(f"TTFT added p50, c={c}", f"ttft_added_p50_ms_c{c}")
+        row(f"TTFT added p99, c={c}", f"ttft_added_p99_ms_c{c}")
+        row(f"gap added p50, c={c}", f"gap_added_p50_ms_c{c}")
+        row(f"gap added p99, c={c}", f"gap_added_p99_ms_c{c}")
+        row(f"chunks received, c={c}", f"chunks_received_c{c}")
+    row("chunks lost (all c)", "chunks_lost")
+    lines += ["", "Client disconnect -> upstream sees the close (ms, p50; 5000 = never)",
+              head]
+    row("non-streaming", "disconnect_nonstream_ms")
+    row("streaming", "disconnect_stream_ms")
+    lines.append(f"{'(direct: non-stream / stream)':34}"
+                 f"{_fmt(res['direct_disconnect_nonstream_ms']):>12}"
+                 f"{_fmt(res['direct_disconnect_stream_ms']):>12}")
+    lines += ["", "hearth resources",
+              f"  RSS at start {_fmt(res['rss_start_mib'])} MiB, after warm-up "
+              f"{_fmt(res['rss_warm_mib'])} MiB, after a {_fmt(res['soak_s'])} s soak "
+              f"({res['soak_requests']} req) {_fmt(res['rss_end_mib'])} MiB; growth "
+              f"{_fmt(res['rss_growth_mib_per_min'])} MiB/min; soak CPU "
+              f"{_fmt(res['soak_cpu_s_per_1000_req'])} s/1000 req",
+              f"  direct path max rps within bound (load generator ceiling): "
+              f"{_fmt(res['direct_max_rps_within_p99_bound'])}"
+              f"{'  [hearth limited by the load generator: a lower bound]' if res['loadgen_limited'] else ''}",
+              "", "Ratios (same run)",
+              f"  added_p50_ratio_vs_bare {_fmt(res['added_p50_ratio_vs_bare'])}   "
+              f"added_p99_ratio_vs_bare {_fmt(res['added_p99_ratio_vs_bare'])}   "
+              f"bare_httpx_added_p50_ratio_vs_bare {_fmt(res['bare_httpx_added_p50_ratio_vs_bare'])}",
+              f"  max_rps_ratio_vs_litellm {_fmt(res['max_rps_ratio_vs_litellm'])}   "
+              f"added_p50_ratio_vs_litellm {_fmt(res['added_p50_ratio_vs_litellm'])}",
+              "", "Targets (informational: the bench never fails on them)"]
+    for key, op, thr, desc in TARGETS:
+        v = res.get(key)
+        ok = v is not None and (v <= thr if op == "<=" else v >= thr)
+        verdict = "n/a " if v is None else ("PASS" if ok else "FAIL")
+        lines.append(f"  [{verdict}] {desc:52} {key} = {_fmt(v)} ({op} {thr:g})")
+    return "\n".join(lines)
+
+
+# -- command line -------------------------------------------------------------------
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``bench gateway`` options."""
+    p.add_argument("--out", required=True, help="write the figures here (JSON)")
+    p.add_argument("--quick", action="store_true", help="a few seconds: structure, not speed")
+    p.add_argument("--skip-litellm", action="store_true", help="do not run LiteLLM")
+    p.add_argument("--skip-httpx", action="store_true", help="do not run the httpx relay")
+    p.add_argument("--latency-ms", type=float, default=None, help="mock latency (default 1)")
+    p.add_argument("--chunks", type=int, default=None, help="chunks per stream (default 8)")
+    p.add_argument("--chunk-interval-ms", type=float, default=None,
+                   help="pacing between chunks (default 2)")
+    p.add_argument("--rounds", type=int, default=None, help="requests per path at c=1")
+    p.add_argument("--step-s", type=float, default=None, help="seconds per open-loop step")
+    p.add_argument("--soak-s", type=float, default=None, help="soak duration")
+    p.add_argument("--soak-rate", type=float, default=None, help="soak request rate")
+    p.add_argument("--rates", default=None, help="comma-separated open-loop rates")
+    p.add_argument("--keep-workdir", action="store_true", help="keep configs and logs")
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    """Build :class:`Options` from parsed arguments."""
+    kw = {"skip_litellm": args.skip_litellm, "skip_httpx": args.skip_httpx}
+    o = Options.quick_mode(**kw) if args.quick else Options(**kw)
+    for name in ("latency_ms", "chunks", "chunk_interval_ms", "rounds", "step_s", "soak_s",
+                 "soak_rate"):
+        v = getattr(args, name)
+        if v is not None:
+            setattr(o, name, v)
+    if args.rates:
+        o.rates = [float(x) for x in args.rates.split(",") if x.strip()]
+    return o
+
+
+def run(args: argparse.Namespace) -> int:
+    """``hearth bench gateway``: run, print the tables, write ``--out``. Exit 0 unless it
+    could not run (targets never fail it)."""
+    opts = options_from(args)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    workdir = Path(tempfile.mkdtemp(prefix="hearth-bench-gw-"))
+    bench = Bench(opts, workdir, log)
+    try:
+        res = asyncio.run(bench.run())
+    except RuntimeError as exc:
+        print(f"bench gateway: could not run: {exc}\n(logs in {workdir})", file=sys.stderr)
+        return 2
+    res["meta"]["workdir"] = str(workdir) if args.keep_workdir else None
+    Path(args.out).write_text(json.dumps(res, indent=1, default=str) + "\n")
+    print(report(res))
+    print(f"\nwrote {args.out}")
+    if not args.keep_workdir:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """Add ``gateway`` to a ``bench`` sub-parser group."""
+    p = subparsers.add_parser("gateway", help="gateway overhead vs a bare relay and LiteLLM")
+    add_arguments(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hearth.bench.gateway --out FILE.json [--quick] [--skip-litellm]``."""
+    p = argparse.ArgumentParser(prog="hearth bench gateway")
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
