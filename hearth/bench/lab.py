@@ -13,6 +13,7 @@ import copy
 import ipaddress
 import json
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -97,6 +98,14 @@ def measure(inventory: Path, size: int) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Measure every size, write JSON, print a side-by-side table."""
+    try:
+        return _run(args)
+    except LabError as exc:
+        print(f"hearth bench lab: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     base = yaml.safe_load(args.inventory.read_text())
     results = []
     with tempfile.TemporaryDirectory(prefix="hearth-bench-lab-") as tmp:

@@ -80,10 +80,26 @@ def deploy(inventory_py: Path, deploy_py: Path | None = None, *, cwd: Path = REP
         totals, failed, changed = parse_results(proc.stdout)
     except (LabError, ValueError, KeyError) as exc:
         raise LabError(
-            f"pyinfra exited {proc.returncode} without usable --json output ({exc}):\n"
-            f"{proc.stderr[-3000:]}"
+            f"pyinfra ({' '.join(argv[1:])}) exited {proc.returncode} before printing "
+            f"results ({exc}); what it reported:\n{error_excerpt(proc.stderr)}"
         ) from exc
-    return DeployRun(seconds, proc.returncode, totals, failed, changed, proc.stderr[-3000:])
+    return DeployRun(seconds, proc.returncode, totals, failed, changed, error_excerpt(proc.stderr))
+
+
+def error_excerpt(stderr: str, limit: int = 40) -> str:
+    """The failing operations from pyinfra's output: header plus what the hosts said."""
+    blocks: list[list[str]] = [[]]
+    for line in stderr.splitlines():
+        if line.startswith("--> "):
+            blocks.append([])
+        blocks[-1].append(line)
+    keep: list[str] = []
+    for block in blocks:
+        if any("error" in ln.lower() or "traceback" in ln.lower() for ln in block):
+            keep += [ln for ln in block if ln.strip() and not ln.rstrip().endswith(
+                ("Success", "No changes"))]  # fmt: skip
+    lines = stderr.splitlines()
+    return "\n".join(keep[:limit]) if keep else "\n".join(lines[-limit:])
 
 
 @dataclass

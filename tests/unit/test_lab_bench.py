@@ -35,3 +35,21 @@ def test_table_puts_sizes_side_by_side() -> None:
              "noop_rerun_s": 20.0, "noop_rerun_changes": 0}]  # fmt: skip
     text = table(rows)
     assert "first deploy" in text and "10.0s" in text and "30.0s" in text
+
+
+def test_pyinfra_json_totals_and_error_excerpt() -> None:
+    from hearth.lab import cycle
+
+    out = ('--> noise\n{"plan": [], "results": {"operations": [{"name": "base | X", '
+           '"success": ["h1"], "error": [], "no_change": ["h2"]}], "totals": {"hosts": 2, '
+           '"success": 1, "error": 0, "no_change": 1}, "failed_hosts": []}}\n')  # fmt: skip
+    totals, failed, changed = cycle.parse_results(out)
+    assert totals == {"hosts": 2, "success": 1, "error": 0, "no_change": 1}
+    assert failed == [] and changed == ["base | X on h1"]
+    with pytest.raises(LabError, match="no --json results"):
+        cycle.parse_results("--> Disconnecting\n")
+    err = ("--> Starting operation: base | ok\n    [h] Success\n"
+           "--> Starting operation: base | Sudoers\n    [h] chown: nope\n    [h] Error: executed\n")  # fmt: skip
+    assert cycle.error_excerpt(err).splitlines() == [
+        "--> Starting operation: base | Sudoers", "    [h] chown: nope", "    [h] Error: executed"
+    ]
