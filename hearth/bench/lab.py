@@ -80,14 +80,17 @@ def measure(inventory: Path, size: int) -> dict[str, Any]:
         start = time.monotonic()
         lifecycle.up(inventory)
         build = time.monotonic() - start
+        row: dict[str, Any] = {"machines": size, "image_cache": "warm" if cache_warm else "cold",
+                               "lab_build_s": round(build, 2)}  # fmt: skip
         try:
             result = cycle.converge_and_check_idempotence(inventory)
+        except LabError as exc:  # the deploy failed at this size: report it, measure the rest
+            print(f"bench lab: {size} machines: {exc}", file=sys.stderr)
+            return {**row, "error": str(exc).splitlines()[0][:500]}
         finally:
             lifecycle.down()
     return {
-        "machines": size,
-        "image_cache": "warm" if cache_warm else "cold",
-        "lab_build_s": round(build, 2),
+        **row,
         "first_deploy_s": round(result.converge.seconds, 2),
         "noop_rerun_s": round(result.noop.seconds, 2),
         "first_deploy_changes": result.converge.totals.get("success", 0),
@@ -124,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(table(results))
     print(f"written: {args.out}")
-    return 0
+    return 1 if any("error" in r for r in results) else 0
 
 
 def table(results: list[dict[str, Any]]) -> str:
@@ -134,7 +137,9 @@ def table(results: list[dict[str, Any]]) -> str:
             ("no-op re-run", "noop_rerun_s", "s"), ("changes on re-run", "noop_rerun_changes", "")]  # fmt: skip
     lines = []
     for label, key, unit in rows:
-        cells = "".join(f"{str(r[key]) + unit:>14}" for r in results)
+        cells = "".join(
+            f"{str(r[key]) + unit if key in r else 'FAILED':>14}" for r in results
+        )
         lines.append(f"{label:<20}{cells}")
     return "\n".join(lines)
 
