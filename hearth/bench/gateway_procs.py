@@ -94,11 +94,14 @@ class Proc:
 
 
 def spawn(name: str, argv: list[str], workdir: Path, cpu: int | None,
-          env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``argv`` pinned to ``cpu``, output to ``workdir/<name>.log``."""
+          env: dict[str, str | None] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``argv`` pinned to ``cpu``, output to ``workdir/<name>.log``
+    (``env`` values of None remove the variable)."""
     log = (workdir / f"{name}.log").open("wb")
+    full = {**os.environ, **(env or {})}
+    environ = {k: v for k, v in full.items() if v is not None}
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})}, cwd=workdir,
+                            env=environ, cwd=workdir,
                             preexec_fn=(lambda: _pin(cpu)), start_new_session=True)
 
 
@@ -172,7 +175,7 @@ def ensure_litellm(version: str = LITELLM_VERSION, quiet: bool = False) -> Path:
         print(f"bench: creating LiteLLM {version} virtualenv in {venv} (first use only)",
               file=sys.stderr, flush=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-q", "--disable-pip-version-check",
                     f"litellm[proxy]=={version}"], check=True)
     marker.write_text(version + "\n")
     return exe
@@ -205,8 +208,8 @@ async def start_litellm(mock_url: str, workdir: Path, cpu: int | None) -> Proc:
     }, indent=1))
     logcfg = workdir / "litellm-log.json"
     logcfg.write_text(json.dumps(_UVICORN_LOG))
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False",
-           "LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "true", "DATABASE_URL": "",
+    env: dict[str, str | None] = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False",
+           "LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "true", "DATABASE_URL": None,
            "NO_DOCS": "True"}
     argv = [str(exe), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port),
             "--num_workers", "1", "--log_config", str(logcfg)]
