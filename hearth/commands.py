@@ -15,7 +15,7 @@ from hearth.plan import plan_text
 
 # Concerns whose files a deploy writes; each module exposes
 # host_files(inv, host_name, facts=None) -> list[ConfigFile].
-CONCERNS = ("base", "overlay", "firewall", "gateway")
+CONCERNS = ("base", "overlay", "firewall", "ollama", "gateway")
 
 
 def inventory_path(value: str) -> Path:

@@ -40,3 +40,19 @@ def test_plan_of_an_invalid_inventory_exits_non_zero_with_the_lines(
     assert main(["plan", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}:" in err and "routing.routes.reasoning: a terminal route never falls back" in err
+
+
+def test_render_writes_every_config_file_per_host_without_connecting(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["render", str(REPO / "inventory" / "lab.yml"), "--out", str(out)]) == 0
+    files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    for host in ("lab-cp", "lab-vllm", "lab-ollama", "lab-agent"):
+        assert f"{host}/etc/nftables.conf" in files
+        assert f"{host}/etc/wireguard/wg0.conf" in files
+        assert f"{host}/etc/ssh/sshd_config.d/10-hearth.conf" in files
+    assert "lab-ollama/etc/systemd/system/ollama.service" in files
+    assert "lab-cp/etc/hearth/gateway/policy.yaml" in files
+    assert "lab-cp/etc/systemd/system/hearth-gateway.service" in files
+    assert not any(f.startswith("lab-vllm/etc/hearth") for f in files)
+    wg = (out / "lab-cp/etc/wireguard/wg0.conf").read_text()
+    assert "read from the host at deploy" in wg  # keys live on the hosts, never in render output
