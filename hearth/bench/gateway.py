@@ -277,15 +277,19 @@ class Bench:
             bound = max(base_bound, (d.p99 + 10.0) if d and not math.isnan(d.p99) else 0.0)
             step["bound_ms"] = _r(bound)
             steps.append(step)
-            self.log(f"  rate {rate:>6.0f}/s  " + "  ".join(
-                f"{p}: p99 {step[p]['p99']} ms err {step[p]['errors']}" for p in order))
             for p in order:
-                x = res[p]
                 lim = base_bound if p == "direct" else bound
-                if x.errors == 0 and x.p99 <= lim:
+                if not _passes(res[p], lim):  # one re-try: a shared machine hiccups
+                    res[p] = await open_loop(s, self.urls[p] + "/v1/chat/completions", body,
+                                             rate, self.o.step_s)
+                    step[p]["retry_p99"] = _r(res[p].p99)
+                if _passes(res[p], lim):
                     best[p] = rate
                 else:
                     alive.discard(p)
+            self.log(f"  rate {rate:>6.0f}/s  bound {bound:.1f} ms  " + "  ".join(
+                f"{p}: p99 {step[p]['p99']}{'/' + str(step[p]['retry_p99']) if 'retry_p99' in step[p] else ''}"
+                f" ms err {step[p]['errors']}" for p in order))
             if "direct" not in alive or alive == {"direct"} or not alive:
                 break
         self.meta["throughput_steps"] = steps
@@ -425,6 +429,11 @@ class Bench:
                   "nproc": os.cpu_count(), "quick": self.o.quick,
                   "skip_litellm": self.o.skip_litellm, "kernel": platform.release()})
         return m
+
+
+def _passes(x: Any, bound_ms: float) -> bool:
+    """An open-loop step passes with no error and p99 within the bound."""
+    return x.errors == 0 and not math.isnan(x.p99) and x.p99 <= bound_ms
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
