@@ -127,7 +127,7 @@ def _r(x: float | None, nd: int = 3) -> float | None:
 def _ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or math.isnan(a) or math.isnan(b):
         return None
-    return a / b if b > 0 else (math.inf if a > 0 else 1.0)
+    return a / b if b > 0 else None  # no meaningful ratio to a zero or negative base
 
 
 class Bench:
