@@ -147,6 +147,7 @@ def _down(*, purge: bool) -> list[str]:
         for made in (root / "artifacts", root / "machines"):
             if made.exists():
                 shutil.rmtree(made)
+        (root / "daemon.log").unlink(missing_ok=True)
         (root / "lab.json").unlink()
     if purge:
         for extra in (root / "cache", root / "ssh", root / "gpg"):
