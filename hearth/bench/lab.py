@@ -86,7 +86,7 @@ def measure(inventory: Path, size: int) -> dict[str, Any]:
             result = cycle.converge_and_check_idempotence(inventory)
         except LabError as exc:  # the deploy failed at this size: report it, measure the rest
             print(f"bench lab: {size} machines: {exc}", file=sys.stderr)
-            return {**row, "error": str(exc).splitlines()[0][:500]}
+            return {**row, "error": str(exc)[:2000]}
         finally:
             lifecycle.down()
     return {
