@@ -72,6 +72,13 @@ def build_repo(
     arch: str = "amd64",
 ) -> str:  # fmt: skip
     """Index ``repo/pool/**.deb`` into ``dists/<suite>``, sign it; return key fingerprint."""
+    try:
+        return _build_repo(repo, gpg_home, suite, component, arch)
+    finally:  # gpg leaves an agent behind; the lab leaves no process it does not track
+        run(["gpgconf", "--homedir", str(gpg_home), "--kill", "gpg-agent"], check=False)
+
+
+def _build_repo(repo: Path, gpg_home: Path, suite: str, component: str, arch: str) -> str:
     fpr = ensure_signing_key(gpg_home)
     debs = sorted((repo / "pool").rglob("*.deb"))
     dist = repo / "dists" / suite
