@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,31 @@ def test_lan_is_fenced_and_apt_goes_through_the_lab_proxy(local: Lab) -> None:
     )
     assert allowed.stdout == "200"
     assert "Acquire::http::Proxy" in h.file("/etc/apt/apt.conf.d/01hearth-lab-proxy").content_string
+
+
+def test_up_again_changes_nothing_and_status_reports_every_machine(local: Lab) -> None:
+    from hearth.lab import lifecycle
+    from hearth.lab import machine as lab_machine
+    from hearth.lab.state import lab_root, load_record
+
+    before = load_record(lab_root())
+    assert before is not None
+    pids = {n: lab_machine.pid(m) for n, m in before.machines.items()}
+    known = local.spec.known_hosts.read_text()
+    lifecycle.up(local.inventory)
+    after = load_record(lab_root())
+    assert after is not None
+    assert {n: lab_machine.pid(m) for n, m in after.machines.items()} == pids
+    assert local.spec.known_hosts.read_text() == known
+
+    hearth = Path(sys.executable).with_name("hearth")
+    out = subprocess.run([str(hearth), "lab", "status", "--json"], capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    status = json.loads(out)
+    assert status["up"] is True and status["daemon"] is True
+    rows = {r["name"]: r for r in status["machines"]}
+    assert set(rows) == {m.name for m in local.spec.machines}
+    for m in local.spec.machines:
+        assert rows[m.name]["address"] == m.address and rows[m.name]["mac"] == m.mac
+        assert rows[m.name]["power"] == "on"
+        assert 0 < rows[m.name]["boot_to_sshd_s"] < 30
