@@ -7,6 +7,7 @@ Used by ``tests/lab/conftest.py``; kept here so test modules import it as
 from __future__ import annotations
 
 import functools
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,18 @@ class Lab:
             ssh_identity_file=str(self.spec.ssh_key),
             ssh_extra_args=extra,
         )
+
+    def close(self) -> None:
+        """Stop this process's ssh connection masters (before the machines go away)."""
+        close_connections()
+
+
+def close_connections() -> None:
+    """Ask every ssh control master this process started to exit."""
+    directory = Path(_control_dir())
+    for sock in directory.iterdir():
+        subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "lab"],
+                       capture_output=True, check=False, timeout=10)  # fmt: skip
 
 
 @functools.cache

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from hearth.lab import cycle, lifecycle
-from hearth.lab.harness import Lab
+from hearth.lab.harness import Lab, close_connections
 from hearth.lab.spec import load_spec
 from hearth.lab.state import exclusive
 
@@ -96,8 +96,10 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
         try:
             if build or _opt(config, "--hearth-deploy"):
                 result = cycle.converge_and_check_idempotence(inventory)
-            yield Lab(inventory, load_spec(inventory), local, result)
+            lab = Lab(inventory, load_spec(inventory), local, result)
+            yield lab
         finally:
+            close_connections()
             if build and not keep:
                 lifecycle.down()
 
