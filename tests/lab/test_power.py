@@ -25,12 +25,12 @@ def _sleeper(lab: Lab) -> str:
     return next(m.name for m in lab.spec.machines if m.sleeps)
 
 
-def _send_from(lab: Lab, sender: str, payload: bytes, port: int) -> None:
+def _send_from(lab: Lab, sender: str, payload: bytes, port: int, to: str | None = None) -> None:
     """Broadcast ``payload`` on the LAN from inside another lab machine (stock python3)."""
     code = (
         "import socket,sys;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
         "s.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1);"
-        f"s.sendto(bytes.fromhex(sys.argv[1]),('{lab.spec.broadcast}',{port}))"
+        f"s.sendto(bytes.fromhex(sys.argv[1]),('{to or lab.spec.broadcast}',{port}))"
     )
     lab.host(sender).check_output(f'python3 -c "{code}" {payload.hex()}')
 
@@ -53,7 +53,8 @@ def test_suspend_sleeps_and_a_magic_packet_from_the_lan_wakes_with_disk_intact(
     assert lab_machine.power_state(m) == "asleep", "woke without its magic packet"
 
     sent = time.time()
-    _send_from(lab, sender, magic.build(m.mac), 7)  # the other WoL port
+    # the other WoL port, to the limited broadcast (the wakeonlan library's default)
+    _send_from(lab, sender, magic.build(m.mac), 7, to="255.255.255.255")
     deadline = time.monotonic() + 60
     while lab_machine.read_boot(m).get("sshd_s") is None or lab_machine.pid(m) is None:
         assert time.monotonic() < deadline, f"{name} did not boot after its magic packet"
