@@ -37,6 +37,7 @@ from .loadgen import chat_body, new_session, one_request, open_loop, percentile,
 # Every figure key written to the JSON (flat, numeric, milliseconds unless named).
 # Keys in LITELLM_KEYS are null when LiteLLM is skipped.
 CONCURRENCIES = (1, 16, 64)
+LOOSE_P99_BOUND_MS = 100.0  # second, looser bound: a ratio even when LiteLLM never meets +10 ms
 PROXIES = ("bare", "bare_httpx", "hearth", "litellm")
 _PREFIX = {"hearth": "", "bare": "bare_", "bare_httpx": "bare_httpx_", "litellm": "litellm_",
            "direct": "direct_"}
@@ -45,17 +46,20 @@ _PREFIX = {"hearth": "", "bare": "bare_", "bare_httpx": "bare_httpx_", "litellm"
 def _documented() -> tuple[list[str], set[str]]:
     keys = ["direct_p50_ms", "direct_p99_ms", "p99_bound_ms", "loadavg_1m_start",
             "loadavg_1m_end", "mock_latency_ms", "mock_chunks", "mock_chunk_interval_ms",
-            "added_p50_ratio_vs_bare", "added_p99_ratio_vs_bare",
+            "added_p50_ratio_vs_bare", "added_p99_ratio_vs_bare", "loose_p99_bound_ms",
+            "max_rps_100ms_ratio_vs_litellm",
             "bare_httpx_added_p50_ratio_vs_bare", "max_rps_ratio_vs_litellm",
             "added_p50_ratio_vs_litellm", "direct_max_rps_within_p99_bound",
             "loadgen_limited", "rss_start_mib", "rss_warm_mib", "rss_end_mib",
             "rss_growth_mib_per_min", "soak_s", "soak_requests", "soak_cpu_s_per_1000_req",
             "chunks_expected_per_stream"]
-    lite: set[str] = {"max_rps_ratio_vs_litellm", "added_p50_ratio_vs_litellm"}
+    lite: set[str] = {"max_rps_ratio_vs_litellm", "added_p50_ratio_vs_litellm",
+                      "max_rps_100ms_ratio_vs_litellm"}
     for p in PROXIES:
         x = _PREFIX[p]
         per = [f"{x}p50_ms", f"{x}p99_ms", f"{x}added_p50_ms", f"{x}added_p99_ms",
-               f"{x}max_rps_within_p99_bound", f"{x}cpu_s_per_1000_req",
+               f"{x}max_rps_within_p99_bound", f"{x}max_rps_within_p99_100ms",
+               f"{x}cpu_s_per_1000_req",
                f"{x}ttft_added_p50_ms", f"{x}ttft_added_p99_ms", f"{x}chunks_lost",
                f"{x}disconnect_stream_ms", f"{x}disconnect_nonstream_ms"]
         for c in CONCURRENCIES:
@@ -76,6 +80,7 @@ TARGETS = [  # (key, op, threshold, description)
     ("added_p50_ms", "<=", 0.5, "added p50 at c=1 <= 0.5 ms"),
     ("added_p99_ms", "<=", 1.5, "added p99 at c=1 <= 1.5 ms"),
     ("max_rps_ratio_vs_litellm", ">=", 10.0, "throughput at the p99 bound >= 10x LiteLLM"),
+    ("max_rps_100ms_ratio_vs_litellm", ">=", 10.0, "same, at a p99 <= 100 ms bound"),
     ("ttft_added_p50_ms", "<=", 1.0, "streaming TTFT added (c=1) <= 1 ms"),
     ("rss_growth_mib_per_min", "<=", 1.0, "RSS growth after warm-up ~0 (<= 1 MiB/min)"),
     ("chunks_lost", "<=", 0.0, "no streamed chunk lost"),
@@ -260,7 +265,10 @@ class Bench:
         base_bound = self.r["direct_p99_ms"] + 10.0
         self.r["p99_bound_ms"] = base_bound
         alive = set(self.paths)
+        strict = set(self.paths)  # still within direct p99 + 10 ms
         best: dict[str, float] = dict.fromkeys(self.paths, 0.0)
+        best_loose: dict[str, float] = dict.fromkeys(self.paths, 0.0)
+        loose = LOOSE_P99_BOUND_MS
         steps: list[dict[str, Any]] = []
         rng = random.Random(3)
         for rate in self.o.rates:
@@ -279,23 +287,30 @@ class Bench:
             steps.append(step)
             for p in order:
                 lim = base_bound if p == "direct" else bound
+                lim = lim if p in strict else loose
                 if not _passes(res[p], lim):  # one re-try: a shared machine hiccups
                     res[p] = await open_loop(s, self.urls[p] + "/v1/chat/completions", body,
                                              rate, self.o.step_s)
                     step[p]["retry_p99"] = _r(res[p].p99)
-                if _passes(res[p], lim):
+                if p in strict and _passes(res[p], lim):
                     best[p] = rate
+                else:
+                    strict.discard(p)
+                if _passes(res[p], loose):
+                    best_loose[p] = rate
                 else:
                     alive.discard(p)
             self.log(f"  rate {rate:>6.0f}/s  bound {bound:.1f} ms  " + "  ".join(
                 f"{p}: p99 {step[p]['p99']}{'/' + str(step[p]['retry_p99']) if 'retry_p99' in step[p] else ''}"
                 f" ms err {step[p]['errors']}" for p in order))
-            if "direct" not in alive or alive == {"direct"} or not alive:
+            if "direct" not in strict or alive <= {"direct"}:
                 break
         self.meta["throughput_steps"] = steps
         self.r["direct_max_rps_within_p99_bound"] = best["direct"]
+        self.r["loose_p99_bound_ms"] = loose
         for p in self.procs:
             self.r[f"{_PREFIX[p]}max_rps_within_p99_bound"] = best[p]
+            self.r[f"{_PREFIX[p]}max_rps_within_p99_100ms"] = best_loose[p]
         # hearth still passing when the generator itself ran out: a lower bound only
         self.r["loadgen_limited"] = 1 if best["hearth"] >= best["direct"] else 0
 
@@ -422,6 +437,8 @@ class Bench:
             r["added_p50_ratio_vs_litellm"] = _ratio(r["added_p50_ms"], r["litellm_added_p50_ms"])
             r["max_rps_ratio_vs_litellm"] = _ratio(r["max_rps_within_p99_bound"],
                                                    r["litellm_max_rps_within_p99_bound"])
+            r["max_rps_100ms_ratio_vs_litellm"] = _ratio(r["max_rps_within_p99_100ms"],
+                                                         r["litellm_max_rps_within_p99_100ms"])
 
     def _meta(self) -> dict[str, Any]:
         m = dict(self.meta)
@@ -478,6 +495,7 @@ def report(res: dict[str, Any]) -> str:
     row("added p99 (ms)", "added_p99_ms")
     row("CPU s / 1000 req (c=1)", "cpu_s_per_1000_req")
     row(f"max rps, p99 <= {_fmt(res['p99_bound_ms'])} ms", "max_rps_within_p99_bound")
+    row("max rps, p99 <= 100 ms", "max_rps_within_p99_100ms")
     lines += ["", "Streaming (ms added vs direct; chunks counted)", head]
     for c in CONCURRENCIES:
         row(f"TTFT added p50, c={c}", f"ttft_added_p50_ms_c{c}")
@@ -507,6 +525,7 @@ def report(res: dict[str, Any]) -> str:
               f"added_p99_ratio_vs_bare {_fmt(res['added_p99_ratio_vs_bare'])}   "
               f"bare_httpx_added_p50_ratio_vs_bare {_fmt(res['bare_httpx_added_p50_ratio_vs_bare'])}",
               f"  max_rps_ratio_vs_litellm {_fmt(res['max_rps_ratio_vs_litellm'])}   "
+              f"max_rps_100ms_ratio_vs_litellm {_fmt(res['max_rps_100ms_ratio_vs_litellm'])}   "
               f"added_p50_ratio_vs_litellm {_fmt(res['added_p50_ratio_vs_litellm'])}",
               "", "Targets (informational: the bench never fails on them)"]
     for key, op, thr, desc in TARGETS:
