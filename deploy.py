@@ -3,7 +3,9 @@
     pyinfra inventory/<lab>.py deploy.py
 
 Each role is a file under roles/; pyinfra prints every step under the role's name
-("base | ...", "overlay | ..."), so the output reads as a plan.
+("base | ...", "overlay | ..."), so the output reads as a plan. The groups come
+from the inventory (hearth/inventory/groups.py): a role never decides on its own
+which hosts it applies to.
 """
 
 from pyinfra import host, local
@@ -13,6 +15,8 @@ if "linux" in host.groups:
     local.include("roles/overlay/main.py")
     local.include("roles/firewall/main.py")
 
-# --- gateway role (owned by the gateway engineer): include it here for group `gateway` ---
-# if "gateway" in host.groups:
-#     local.include("roles/gateway/main.py")
+if "linux" in host.groups and "ollama" in host.groups:
+    local.include("roles/ollama/main.py")
+
+if "gateway" in host.groups:
+    local.include("roles/gateway/main.py")

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from hearth.lab import cycle, daemon_ctl, lifecycle, machine, power_cli
+from hearth.lab import cycle, daemon_ctl, gateway_check, lifecycle, machine, power_cli
 from hearth.lab.sh import LabError
 from hearth.lab.state import LabRecord, lab_root, load_record
 
@@ -88,6 +88,7 @@ def _deploy(args: argparse.Namespace) -> int:
         f"second run {result.noop.seconds:.1f}s (no changes)"
         + (f", verify {result.verify_seconds:.1f}s" if result.verify_seconds else "")
     )
+    print(gateway_check.banner(args.inventory))
     return 0
 
 

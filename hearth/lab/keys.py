@@ -58,3 +58,32 @@ def remove_known_hosts(path: Path) -> bool:
         path.unlink()
         return True
     return False
+
+
+def secret_files(inventory: Path, root: Path) -> list[Path]:
+    """The ``file:`` secret references of the inventory that live under the lab root."""
+    from hearth.inventory import load_inventory
+
+    inv = load_inventory(inventory)
+    refs = [inv.gateway.admin_token if inv.gateway else None, inv.k3s.token if inv.k3s else None]
+    refs += [client.key for client in inv.clients.values()]
+    refs += [cloud.api_key for cloud in inv.clouds.values()]
+    paths = [Path(ref.removeprefix("file:")) for ref in refs if ref and ref.startswith("file:")]
+    return [path for path in paths if path.resolve().is_relative_to(root.resolve())]
+
+
+def ensure_secrets(paths: list[Path]) -> list[Path]:
+    """Make each missing secret file: 32 random bytes, URL-safe, mode 0600. Returns the new ones."""
+    import os
+    import secrets
+
+    made = []
+    for path in paths:
+        if path.exists():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+        made.append(path)
+    return made

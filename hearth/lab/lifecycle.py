@@ -76,6 +76,8 @@ def _up(inventory: Path) -> LabRecord:
     root = lab_root()
     lab = _record_for(spec, inventory, load_record(root))
     pubkey = keys.ensure_user_key(spec.ssh_key)
+    with step("Lab secrets the inventory references (admin token, client keys), 0600"):
+        keys.ensure_secrets(keys.secret_files(inventory, root))
     base = ensure_base_image(root / "cache", spec.ssh_user)
     with step(f"Create LAN bridge {BRIDGE} ({lab.host_cidr}) and nft fence"):
         lab.bridge_created = network.ensure_bridge(BRIDGE, lab.host_cidr) or lab.bridge_created
@@ -150,7 +152,7 @@ def _down(*, purge: bool) -> list[str]:
         (root / "daemon.log").unlink(missing_ok=True)
         (root / "lab.json").unlink()
     if purge:
-        for extra in (root / "cache", root / "ssh", root / "gpg"):
+        for extra in (root / "cache", root / "ssh", root / "gpg", root / "secrets"):
             if extra.exists():
                 shutil.rmtree(extra)
                 removed.append(str(extra))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 from io import StringIO
 
+from gevent.lock import BoundedSemaphore
 from pyinfra import host, state
 from pyinfra.api import OperationError, StringCommand, operation
+from pyinfra.api.host import Host
 from pyinfra.operations import files
 
 from hearth.configs import overlay as overlay_configs
@@ -41,15 +43,31 @@ def keypair(interface: str):
     )
 
 
-def _peer_keys(inventory: str, name: str, interface: str) -> dict[str, str]:
-    """Each peer's public key, read from the peer now (None while it has none)."""
+# While an operation executes, every host reads every peer's key at once. sshd
+# allows 10 sessions per connection (MaxSessions), so with more than 10 peers the
+# reads would fail: read each peer's key once per phase, one reader at a time,
+# and share it. Keys cannot change during execution (the key pair step ran before).
+_key_cache: dict[tuple[bool, str, str], str | None] = {}
+_key_locks: dict[tuple[bool, str, str], BoundedSemaphore] = {}
+
+
+def _peer_key(peer: Host, interface: str) -> str | None:
+    slot = (bool(state.is_executing), peer.name, interface)
+    with _key_locks.setdefault(slot, BoundedSemaphore()):
+        if slot not in _key_cache or not state.is_executing:
+            _key_cache[slot] = peer.get_fact(WireGuardPublicKey, interface=interface)
+        return _key_cache[slot]
+
+
+def _peer_keys(inventory: str, name: str, interface: str) -> dict[str, str | None]:
+    """Each peer's public key, read from the peer (None while it has none)."""
     inv = load_cached(inventory)
     by_name = {h.data.get("hearth_host", h.name): h for h in state.inventory}
     keys = {}
     for peer in overlay_configs.peer_names(inv, name):
         if peer not in by_name:
             raise OperationError(f"overlay peer {peer} is not in the pyinfra inventory")
-        keys[peer] = by_name[peer].get_fact(WireGuardPublicKey, interface=interface)
+        keys[peer] = _peer_key(by_name[peer], interface)
     return keys
 
 

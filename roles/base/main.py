@@ -13,13 +13,13 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
 from hearth.configs import base as configs
 from hearth.facts.system import Container, PathExists
 from hearth.inventory import load_cached
+from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
 
 
@@ -49,10 +49,7 @@ def apply_base() -> None:
     packages = list(host.data.base_packages)
     if host.data.unattended_upgrades:
         packages.append("unattended-upgrades")
-    installed = host.get_fact(DebPackages)
-    if any(p not in installed for p in packages):
-        apt.update(name="Refresh apt lists (packages are missing)")
-    apt.packages(name="Base packages", packages=packages)
+    packages_installed("Base packages", packages)
 
     files.link(name=f"Timezone {host.data.timezone}", path="/etc/localtime",
                target=f"/usr/share/zoneinfo/{host.data.timezone}")

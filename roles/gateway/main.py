@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from io import StringIO
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, pip, server, systemd
+from pyinfra.operations import files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import gateway as configs
 from hearth.gateway.from_inventory import admin_token_path, cloud_key_path
 from hearth.inventory import Inventory, SecretError, load_cached, resolve_secret
+from hearth.operations import pip as pip_ops
+from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
 
 PACKAGE = Path(__file__).resolve().parents[2] / "hearth"
@@ -40,6 +43,14 @@ def secrets(inv: Inventory) -> dict[str, str]:
     return resolved
 
 
+def index_args(url: str) -> str:
+    """pip arguments for the package index; a plain-HTTP index (a LAN mirror) must be trusted by name."""
+    args = f"--index-url {url}"
+    if url.startswith("http://"):
+        args += f" --trusted-host {urlsplit(url).hostname}"
+    return args
+
+
 def install_code() -> list:
     """Sync hearth.gateway (and the package marker) into the gateway's source tree."""
     marker = files.put(name="Gateway code: package marker", src=str(PACKAGE / "__init__.py"),
@@ -56,7 +67,7 @@ def apply_gateway() -> None:
     secret_files = secrets(inv)
     policy_file, unit_file = configs.host_files(inv, name, {"resolve": resolve_secret})
 
-    apt.packages(name="Python virtualenv support", packages=["python3-venv"])
+    packages_installed("Python virtualenv support", ["python3-venv"])
     server.group(name=f"Group {configs.USER}", group=configs.USER, system=True)
     server.user(name=f"User {configs.USER} (system, no login)", user=configs.USER, group=configs.USER,
                 system=True, home=configs.STATE, shell="/usr/sbin/nologin")
@@ -67,8 +78,9 @@ def apply_gateway() -> None:
                     group=configs.USER, mode="0700")
 
     venv = pip.venv(name="Virtualenv", path=configs.VENV, python="python3")
-    deps = pip.packages(name="Gateway dependencies (pinned)", packages=list(host.data.gateway_python_packages),
-                        virtualenv=configs.VENV, extra_install_args=f"--index-url {host.data.pip_index_url}")
+    deps = pip_ops.pinned(name="Gateway dependencies (pinned)", virtualenv=configs.VENV,
+                          requirements=list(host.data.gateway_python_packages),
+                          install_args=index_args(host.data.pip_index_url))
     code = install_code()
 
     secret_ops = [

@@ -39,6 +39,13 @@ def build_ollama_tarball(out_dir: Path) -> tuple[Path, str]:
     return out, sha
 
 
+def gateway_requirements() -> list[str]:
+    """The gateway's pinned runtime dependencies (group_data/gateway.py), mirrored for roles/gateway."""
+    from hearth.deploy_data import group_defaults
+
+    return list(group_defaults()["gateway_python_packages"])
+
+
 def publish(root: Path, base_url: str) -> dict[str, dict[str, str]]:
     """(Re)build the artifact tree under ``root/artifacts``; return and write the manifest."""
     art = root / "artifacts"
@@ -67,6 +74,7 @@ def publish(root: Path, base_url: str) -> dict[str, dict[str, str]]:
         shutil.rmtree(pypi)
     pyindex.build_wheel(pypi / "packages", "hearth-standin-probe", "1.0.0",
                         {"hearth_standin_probe.py": 'STANDIN = "hearth lab pip index"\n'})  # fmt: skip
+    pyindex.mirror(gateway_requirements(), root / "cache" / "wheels", pypi / "packages")
     pyindex.build_index(pypi)
     manifest["pip"] = {"index_url": f"{base_url}/pypi/simple/"}
 

@@ -10,6 +10,9 @@ import base64
 import hashlib
 import html
 import re
+import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -85,3 +88,29 @@ def build_wheel(out_dir: Path, name: str, version: str, modules: dict[str, str])
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, text)
     return out
+
+
+def mirror(requirements: list[str], cache: Path, out_dir: Path) -> list[Path]:
+    """Download ``requirements`` (and what they depend on) from PyPI into ``cache``
+    once, and copy the files into ``out_dir`` for the index.
+
+    The lab machines run Debian 12's Python 3.11 on the same architecture as this
+    machine, so the wheels pip picks here install there. Real packages, unchanged:
+    the lab only relays them, as a local mirror would.
+    """
+    cache.mkdir(parents=True, exist_ok=True)
+    stamp = cache / ".requirements"
+    wanted = "\n".join(sorted(requirements)) + "\n"
+    if not stamp.exists() or stamp.read_text() != wanted:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-qq", "--only-binary=:all:",
+             "--dest", str(cache), *requirements],
+            check=True,
+        )
+        stamp.write_text(wanted)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for wheel in sorted(cache.glob("*.whl")):
+        shutil.copy2(wheel, out_dir / wheel.name)
+        copied.append(out_dir / wheel.name)
+    return copied
