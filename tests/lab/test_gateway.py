@@ -1,0 +1,167 @@
+"""Lab: the gateway role, and a request through it from another machine to an upstream.
+
+The client is another lab machine on the overlay (as Cursor or Open WebUI would be);
+the upstream is the Ollama stand-in on the sleeping box. The last test puts that box
+to sleep and lets the gateway wake it with a real magic packet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hearth.configs import gateway as configs
+from hearth.deploy_data import group_defaults
+from hearth.gateway.from_inventory import admin_token_path
+from hearth.inventory import load_inventory, resolve_secret
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def inv(lab: Any) -> Any:
+    inventory = load_inventory(lab.inventory, group_defaults())
+    if inventory.gateway is None:
+        pytest.skip("no gateway in this inventory")
+    return inventory
+
+
+@pytest.fixture(scope="module")
+def gateway(lab: Any, inv: Any) -> Any:
+    return lab.host(inv.gateway.host)
+
+
+@pytest.fixture(scope="module")
+def client(lab: Any, inv: Any) -> Any:
+    """Another Linux machine of the lab: it reaches the gateway over the overlay."""
+    name = next(n for n, h in inv.hosts.items() if h.os == "linux" and n != inv.gateway.host and not h.sleep.sleeps)
+    return lab.host(name)
+
+
+def url(inv: Any, path: str) -> str:
+    return f"http://{inv.hosts[inv.gateway.host].overlay_ip}:{inv.gateway.port}{path}"
+
+
+def request(
+    node: Any, inv: Any, path: str, key: str | None, body: dict[str, Any] | None = None
+) -> tuple[int, dict[str, str], str]:
+    """curl on ``node``: (status, lower-cased headers, body)."""
+    args = ["curl", "-sS", "-m", "150", "-D", "-", url(inv, path)]
+    if key:
+        args += ["-H", f"Authorization: Bearer {key}"]
+    if body is not None:
+        args += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+    out = node.check_output(" ".join(shlex.quote(a) for a in args))
+    head, _, payload = out.replace("\r\n", "\n").partition("\n\n")
+    lines = head.splitlines()
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, payload
+
+
+def client_key(inv: Any) -> str:
+    return resolve_secret(next(iter(inv.clients.values())).key)
+
+
+def test_service_runs_as_its_own_user_from_its_venv(gateway: Any) -> None:
+    service = gateway.service("hearth-gateway")
+    assert service.is_enabled and service.is_running
+    assert gateway.user(configs.USER).shell == "/usr/sbin/nologin"
+    assert configs.USER in gateway.check_output("ps -o user= -C python3 -o args= | grep 'hearth.gateway serve' || "
+                                                 "ps -eo user,args | grep '[h]earth.gateway serve'")
+
+
+def test_listens_on_loopback_and_overlay_only(gateway: Any, inv: Any) -> None:
+    port = inv.gateway.port
+    host = inv.hosts[inv.gateway.host]
+    assert gateway.socket(f"tcp://127.0.0.1:{port}").is_listening
+    assert gateway.socket(f"tcp://{host.overlay_ip}:{port}").is_listening
+    assert not gateway.socket(f"tcp://0.0.0.0:{port}").is_listening
+    assert not gateway.socket(f"tcp://{host.address}:{port}").is_listening
+
+
+def test_secrets_are_0600_and_the_policy_holds_only_hashes(gateway: Any, inv: Any) -> None:
+    with gateway.sudo():
+        token = gateway.file(admin_token_path())
+        assert token.mode == 0o600 and token.user == configs.USER
+        assert gateway.file(f"{configs.ETC}/secrets").mode == 0o700
+        policy = gateway.file(configs.POLICY)
+        assert policy.mode == 0o640 and policy.group == configs.USER
+        text = policy.content_string
+    key = client_key(inv)
+    assert key not in text
+    assert hashlib.sha256(key.encode()).hexdigest() in text
+    assert resolve_secret(inv.gateway.admin_token) not in text
+
+
+def test_no_key_is_refused_openai_style(client: Any, inv: Any) -> None:
+    status, _, body = request(client, inv, "/v1/models", None)
+    assert status == 401
+    assert json.loads(body)["error"]["type"]
+
+
+def test_models_lists_route_aliases(client: Any, inv: Any) -> None:
+    status, _, body = request(client, inv, "/v1/models", client_key(inv))
+    assert status == 200
+    ids = {model["id"] for model in json.loads(body)["data"]}
+    assert {"hearth/auto", "hearth/code", "hearth/chat", "qwen2.5-coder:14b"} <= ids
+
+
+def test_chat_completion_from_another_machine_reaches_the_upstream(client: Any, inv: Any) -> None:
+    body = {"model": "hearth/auto", "messages": [{"role": "user", "content": "refactor this function with pytest"}]}
+    status, headers, payload = request(client, inv, "/v1/chat/completions", client_key(inv), body)
+    assert status == 200, payload
+    assert headers["x-hearth-route"] == "code"
+    assert headers["x-hearth-upstream"] == "lab-ollama"
+    answer = json.loads(payload)
+    assert answer["choices"][0]["message"]["content"]
+    assert answer["model"] == "qwen2.5-coder:14b"
+
+
+def admin(gateway: Any, path: str) -> dict[str, Any]:
+    out = gateway.check_output(
+        f"sudo sh -c 'curl -sS -m 10 -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
+        f"http://127.0.0.1:{4000}{path}'"
+    )
+    return json.loads(out)
+
+
+def upstream_state(gateway: Any, name: str) -> str:
+    upstreams = admin(gateway, "/admin/upstreams")["upstreams"]
+    row = upstreams[name] if isinstance(upstreams, dict) else next(u for u in upstreams if u["name"] == name)
+    return str(row["state"])
+
+
+def test_a_request_wakes_the_sleeping_box_with_one_magic_packet(lab: Any, gateway: Any, client: Any, inv: Any) -> None:
+    if not lab.local:
+        pytest.skip("puts a lab machine to sleep")
+    from hearth.lab import machine as lab_machine
+    from hearth.lab import power_cli
+    from hearth.lab.state import lab_root, load_record
+
+    sleeper = next(n for n, h in inv.hosts.items() if h.sleep.sleeps)
+    record = load_record(lab_root())
+    assert record is not None
+    power_cli.sleep(record, record.machines[sleeper])
+    assert lab_machine.power_state(record.machines[sleeper]) == "asleep"
+    deadline = time.monotonic() + 60
+    while upstream_state(gateway, sleeper) != "asleep":  # the prober notices, never waking it
+        assert time.monotonic() < deadline, "the gateway never marked the sleeping upstream asleep"
+        time.sleep(1)
+    assert lab_machine.power_state(record.machines[sleeper]) == "asleep"
+
+    log = Path(lab_root()) / "daemon.log"
+    before = log.read_text().count(f"magic packet for {inv.hosts[sleeper].mac}") if log.exists() else 0
+    body = {"model": "hearth/code", "messages": [{"role": "user", "content": "implement a function"}]}
+    status, headers, payload = request(client, inv, "/v1/chat/completions", client_key(inv), body)
+    assert status == 200, payload
+    assert headers["x-hearth-upstream"] == sleeper
+    assert lab_machine.power_state(record.machines[sleeper]) == "on"
+    if log.exists():
+        assert log.read_text().count(f"magic packet for {inv.hosts[sleeper].mac}") - before == 1
