@@ -119,6 +119,9 @@ async def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path,
                         return
             await asyncio.sleep(0.1)
     tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+    if proc.poll() is None:  # never leave a half-started child behind
+        proc.kill()
+        proc.wait(5)
     raise RuntimeError(f"{url} never became ready (exit={proc.poll()}):\n{tail}")
 
 
