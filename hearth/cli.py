@@ -20,13 +20,9 @@ SUBCOMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hearth",
-        description="Provision a home-lab AI cluster from one inventory.",
-    )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in SUBCOMMAND_MODULES:
+def register_modules(subparsers: argparse._SubParsersAction, names: Sequence[str]) -> None:
+    """Let each module present in ``names`` add its sub-commands (absent ones are skipped)."""
+    for name in names:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -34,6 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(subparsers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearth",
+        description="Provision a home-lab AI cluster from one inventory.",
+    )
+    register_modules(parser.add_subparsers(dest="command", metavar="COMMAND", required=True), SUBCOMMAND_MODULES)
     return parser
 
 

@@ -8,7 +8,8 @@ new benchmark only needs its module and one line here.
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from hearth.cli import register_modules
 
 BENCH_MODULES = (
     "hearth.bench.lab",  # bench lab: lab build, first deploy, no-op re-run at 4 and 12 machines
@@ -20,11 +21,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `bench` and the sub-command of every benchmark module present."""
     bench = subparsers.add_parser("bench", help="benchmarks (write JSON, print a summary)")
     sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
-    for name in BENCH_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real import error inside the module
-                raise
-            continue
-        module.register(sub)
+    register_modules(sub, BENCH_MODULES)
