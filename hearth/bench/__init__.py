@@ -1,0 +1,1 @@
+"""Benchmarks: `hearth bench lab`, `hearth bench gateway` (see docs/benchmarks.md)."""
