@@ -67,7 +67,11 @@ def _content_text(content: Any, out: list[str]) -> bool:
 
 
 def extract(body: dict[str, Any], scope: str) -> tuple[str, int, bool]:
-    """Return (text to classify, total prompt chars, has_image) of a request body."""
+    """Return (text to classify, total prompt chars, has_image) of a request body.
+
+    ``scope`` is ``routing.classify_scope``; ``""`` gathers no chat text to classify
+    (for a request already pinned to a route: only its size and images matter).
+    """
     msgs = body.get("messages")
     if isinstance(msgs, list):
         all_txt: list[str] = []
@@ -193,33 +197,14 @@ class Router:
         embeddings: bool = False,
     ) -> Decision:
         """Classify one request body. Raises :class:`RoutingError` for bad pins."""
-        text, chars, has_image = extract(body, self.scope)
+        pinned = self._pinned(body, header_route, embeddings)
+        text, chars, has_image = extract(body, self.scope if pinned is None else "")
         tokens = chars // 4
-        model = body.get("model")
-        model = model if isinstance(model, str) else ""
-        route_pin, up_pin = self.resolve_model(model)
-        meta = body.get("metadata")
-        meta_route = meta.get("hearth_route") if isinstance(meta, dict) else None
-        d: Decision
-        if header_route:
-            if header_route not in self.cfg.routes:
-                raise RoutingError(400, f"X-Hearth-Route names an unknown route "
-                                   f"'{header_route}'", "X-Hearth-Route", "route_not_found")
-            d = Decision(header_route, "pinned", "header_pin", pinned=True)
-        elif route_pin is not None:
-            d = Decision(route_pin, "pinned", "model_pin" if up_pin is None
-                         else "model_pin:concrete", pinned=True, upstreams=up_pin)
-        elif isinstance(meta_route, str) and meta_route:
-            if meta_route not in self.cfg.routes:
-                raise RoutingError(400, f"metadata.hearth_route names an unknown route "
-                                   f"'{meta_route}'", "metadata.hearth_route",
-                                   "route_not_found")
-            d = Decision(meta_route, "pinned", "metadata_pin", pinned=True)
-        elif embeddings:
-            d = Decision(self.embedding_route, "embeddings", "embeddings_route")
-        else:
+        if pinned is None:
             bucket, route, reason, scores = self._auto(text, tokens)
             d = Decision(route, bucket, reason, scores=scores)
+        else:
+            d = pinned
         d.has_image, d.est_tokens = has_image, tokens
         if has_image:
             sees = (any(self.cfg.upstreams[u].vision for u in d.upstreams) if d.upstreams
@@ -230,3 +215,30 @@ class Router:
                 d.reason = f"image_overrides_pin:{d.route}"
                 d.route, d.bucket, d.upstreams = self.image_route, "image", None
         return d
+
+    def _pinned(self, body: dict[str, Any], header_route: str | None,
+                embeddings: bool) -> Decision | None:
+        """The decision a pin (header, model, metadata) or the embeddings route makes;
+        None when the keyword buckets decide. Raises :class:`RoutingError`."""
+        model = body.get("model")
+        model = model if isinstance(model, str) else ""
+        route_pin, up_pin = self.resolve_model(model)
+        meta = body.get("metadata")
+        meta_route = meta.get("hearth_route") if isinstance(meta, dict) else None
+        if header_route:
+            if header_route not in self.cfg.routes:
+                raise RoutingError(400, f"X-Hearth-Route names an unknown route "
+                                   f"'{header_route}'", "X-Hearth-Route", "route_not_found")
+            return Decision(header_route, "pinned", "header_pin", pinned=True)
+        if route_pin is not None:
+            return Decision(route_pin, "pinned", "model_pin" if up_pin is None
+                            else "model_pin:concrete", pinned=True, upstreams=up_pin)
+        if isinstance(meta_route, str) and meta_route:
+            if meta_route not in self.cfg.routes:
+                raise RoutingError(400, f"metadata.hearth_route names an unknown route "
+                                   f"'{meta_route}'", "metadata.hearth_route",
+                                   "route_not_found")
+            return Decision(meta_route, "pinned", "metadata_pin", pinned=True)
+        if embeddings:
+            return Decision(self.embedding_route, "embeddings", "embeddings_route")
+        return None
