@@ -15,6 +15,11 @@ class JsonlLog:
         self.path = path
         self._fh: IO[str] | None = None
 
+    @property
+    def enabled(self) -> bool:
+        """Whether records are kept (callers may skip building them otherwise)."""
+        return bool(self.path)
+
     def write(self, record: dict[str, Any]) -> None:
         """Append one record (flushed per line)."""
         if not self.path:

@@ -57,3 +57,28 @@ class Metrics:
         self.upstream_errors = Counter("hearth_upstream_errors", "Upstream failures",
                                        ["upstream", "kind"], registry=r)
         r.register(_UpstreamCollector(get_upstreams))
+        # labels() validates and locks on every call; a child never changes identity
+        # (nothing here calls remove()), so the per-request ones are looked up once.
+        self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._latency: dict[str, Histogram] = {}
+        self._ttft: dict[str, Histogram] = {}
+
+    def request_done(self, route: str, bucket: str, status: int, latency_s: float,
+                     ttft_s: float | None) -> None:
+        """Count one answered request and observe its latency (and TTFT if streamed)."""
+        key = (route, bucket, status)
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self._requests[key] = self.requests.labels(route, bucket, str(status))
+        counter.inc()
+        _cached(self._latency, self.latency, route).observe(latency_s)
+        if ttft_s is not None:
+            _cached(self._ttft, self.ttft, route).observe(ttft_s)
+
+
+def _cached(cache: dict[str, Histogram], metric: Histogram, route: str) -> Histogram:
+    """``metric.labels(route)``, remembered in ``cache``."""
+    child = cache.get(route)
+    if child is None:
+        child = cache[route] = metric.labels(route)
+    return child

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from .errors import error_body, error_response, sse_error_event
 from .routing import Decision
@@ -19,6 +21,43 @@ from .upstreams import ASLEEP, WAKING, Upstream
 
 _PASS_HEADERS = ("Content-Type", "Cache-Control")
 _CLIENT_ERRORS = (aiohttp.ClientError, OSError, asyncio.IncompleteReadError)
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect_s: float, idle_s: float | None) -> aiohttp.ClientTimeout:
+    """The per-request aiohttp timeout (immutable, so one per distinct setting)."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect_s, sock_read=idle_s)
+
+
+@functools.lru_cache(maxsize=256)
+def _upstream_url(base_url: str, path: str) -> URL:
+    """The parsed URL of ``path`` on an upstream (parsed once, not per request)."""
+    return URL(base_url + path)
+
+
+def _utf8_object(raw: bytes) -> bool:
+    """Whether a body that parsed as a JSON object is UTF-8 starting with ``{``.
+
+    ``json.loads`` also accepts UTF-16/32 and a UTF-8 BOM; those are re-encoded
+    rather than forwarded as they came.
+    """
+    return raw[:1] == b"{" and raw[1:2] != b"\x00"
+
+
+def upstream_body(payload: dict[str, Any], model: str, raw: bytes | None) -> bytes:
+    """The JSON bytes sent upstream: the client's own bytes when nothing changes.
+
+    ``raw`` is the client's body when ``payload`` is exactly its parse (else None);
+    it is re-encoded only when the upstream's model name differs from the one asked.
+    """
+    if raw is not None and payload.get("model") == model and _utf8_object(raw):
+        return raw
+    body = payload
+    if payload.get("model") != model:
+        body = dict(payload)
+        body["model"] = model
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 @dataclass(slots=True)
@@ -143,9 +182,13 @@ class Proxy:
 
     async def handle(self, request: web.Request, ctx: Ctx, d: Decision,
                      payload: dict[str, Any], path: str, stream: bool,
-                     ndjson: bool = False, engines: frozenset[str] | None = None
-                     ) -> web.StreamResponse:
-        """Serve a request along its route, spill and failover chains."""
+                     ndjson: bool = False, engines: frozenset[str] | None = None,
+                     raw: bytes | None = None) -> web.StreamResponse:
+        """Serve a request along its route, spill and failover chains.
+
+        ``raw``: the client's body bytes if ``payload`` is their unmodified parse
+        (forwarded as they are when the upstream's model name is the one asked).
+        """
         st = self.state
         pol = st.policy
         route = d.route
@@ -178,7 +221,7 @@ class Proxy:
                 else:
                     try:
                         return await self._attempt(request, got, ctx, payload, path, stream,
-                                                   ndjson)
+                                                   ndjson, raw)
                     except Failed as exc:
                         tried.add(got.name)
                         kind = "timeout" if exc.timed_out else "error"
@@ -220,15 +263,11 @@ class Proxy:
 
     async def _attempt(self, request: web.Request, up: Upstream, ctx: Ctx,
                        payload: dict[str, Any], path: str, stream: bool,
-                       ndjson: bool) -> web.StreamResponse:
+                       ndjson: bool, raw: bytes | None = None) -> web.StreamResponse:
         """Forward to one upstream holding one of its slots (always released)."""
         t = self.state.cfg.timeouts
         ctx.upstream = up.name
-        body = payload
-        if payload.get("model") != up.cfg.model:
-            body = dict(payload)
-            body["model"] = up.cfg.model
-        data = json.dumps(body, separators=(",", ":")).encode()
+        data = upstream_body(payload, up.cfg.model, raw)
         sess = up.ensure_session(t.connect_s)
         deadline = asyncio.get_running_loop().time() + t.total_s
         resp: aiohttp.ClientResponse | None = None
@@ -237,10 +276,9 @@ class Proxy:
             try:
                 async with asyncio.timeout(t.first_byte_s if stream else t.total_s):
                     resp = await sess.post(
-                        up.cfg.base_url + path, data=data,
-                        headers={"Content-Type": "application/json"},
-                        timeout=aiohttp.ClientTimeout(total=None, sock_connect=t.connect_s,
-                                                      sock_read=t.idle_s if stream else None))
+                        _upstream_url(up.cfg.base_url, path), data=data,
+                        headers=_JSON_HEADERS,
+                        timeout=_client_timeout(t.connect_s, t.idle_s if stream else None))
                     if resp.status >= 500:
                         detail = (await resp.content.read(300)).decode("utf-8", "replace")
                         raise Failed(f"HTTP {resp.status}: {detail}")
@@ -271,8 +309,8 @@ class Proxy:
     def _full(self, ctx: Ctx, resp: aiohttp.ClientResponse, raw: bytes) -> web.Response:
         ctx.status = resp.status
         h = ctx.headers()
-        ct = resp.headers.get("Content-Type", "application/json")
-        return web.Response(status=resp.status, body=raw, headers={**h, "Content-Type": ct})
+        h["Content-Type"] = resp.headers.get("Content-Type", "application/json")
+        return web.Response(status=resp.status, body=raw, headers=h)
 
     async def _relay(self, request: web.Request, resp: aiohttp.ClientResponse, ctx: Ctx,
                      first: bytes, deadline: float, ndjson: bool

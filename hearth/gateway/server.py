@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import itertools
 import json
 import logging
 import os
@@ -24,6 +26,7 @@ log = logging.getLogger("hearth.gateway")
 STATE: web.AppKey[GatewayState] = web.AppKey("state", GatewayState)
 PROXY: web.AppKey[Proxy] = web.AppKey("proxy", Proxy)
 
+_OLLAMA = frozenset({"ollama"})
 _REQUIRED = {"/v1/chat/completions": "messages", "/v1/completions": "prompt",
              "/v1/embeddings": "input", "/api/chat": "messages", "/api/generate": None}
 
@@ -38,24 +41,35 @@ class Reject(Exception):
         self.retry_after = retry_after
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_loopback(remote: str | None) -> bool:
+    """Whether a peer address is a loopback one (cached: callers repeat)."""
     try:
         return remote is not None and ipaddress.ip_address(remote).is_loopback
     except ValueError:
         return False
 
 
+_ID_PREFIX = os.urandom(4).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A request id unique within this process, unlikely to repeat across processes."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
+
 def authenticate(request: web.Request, st: GatewayState) -> tuple[str, ClientCfg | None]:
     """Return (client name, its config); raise :class:`Reject` (401/429)."""
     pol = st.policy
-    auth = request.headers.get("Authorization", "")
-    key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get(
-        "X-Api-Key", "")
     if not pol.clients:
         if pol.cfg.allow_unauthenticated_loopback and _is_loopback(request.remote):
             return "anonymous-loopback", None
         raise Reject(401, "No client keys are configured: only loopback callers are "
                           "allowed, unauthenticated", None, "invalid_api_key")
+    auth = request.headers.get("Authorization", "")
+    key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get(
+        "X-Api-Key", "")
     found = st.client_for(key) if key else None
     if found is None:
         raise Reject(401, "Incorrect or missing API key", None, "invalid_api_key")
@@ -67,26 +81,39 @@ def authenticate(request: web.Request, st: GatewayState) -> tuple[str, ClientCfg
     return name, c
 
 
-async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
-    """Read and parse the body once; 413 if larger than ``limit``, 400 if not an object."""
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole request body; 413 if larger than ``limit`` (checked as it arrives)."""
     cl = request.content_length
-    if cl is not None and cl > limit:
-        raise Reject(413, f"Request body of {cl} bytes exceeds the limit of {limit} bytes",
-                     None, "request_too_large")
-    buf = bytearray()
+    if cl is not None:
+        if cl > limit:
+            raise Reject(413, f"Request body of {cl} bytes exceeds the limit of {limit} "
+                              "bytes", None, "request_too_large")
+        return await request.read()  # aiohttp reads exactly Content-Length bytes
+    buf = bytearray()  # chunked: no length announced, so count as it comes
     async for chunk in request.content.iter_any():
         buf += chunk
         if len(buf) > limit:
             raise Reject(413, f"Request body exceeds the limit of {limit} bytes", None,
                          "request_too_large")
+    return bytes(buf)
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    """Parse a request body; 400 if it is not JSON or not an object."""
     try:
-        data = json.loads(buf)
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Reject(400, f"Request body is not valid JSON: {exc}", None,
                      "invalid_json") from None
     if not isinstance(data, dict):
         raise Reject(400, "Request body must be a JSON object", None, "invalid_request")
     return data
+
+
+async def read_json(request: web.Request, limit: int) -> tuple[bytes, dict[str, Any]]:
+    """Read and parse the body once: (raw bytes, the object); 413 / 400 as above."""
+    raw = await read_body(request, limit)
+    return raw, parse_json(raw)
 
 
 def _check_shape(path: str, payload: dict[str, Any]) -> None:
@@ -102,7 +129,8 @@ def _check_shape(path: str, payload: dict[str, Any]) -> None:
         raise Reject(400, "'stream' must be a boolean", "stream", "invalid_type")
 
 
-def _strip_hints(payload: dict[str, Any]) -> None:
+def _strip_hints(payload: dict[str, Any]) -> bool:
+    """Drop ``metadata.hearth_route`` (ours, not the upstream's); True if it was there."""
     meta = payload.get("metadata")
     if isinstance(meta, dict) and "hearth_route" in meta:
         meta = {k: v for k, v in meta.items() if k != "hearth_route"}
@@ -110,16 +138,18 @@ def _strip_hints(payload: dict[str, Any]) -> None:
             payload["metadata"] = meta
         else:
             del payload["metadata"]
+        return True
+    return False
 
 
 async def _serve(request: web.Request, path: str, native: bool = False) -> web.StreamResponse:
     st = request.app[STATE]
-    ctx = Ctx(request_id=request.headers.get("X-Request-Id") or os.urandom(8).hex(),
+    ctx = Ctx(request_id=request.headers.get("X-Request-Id") or new_request_id(),
               endpoint=path)
     try:
         name, client = authenticate(request, st)
         ctx.client = name
-        payload = await read_json(request, st.cfg.max_body_bytes)
+        raw, payload = await read_json(request, st.cfg.max_body_bytes)
         _check_shape(path, payload)
         model = payload.get("model") or ""
         ctx.model = model
@@ -141,11 +171,12 @@ async def _serve(request: web.Request, path: str, native: bool = False) -> web.S
             if not any(pol.cfg.upstreams[n].engine == "ollama" for n in names):
                 raise Reject(404, f"The model '{model}' is not served by an Ollama upstream "
                                   "(use the OpenAI API)", "model", "model_not_found")
-        _strip_hints(payload)
+        if _strip_hints(payload):
+            raw = None  # the body changed: the proxy re-encodes it
         stream = payload.get("stream", native and path != "/api/tags") is True
         return await request.app[PROXY].handle(
             request, ctx, d, payload, path, stream, ndjson=native,
-            engines=frozenset({"ollama"}) if native else None)
+            engines=_OLLAMA if native else None, raw=raw)
     except RoutingError as exc:
         ctx.status, ctx.error = exc.status, exc.message
         return error_response(exc.status, exc.message, exc.param, exc.code, ctx.headers())
@@ -160,13 +191,12 @@ async def _serve(request: web.Request, path: str, native: bool = False) -> web.S
 
 
 def _record(st: GatewayState, ctx: Ctx) -> None:
+    """Metrics for every request; a decision-log line if a decision log is configured."""
     latency = time.perf_counter() - ctx.t0
-    route = ctx.route or "-"
-    m = st.metrics
-    m.requests.labels(route, ctx.bucket or "-", str(ctx.status)).inc()
-    m.latency.labels(route).observe(latency)
-    if ctx.ttft_ms is not None:
-        m.ttft.labels(route).observe(ctx.ttft_ms / 1000)
+    st.metrics.request_done(ctx.route or "-", ctx.bucket or "-", ctx.status, latency,
+                            ctx.ttft_ms / 1000 if ctx.ttft_ms is not None else None)
+    if not st.decisions.enabled:
+        return
     st.decisions.write({
         "ts": time.time(), "request_id": ctx.request_id, "client": ctx.client,
         "endpoint": ctx.endpoint, "model": ctx.model, "bucket": ctx.bucket, "route": ctx.route,
