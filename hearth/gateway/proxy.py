@@ -24,6 +24,41 @@ _CLIENT_ERRORS = (aiohttp.ClientError, OSError, asyncio.IncompleteReadError)
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
+class Deadline:
+    """``asyncio.timeout(delay)`` for the hot path, as a plain (sync) context manager.
+
+    The same semantics (the task is cancelled at the deadline and the cancellation
+    surfaces as :class:`TimeoutError`; a cancellation from elsewhere propagates), at
+    about half the cost per request: one timer handle and no state machine.
+    """
+
+    __slots__ = ("_cancelling", "_delay", "_fired", "_handle", "_task")
+
+    def __init__(self, delay: float) -> None:
+        self._delay = delay
+        self._fired = False
+
+    def __enter__(self) -> Deadline:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Deadline must be used inside a task")
+        self._task, self._cancelling = task, task.cancelling()
+        self._handle = loop.call_at(loop.time() + self._delay, self._fire)
+        return self
+
+    def _fire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        self._handle.cancel()
+        if (self._fired and exc_type is asyncio.CancelledError
+                and self._task.uncancel() <= self._cancelling):
+            raise TimeoutError from exc
+
+
 @functools.lru_cache(maxsize=64)
 def _client_timeout(connect_s: float, idle_s: float | None) -> aiohttp.ClientTimeout:
     """The per-request aiohttp timeout (immutable, so one per distinct setting)."""
@@ -274,7 +309,7 @@ class Proxy:
         done = False
         try:
             try:
-                async with asyncio.timeout(t.first_byte_s if stream else t.total_s):
+                with Deadline(t.first_byte_s if stream else t.total_s):
                     resp = await sess.post(
                         _upstream_url(up.cfg.base_url, path), data=data,
                         headers=_JSON_HEADERS,
@@ -283,9 +318,9 @@ class Proxy:
                         detail = (await resp.content.read(300)).decode("utf-8", "replace")
                         raise Failed(f"HTTP {resp.status}: {detail}")
                     if not stream or resp.status != 200:
-                        raw = await resp.read()
+                        answer = await resp.read()
                         done = True
-                        return self._full(ctx, resp, raw)
+                        return self._full(ctx, resp, answer)
                     first = await resp.content.readany()
                     if not first:
                         raise Failed("closed the stream before the first byte")

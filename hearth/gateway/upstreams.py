@@ -70,7 +70,9 @@ class Upstream:
                 connector=conn,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_s),
                 auto_decompress=False,
-                skip_auto_headers=("User-Agent",),
+                # our own User-Agent, not aiohttp's: skip_auto_headers=("User-Agent",)
+                # would put every request on aiohttp's slow header-merging path
+                headers={"User-Agent": "hearth-gateway"},
             )
         return self.session
 
