@@ -171,12 +171,12 @@ async def _serve(request: web.Request, path: str, native: bool = False) -> web.S
             if not any(pol.cfg.upstreams[n].engine == "ollama" for n in names):
                 raise Reject(404, f"The model '{model}' is not served by an Ollama upstream "
                                   "(use the OpenAI API)", "model", "model_not_found")
-        if _strip_hints(payload):
-            raw = None  # the body changed: the proxy re-encodes it
+        # the client's bytes go upstream as they are unless the body had to change
+        forward: bytes | None = None if _strip_hints(payload) else raw
         stream = payload.get("stream", native and path != "/api/tags") is True
         return await request.app[PROXY].handle(
             request, ctx, d, payload, path, stream, ndjson=native,
-            engines=_OLLAMA if native else None, raw=raw)
+            engines=_OLLAMA if native else None, raw=forward)
     except RoutingError as exc:
         ctx.status, ctx.error = exc.status, exc.message
         return error_response(exc.status, exc.message, exc.param, exc.code, ctx.headers())
