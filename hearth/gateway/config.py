@@ -47,7 +47,7 @@ class HealthCfg(_Model):
     down_after: int = Field(2, ge=1)
     degraded_latency_ms: float = Field(1500.0, gt=0)
     cooldown_s: float = Field(10.0, ge=0)
-    wake_probe_interval_s: float = Field(0.5, gt=0)
+    wake_probe_interval_s: float = Field(0.1, gt=0)
 
 
 class WolCfg(_Model):

@@ -147,20 +147,43 @@ class Health:
         except OSError as exc:
             up.state, up.last_error = ASLEEP, f"wake: cannot send magic packet: {exc}"
             return False
-        deadline = time.monotonic() + up.cfg.sleep.ready_timeout_s
-        while time.monotonic() < deadline:
-            ok, listed, err = await self.probe_once(up)
-            if ok:
-                up.fails, up.state = 0, HEALTHY if listed else DEGRADED
-                up.probe_now.set()
-                return True
-            up.last_error = err
-            await asyncio.sleep(min(cfg.health.wake_probe_interval_s,
-                                    max(0.0, deadline - time.monotonic())))
+        if await self._first_good_probe(up, up.cfg.sleep.ready_timeout_s, cfg.health.wake_probe_interval_s):
+            up.probe_now.set()
+            return True
         up.state = ASLEEP
         up.last_error = f"did not become ready within {up.cfg.sleep.ready_timeout_s:g}s of a wake"
         up.last_error_at = time.time()
         return False
+
+    async def _first_good_probe(self, up: Upstream, within_s: float, every_s: float) -> bool:
+        """Start a probe every ``every_s`` until one succeeds or ``within_s`` passes.
+
+        Probes overlap: while the host comes up, a probe sent too early can hang
+        until its timeout (its packets dropped); the next one does not wait for it,
+        so readiness is seen at most ``every_s`` after it happens.
+        """
+        deadline = time.monotonic() + within_s
+        pending: set[asyncio.Task[tuple[bool, bool, str | None]]] = set()
+        try:
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                pending.add(asyncio.create_task(self.probe_once(up)))
+                while pending and time.monotonic() - started < every_s:
+                    done, pending = await asyncio.wait(
+                        pending, timeout=every_s - (time.monotonic() - started),
+                        return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        ok, listed, err = task.result()
+                        if ok:
+                            up.fails, up.state = 0, HEALTHY if listed else DEGRADED
+                            return True
+                        up.last_error = err
+                await asyncio.sleep(max(0.0, min(every_s - (time.monotonic() - started),
+                                                 deadline - time.monotonic())))
+            return False
+        finally:
+            for task in pending:
+                task.cancel()
 
     async def ensure_awake(self, up: Upstream) -> bool | None:
         """Wake ``up`` if asleep and wait until it is ready.
