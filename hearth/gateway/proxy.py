@@ -144,11 +144,15 @@ class Unavailable:
 
 
 class Failed(Exception):
-    """An upstream failed before the first byte reached the client."""
+    """An upstream failed before the first byte reached the client.
 
-    def __init__(self, message: str, timed_out: bool = False) -> None:
+    ``unreachable``: no connection could be made at all (refused, no route, connect
+    timeout) -- what a host that went to sleep since its last probe looks like.
+    """
+
+    def __init__(self, message: str, timed_out: bool = False, unreachable: bool = False) -> None:
         super().__init__(message)
-        self.message, self.timed_out = message, timed_out
+        self.message, self.timed_out, self.unreachable = message, timed_out, unreachable
 
 
 class Proxy:
@@ -238,6 +242,7 @@ class Proxy:
             route = alt
         chain = [r for r in pol.chains[route]]
         tried: set[str] = set()
+        woken: set[str] = set()
         pin = d.upstreams
         primary = True
         last_status, last_msg = 503, f"route '{route}' unavailable"
@@ -258,6 +263,8 @@ class Proxy:
                         return await self._attempt(request, got, ctx, payload, path, stream,
                                                    ndjson, raw)
                     except Failed as exc:
+                        if self._asleep_since_probe(got, exc, woken, ctx):
+                            continue  # _acquire now wakes it (one magic packet) and holds us
                         tried.add(got.name)
                         kind = "timeout" if exc.timed_out else "error"
                         st.metrics.upstream_errors.labels(got.name, kind).inc()
@@ -288,6 +295,16 @@ class Proxy:
             ctx.fallback.append(f"failover:{last_route}->{nxt}")
             st.metrics.fallbacks.labels("failover", last_route, nxt).inc()
             route, primary, pin = nxt, False, None
+
+    def _asleep_since_probe(self, up: Upstream, exc: Failed, woken: set[str], ctx: Ctx) -> bool:
+        """A sleeper that cannot be reached went to sleep since its last probe: hold
+        it asleep so the request wakes it, instead of failing over (once per request)."""
+        if not (exc.unreachable and up.sleeps) or up.name in woken:
+            return False
+        woken.add(up.name)
+        up.state, up.last_error = ASLEEP, f"unreachable, taken as asleep: {exc.message}"
+        ctx.fallback.append(f"unreachable:{up.name}:asleep")
+        return True
 
     def _err(self, ctx: Ctx, status: int, message: str, code: str,
              retry_after: float | None = None) -> web.Response:
@@ -324,8 +341,12 @@ class Proxy:
                     first = await resp.content.readany()
                     if not first:
                         raise Failed("closed the stream before the first byte")
+            except aiohttp.ConnectionTimeoutError:
+                raise Failed("connect timed out", timed_out=True, unreachable=True) from None
             except TimeoutError:
                 raise Failed("timed out before the first byte", timed_out=True) from None
+            except aiohttp.ClientConnectorError as exc:
+                raise Failed(f"cannot connect: {exc}"[:300], unreachable=True) from None
             except _CLIENT_ERRORS as exc:
                 raise Failed(f"{type(exc).__name__}: {exc}"[:300]) from None
             out, done = await self._relay(request, resp, ctx, first, deadline, ndjson)
