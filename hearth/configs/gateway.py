@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hearth.configs import ConfigFile
-from hearth.gateway.config import dump_config
+from hearth.gateway.config import GatewayConfig, dump_config
 from hearth.gateway.from_inventory import SECRETS_DIR, gateway_config_from_inventory
 from hearth.inventory import Inventory, SecretError, resolve_secret
 
@@ -36,9 +36,8 @@ def resolve_or_placeholder(ref: str) -> str:
         return f"unresolved {ref}"
 
 
-def policy_text(inv: Inventory, resolve: Callable[[str], str]) -> str:
-    config = gateway_config_from_inventory(inv, resolve=resolve, secrets_dir=SECRETS_DIR, log_dir=LOGS)
-    return dump_config(config)
+def policy(inv: Inventory, resolve: Callable[[str], str]) -> GatewayConfig:
+    return gateway_config_from_inventory(inv, resolve=resolve, secrets_dir=SECRETS_DIR, log_dir=LOGS)
 
 
 def unit_ordering(inv: Inventory) -> list[str]:
@@ -52,10 +51,13 @@ def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -
     if inv.gateway is None or inv.gateway.host != name:
         return []
     resolve = (facts or {}).get("resolve", resolve_or_placeholder)
+    config = policy(inv, resolve)
+    # The listen addresses go on the command line too: a reload cannot move a
+    # listening socket, so changing them changes the unit, which restarts it.
     return [
         ConfigFile(dest=POLICY, template="gateway/policy.yaml.j2", mode="0640", group=USER,
-                   context={"inventory": inv.name, "policy": policy_text(inv, resolve)}),
+                   context={"inventory": inv.name, "policy": dump_config(config)}),
         ConfigFile(dest=UNIT, template="gateway/hearth-gateway.service.j2",
-                   context={"user": USER, "venv": VENV, "src": SRC, "policy": POLICY,
+                   context={"user": USER, "venv": VENV, "src": SRC, "policy": POLICY, "listen": config.listen,
                             "writable": [LOGS, STATE], "after": unit_ordering(inv)}),
     ]

@@ -76,3 +76,12 @@ def test_gateway_dependency_pins_match_pyproject() -> None:
     pins = {line.split("==")[0].lower(): line for line in project}
     for requirement in runpy.run_path(str(REPO / "group_data" / "gateway.py"))["gateway_python_packages"]:
         assert pins[requirement.split("==")[0].lower()] == requirement
+
+
+def test_gateway_listen_addresses_are_in_the_unit_so_a_change_restarts_it(example) -> None:
+    _, unit = gateway.host_files(example, "k3master")
+    line = next(line for line in unit.render().splitlines() if line.startswith("ExecStart="))
+    assert line.endswith("--listen 127.0.0.1:4000 --listen 10.77.0.1:4000")
+    moved = example.model_copy(update={"gateway": example.gateway.model_copy(update={"port": 4100})})
+    _, unit_moved = gateway.host_files(moved, "k3master")
+    assert unit_moved.render() != unit.render()
