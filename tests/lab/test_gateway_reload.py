@@ -1,0 +1,64 @@
+"""Lab: a policy-only change reloads the gateway (SIGHUP), it does not restart it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hearth.configs import gateway as configs
+from hearth.deploy_data import group_defaults
+from hearth.inventory import load_inventory
+from hearth.lab import cycle
+from tests.lab.test_gateway import client_key, request
+
+pytestmark = pytest.mark.lab
+
+
+def deploy_gateway_host(inventory_yml: Path, host: str) -> list[str]:
+    """Deploy only the gateway host; return the operations that changed something."""
+    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--json", "--limit", host,
+            str(cycle.pyinfra_inventory_for(inventory_yml)), "deploy.py"]
+    proc = subprocess.run(argv, cwd=cycle.REPO, capture_output=True, text=True, timeout=600, check=False)
+    totals, failed, changed = cycle.parse_results(proc.stdout)
+    assert proc.returncode == 0 and not failed and totals["error"] == 0, proc.stderr[-2000:]
+    return changed
+
+
+def main_pid(node: Any) -> str:
+    return node.check_output("systemctl show -p MainPID --value hearth-gateway")
+
+
+def test_policy_change_reloads_without_restart(lab: Any, tmp_path: Path) -> None:
+    data = yaml.safe_load(lab.inventory.read_text())
+    gateway_host = data["gateway"]["host"]
+    node = lab.host(gateway_host)
+    pid = main_pid(node)
+    assert pid != "0"
+
+    data["routing"]["buckets"]["coding"]["keywords"]["kotlin"] = 2  # a policy-only change
+    changed_inventory = tmp_path / "changed.yml"
+    changed_inventory.write_text(yaml.safe_dump(data, sort_keys=False))
+    changed = deploy_gateway_host(changed_inventory, gateway_host)
+    try:
+        assert any("Reload gateway" in op for op in changed), changed
+        assert not any("Restart gateway" in op for op in changed), changed
+        assert main_pid(node) == pid
+        with node.sudo():
+            assert "kotlin" in node.file(configs.POLICY).content_string
+        inv = load_inventory(lab.inventory, group_defaults())
+        client = lab.host(next(n for n, h in inv.hosts.items()
+                               if n != gateway_host and h.os == "linux" and not h.sleep.sleeps))
+        ask = {"model": "hearth/auto", "messages": [{"role": "user", "content": "kotlin"}]}
+        _, headers, _ = request(client, inv, "/v1/chat/completions", client_key(inv), ask)
+        assert headers["x-hearth-route"] == "code"  # the reloaded policy is the one serving
+    finally:
+        restored = deploy_gateway_host(lab.inventory, gateway_host)
+    assert any("Reload gateway" in op for op in restored), restored
+    assert main_pid(node) == pid
+    with node.sudo():
+        assert "kotlin" not in node.file(configs.POLICY).content_string
