@@ -60,24 +60,27 @@ def _route(request: web.Request, st: GatewayState) -> str | web.Response:
     return r
 
 
-@_admin
-async def drain(request: web.Request, st: GatewayState) -> web.Response:
-    """POST /admin/drain/<route>: auto-routed traffic avoids it; explicit pins still pass."""
+def _set_drained(request: web.Request, st: GatewayState, drained: bool) -> web.Response:
     r = _route(request, st)
     if isinstance(r, web.Response):
         return r
-    st.drained.add(r)
-    return web.json_response({"route": r, "drained": True})
+    if drained:
+        st.drained.add(r)
+    else:
+        st.drained.discard(r)
+    return web.json_response({"route": r, "drained": drained})
+
+
+@_admin
+async def drain(request: web.Request, st: GatewayState) -> web.Response:
+    """POST /admin/drain/<route>: auto-routed traffic avoids it; explicit pins still pass."""
+    return _set_drained(request, st, True)
 
 
 @_admin
 async def undrain(request: web.Request, st: GatewayState) -> web.Response:
     """POST /admin/undrain/<route>."""
-    r = _route(request, st)
-    if isinstance(r, web.Response):
-        return r
-    st.drained.discard(r)
-    return web.json_response({"route": r, "drained": False})
+    return _set_drained(request, st, False)
 
 
 @_admin
