@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -31,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from hearth.bench.process import until_terminated
 
 MODES = ("ok", "hang", "fail500", "kill_midstream", "endless", "flap")
 
@@ -239,14 +240,7 @@ async def _main(args: argparse.Namespace) -> None:
                             model=args.model)
     mock = await MockUpstream(settings, args.port).start()
     print(f"PORT {mock.port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    import signal
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_terminated()
     await mock.stop()
 
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
+
+from hearth.bench.process import until_terminated
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -105,12 +105,7 @@ async def serve(upstream: str, port: int, client: str = "aiohttp"
 async def _main(args: argparse.Namespace) -> None:
     runner, port, close = await serve(args.upstream, args.port, args.client)
     print(f"PORT {port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_terminated()
     await runner.cleanup()
     await close()
 
