@@ -54,6 +54,13 @@ def host_data(inv: Inventory, path: Path, name: str, host: Host) -> dict[str, An
     return data
 
 
+def deployable(host: Host) -> bool:
+    """Hosts pyinfra connects to. Windows hosts wait for the windows role (not built
+    yet): until then they stay out of the pyinfra inventory, so a deploy does not try
+    to reach them; the gateway still routes to them from the inventory."""
+    return host.os == "linux"
+
+
 def build_groups(inv: Inventory, path: Path) -> dict[str, list[HostEntry]]:
     """Group name -> [(host name, host data)] for every group with members."""
     groups: dict[str, list[HostEntry]] = {}
@@ -61,7 +68,7 @@ def build_groups(inv: Inventory, path: Path) -> dict[str, list[HostEntry]]:
         entries = [
             (name, host_data(inv, path, name, host))
             for name, host in inv.hosts.items()
-            if member(host)
+            if member(host) and deployable(host)
         ]
         if entries:
             groups[group] = entries
