@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hearth.bench.process import until_terminated
+from hearth.bench.process import run_pinned, until_terminated
 
 MODES = ("ok", "hang", "fail500", "kill_midstream", "endless", "flap")
 
@@ -255,10 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="bench-model")
     p.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
     args = p.parse_args(argv)
-    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {args.cpu})
-    asyncio.run(_main(args))
-    return 0
+    return run_pinned(lambda: _main(args), args.cpu)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+from collections.abc import Awaitable, Callable
 
 
 async def until_terminated() -> None:
@@ -15,3 +17,12 @@ async def until_terminated() -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+def run_pinned(main: Callable[[], Awaitable[None]], cpu: int | None) -> int:
+    """Pin this process to ``cpu`` (when given, so it does not share a core with the
+    load generator) and run ``main`` to its end."""
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+    asyncio.run(main())
+    return 0

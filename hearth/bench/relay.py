@@ -13,15 +13,13 @@ prints ``PORT <n>`` once listening.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import sys
 from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 
-from hearth.bench.process import until_terminated
+from hearth.bench.process import run_pinned, until_terminated
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -118,10 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp")
     p.add_argument("--cpu", type=int, default=None)
     args = p.parse_args(argv)
-    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {args.cpu})
-    asyncio.run(_main(args))
-    return 0
+    return run_pinned(lambda: _main(args), args.cpu)
 
 
 if __name__ == "__main__":
