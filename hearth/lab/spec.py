@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from hearth.inventory import InventoryError, load_inventory
 from hearth.lab.sh import LabError
 
 BRIDGE = "hearth-lan"
@@ -66,24 +65,12 @@ class LabSpec:
 
 
 def _raw_inventory(path: Path) -> dict[str, Any]:
-    """The inventory as plain data: through hearth.inventory when present, else YAML."""
+    """The inventory, validated as for any deploy, as plain data."""
     try:
-        from hearth.inventory import InventoryError, load_inventory
-    except ImportError:  # the inventory package is optional for the lab
-        pass
-    else:
-        try:
-            inv = load_inventory(str(path))
-        except InventoryError as exc:
-            raise LabError(f"{path}: invalid inventory: {exc}") from exc
-        return inv.model_dump(mode="json")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise LabError(f"inventory not found: {path}") from exc
-    if not isinstance(data, dict):
-        raise LabError(f"{path}: an inventory is a mapping at top level")
-    return data
+        inv = load_inventory(path)
+    except InventoryError as exc:
+        raise LabError(f"{path}: invalid inventory: {exc}") from exc
+    return inv.model_dump(mode="json")
 
 
 def load_spec(path: str | Path) -> LabSpec:
