@@ -30,6 +30,7 @@ from hearth.gateway.from_inventory import upstream_name
 from hearth.inventory import Inventory, load_inventory, resolve_secret
 from hearth.lab import cycle, power_cli
 from hearth.lab import machine as lab_machine
+from hearth.lab.gateway_check import gateway_url
 from hearth.lab.network import netns_name
 from hearth.lab.sh import LabError
 from hearth.lab.state import LabRecord, lab_root, load_record
@@ -99,7 +100,7 @@ class WakeBench:
         serve = box.serves[0]
         self.upstream = upstream_name(self.sleeper, 0, len(box.serves))
         self.probe_url = f"http://{box.overlay_ip}:{serve.listen_port}/api/tags"
-        gateway = f"http://{inv.hosts[inv.gateway.host].overlay_ip}:{inv.gateway.port}"
+        gateway = str(gateway_url(inv)).removesuffix("/v1")
         self.chat_url = f"{gateway}/v1/chat/completions"
         self.admin_url = f"{gateway}/admin/upstreams"
         self.route = serve.routes[0]
