@@ -45,9 +45,12 @@ def load_inventory(path: str | Path, defaults: dict[str, Any] | None = None) -> 
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InventoryError([f"{path}: not valid YAML: {exc}"]) from exc
+        raise InventoryError([_syntax_problem(path, exc)]) from None
     if not isinstance(data, dict):
         raise InventoryError([f"{path}: the inventory must be a mapping of sections"])
+    duplicates = _duplicate_keys(path, node)
+    if duplicates:
+        raise InventoryError(duplicates)
     lines = _line_index(node)
     try:
         inventory = Inventory.model_validate(data)
@@ -65,6 +68,42 @@ def load_cached(path: str) -> Inventory:
     from hearth.deploy_data import group_defaults
 
     return load_inventory(path, group_defaults())
+
+
+def _syntax_problem(path: Path, exc: yaml.YAMLError) -> str:
+    """One ``FILE:LINE:COLUMN: what`` line for a YAML syntax error (PyYAML's own text
+    names an anonymous ``<unicode string>``)."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return f"{path}: not valid YAML: {exc}"
+    mark = exc.problem_mark
+    problem = str(exc.problem or "syntax error")
+    if "'\\t'" in problem or "\t" in problem:
+        problem = "a tab character: YAML indents with spaces only"
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}"
+    context = f" ({exc.context}, line {exc.context_mark.line + 1})" if exc.context and exc.context_mark else ""
+    return f"{where}: not valid YAML: {problem}{context}"
+
+
+def _duplicate_keys(path: Path, node: yaml.Node | None, prefix: str = "") -> list[str]:
+    """Keys given twice in one mapping, at any depth. YAML keeps the last silently (a host
+    block pasted twice would replace the first host without a word), so it is an error."""
+    problems: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            dotted = f"{prefix}.{name}" if prefix else name
+            line = key.start_mark.line + 1
+            if name in seen:
+                problems.append(f"{path}:{line}: {dotted}: duplicate key: also defined on line {seen[name]} "
+                                "(YAML would silently keep only the last one)")
+            else:
+                seen[name] = line
+            problems += _duplicate_keys(path, value, dotted)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems += _duplicate_keys(path, item, f"{prefix}[{i}]")
+    return problems
 
 
 def _schema_problems(exc: ValidationError) -> list[Problem]:

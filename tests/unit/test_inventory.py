@@ -230,3 +230,41 @@ def test_failover_chains_that_loop_through_each_other_are_refused(write_inventor
     lines = problems(write_inventory(change))
     assert sum("failover chains loop" in line for line in lines) == 1, lines
     assert any("code -> chat -> code" in line or "chat -> code -> chat" in line for line in lines)
+
+
+def test_a_host_pasted_twice_is_an_error_naming_both_lines(tmp_path: Path) -> None:
+    text = (REPO / "inventory" / "lab.yml").read_text()
+    block = text[text.index("  lab-agent:"):text.index("routing:")]
+    pasted = text.replace(block, block + block.replace("192.168.77.13", "192.168.77.14")
+                          .replace("10.77.0.13", "10.77.0.14"))
+    path = tmp_path / "twice.yml"
+    path.write_text(pasted)
+    first = text[: text.index("  lab-agent:")].count("\n") + 1
+    second = first + block.count("\n")
+    lines = problems(path)
+    assert lines == [f"{path}:{second}: hosts.lab-agent: duplicate key: also defined on line {first} "
+                     "(YAML would silently keep only the last one)"]
+
+
+def test_duplicate_keys_are_found_at_any_depth(tmp_path: Path) -> None:
+    path = tmp_path / "deep.yml"
+    text = (REPO / "inventory" / "lab.yml").read_text()
+    assert text.count("        slots: 4\n") == 1
+    path.write_text(text.replace("        slots: 4\n", "        slots: 4\n        slots: 2\n"))
+    (line,) = problems(path)
+    assert ": hosts.lab-vllm.serves[0].slots: duplicate key: also defined on line " in line
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        ("name: lab\nlan:\n\tcidr: 10.0.0.0/24\n", ":3:1:", "a tab character: YAML indents with spaces only"),
+        ("name: lab\nhosts: [a, b\nlan: x\n", ":3:4:", "expected ',' or ']', but got ':'"),
+    ],
+)
+def test_yaml_syntax_errors_name_file_line_and_column(tmp_path: Path, text: str, where: str, what: str) -> None:
+    path = tmp_path / "broken.yml"
+    path.write_text(text)
+    (line,) = problems(path)
+    assert line.startswith(f"{path}{where} not valid YAML: {what}")
+    assert "<unicode string>" not in line
