@@ -15,7 +15,7 @@ from hearth.plan import plan_text
 
 # Concerns whose files a deploy writes; each module exposes
 # host_files(inv, host_name, facts=None) -> list[ConfigFile].
-CONCERNS = ("base", "overlay", "firewall", "ollama", "gateway")
+CONCERNS = ("base", "overlay", "firewall", "nvidia", "ollama", "gateway")
 
 
 def inventory_path(value: str) -> Path:
@@ -53,6 +53,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if inv is None:
         return 2
     sys.stdout.write(plan_text(inv))
+    if getattr(args, "facts", False):
+        from hearth.plan_facts import facts_text, gather
+
+        text, refuse = facts_text(inv, gather(inv))
+        sys.stdout.write("\n" + text)
+        return 1 if refuse else 0
     return 0
 
 
@@ -77,6 +83,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     plan = subparsers.add_parser("plan", help="validate an inventory and print the plan")
     plan.add_argument("inventory", help="inventory file (inventory/<lab>.yml or .py)")
+    plan.add_argument("--facts", action="store_true",
+                      help="also read every Linux host's hardware over SSH (read-only) and show drift + re-plan")
     plan.set_defaults(func=cmd_plan)
     render = subparsers.add_parser("render", help="write every config file the deploy would write")
     render.add_argument("inventory", help="inventory file (inventory/<lab>.yml or .py)")

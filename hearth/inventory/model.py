@@ -108,6 +108,7 @@ class Gpu(Strict):
     reserved_gb: float = Field(0.0, ge=0)
     unified_memory: bool = False
     vendor: Literal["nvidia", "amd", "intel"] = "nvidia"
+    power_limit_w: int | None = Field(None, gt=0, le=2000)  # NVIDIA: nvidia-smi -pl at boot
 
     @property
     def usable_gb(self) -> float:
@@ -165,6 +166,7 @@ class Host(Strict):
     sleep: Sleep = Sleep()
     ssh_user: str | None = None
     ssh_port: int | None = Field(None, ge=1, le=65535)
+    allow_reboot: bool = False  # may a deploy reboot this host (e.g. for a new driver)? one at a time
     settings: dict[str, Any] = {}
 
     @property

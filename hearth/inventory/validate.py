@@ -269,6 +269,20 @@ def _check_failover_cycles(routes: dict[str, RoutePolicy]) -> Iterator[Problem]:
                 yield Problem(f"routing.routes.{start}.failover", f"failover chains loop: {' -> '.join(cycle)}")
 
 
+def check_nvidia(inv: Inventory) -> Iterator[Problem]:
+    """Power limits only on NVIDIA GPUs; the driver branch looks like one."""
+    for name, host in inv.hosts.items():
+        for i, gpu in enumerate(host.gpus):
+            if gpu.power_limit_w is not None and (gpu.vendor != "nvidia" or host.os != "linux"):
+                yield Problem(f"hosts.{name}.gpus[{i}].power_limit_w",
+                              "power limits are set with nvidia-smi: NVIDIA GPUs on Linux hosts only")
+    places = [("settings", inv.settings)] + [(f"hosts.{n}.settings", h.settings) for n, h in inv.hosts.items()]
+    for path, mapping in places:
+        value = mapping.get("nvidia_driver_branch")
+        if value is not None and not re.fullmatch(r"\d{3,4}", str(value)):
+            yield Problem(f"{path}.nvidia_driver_branch", f"{value!r} is not a driver branch such as '535' or '570'")
+
+
 def check_plain_secrets(inv: Inventory) -> Iterator[Problem]:
     """Free-form settings and env never carry a secret in plain text."""
     def scan(path: str, mapping: dict[str, Any]) -> Iterator[Problem]:
@@ -302,6 +316,7 @@ CHECKS: tuple[Check, ...] = (
     check_ollama_server,
     check_vram,
     check_routing,
+    check_nvidia,
     check_plain_secrets,
 )
 

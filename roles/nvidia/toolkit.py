@@ -1,0 +1,37 @@
+"""NVIDIA container toolkit from NVIDIA's apt repository or a mirror (see main.py)."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import apt, files
+
+from hearth.configs import nvidia as configs
+from hearth.inventory import load_cached
+
+
+@deploy("nvidia")
+def apply_toolkit() -> None:
+    inv = load_cached(host.data.hearth_inventory)
+    name = host.data.hearth_host
+    files.directory(name="apt keyrings folder", path="/etc/apt/keyrings", mode="0755")
+    key = files.download(
+        name="NVIDIA container toolkit repository key",
+        src=str(host.data.nvidia_toolkit_key_url), dest=configs.TOOLKIT_KEY, mode="0644",
+        sha256sum=str(host.data.nvidia_toolkit_key_sha256) or None,
+    )
+    cf = configs.toolkit_sources(inv, name)
+    sources = files.put(name="NVIDIA container toolkit repository", src=StringIO(cf.render()),
+                        dest=cf.dest, mode=cf.mode)  # fmt: skip
+    installed = host.get_fact(DebPackages) or {}
+    missing = configs.TOOLKIT_PACKAGE not in installed
+    apt.update(name="Refresh apt lists (toolkit repository changed or toolkit missing)",
+               _if=lambda: missing or key.did_change() or sources.did_change())  # fmt: skip
+    apt.packages(name="nvidia-container-toolkit", packages=[configs.toolkit_package(inv, name)],
+                 no_recommends=True)  # fmt: skip
+
+
+apply_toolkit()
