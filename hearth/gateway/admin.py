@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from aiohttp import web
 
+from .body import Reject, parse_json, read_body
 from .config import ConfigError
 from .errors import error_response
 from .state import GatewayState
 
 _KEY: Any = None
+_ADMIN_BODY_BYTES = 64 * 1024
+
+
+def is_admin(request: web.Request) -> bool:
+    """Whether the request carries the admin token (False when the admin API is off)."""
+    return _check(request) is None
 
 
 def _check(request: web.Request) -> web.Response | None:
@@ -105,12 +111,12 @@ async def keep_warm(request: web.Request, st: GatewayState) -> web.Response:
         return error_response(404, f"Unknown upstream '{name}'", "upstream",
                               "upstream_not_found")
     minutes: Any = request.query.get("minutes")
-    raw = await request.read()
-    if raw:
-        try:
-            minutes = json.loads(raw).get("minutes", minutes)
-        except (ValueError, AttributeError):
-            return error_response(400, "Body must be a JSON object like {\"minutes\": 30}")
+    try:
+        raw = await read_body(request, _ADMIN_BODY_BYTES, st.cfg.limits.body_timeout_s)
+        if raw:
+            minutes = parse_json(raw).get("minutes", minutes)
+    except Reject as exc:  # not JSON, not an object, too deep, too big, too slow, encoded
+        return error_response(exc.status, exc.message, exc.param, exc.code)
     try:
         m = float(minutes) if minutes is not None else up.cfg.sleep.keep_warm_minutes
     except (TypeError, ValueError):

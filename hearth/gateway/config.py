@@ -50,6 +50,15 @@ class HealthCfg(_Model):
     wake_probe_interval_s: float = Field(0.1, gt=0)
 
 
+class LimitsCfg(_Model):
+    """What one client connection may cost before (and after) it proves its key."""
+
+    header_timeout_s: float = Field(10.0, gt=0, le=300)
+    body_timeout_s: float = Field(30.0, gt=0, le=3600)
+    keepalive_timeout_s: float = Field(75.0, gt=0, le=3600)
+    connections_per_peer: int = Field(256, ge=1)
+
+
 class WolCfg(_Model):
     """Where magic packets go (UDP)."""
 
@@ -190,6 +199,7 @@ class GatewayConfig(_Model):
     admin_token_file: str | None = None
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     timeouts: Timeouts = Timeouts()
+    limits: LimitsCfg = LimitsCfg()
     health: HealthCfg = HealthCfg()
     wol: WolCfg = WolCfg()
     upstreams: dict[str, UpstreamCfg] = Field(min_length=1)

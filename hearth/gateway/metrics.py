@@ -56,12 +56,19 @@ class Metrics:
                              ["provider", "model", "status"], registry=r)
         self.upstream_errors = Counter("hearth_upstream_errors", "Upstream failures",
                                        ["upstream", "kind"], registry=r)
+        self.refused = Counter("hearth_connections_refused",
+                               "Client connections closed by a limit (limits.*)",
+                               ["reason"], registry=r)
         r.register(_UpstreamCollector(get_upstreams))
         # labels() validates and locks on every call; a child never changes identity
         # (nothing here calls remove()), so the per-request ones are looked up once.
         self._requests: dict[tuple[str, str, int], Counter] = {}
         self._latency: dict[str, Histogram] = {}
         self._ttft: dict[str, Histogram] = {}
+
+    def connection_refused(self, reason: str) -> None:
+        """A connection was closed by a limit (per-peer cap, header deadline)."""
+        self.refused.labels(reason).inc()
 
     def request_done(self, route: str, bucket: str, status: int, latency_s: float,
                      ttft_s: float | None) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import itertools
-import json
 import logging
 import os
 import time
@@ -15,8 +14,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import admin, cloud
+from .body import Reject, read_json
 from .config import ClientCfg, GatewayConfig
 from .errors import error_response
+from .guard import GuardedRunner
 from .proxy import Ctx, Proxy
 from .routing import RoutingError
 from .state import GatewayState
@@ -29,16 +30,6 @@ PROXY: web.AppKey[Proxy] = web.AppKey("proxy", Proxy)
 _OLLAMA = frozenset({"ollama"})
 _REQUIRED = {"/v1/chat/completions": "messages", "/v1/completions": "prompt",
              "/v1/embeddings": "input", "/api/chat": "messages", "/api/generate": None}
-
-
-class Reject(Exception):
-    """Answer the request with an OpenAI-shaped error."""
-
-    def __init__(self, status: int, message: str, param: str | None = None,
-                 code: str | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.param, self.code = status, message, param, code
-        self.retry_after = retry_after
 
 
 @functools.lru_cache(maxsize=1024)
@@ -81,41 +72,6 @@ def authenticate(request: web.Request, st: GatewayState) -> tuple[str, ClientCfg
     return name, c
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole request body; 413 if larger than ``limit`` (checked as it arrives)."""
-    cl = request.content_length
-    if cl is not None:
-        if cl > limit:
-            raise Reject(413, f"Request body of {cl} bytes exceeds the limit of {limit} "
-                              "bytes", None, "request_too_large")
-        return await request.read()  # aiohttp reads exactly Content-Length bytes
-    buf = bytearray()  # chunked: no length announced, so count as it comes
-    async for chunk in request.content.iter_any():
-        buf += chunk
-        if len(buf) > limit:
-            raise Reject(413, f"Request body exceeds the limit of {limit} bytes", None,
-                         "request_too_large")
-    return bytes(buf)
-
-
-def parse_json(raw: bytes) -> dict[str, Any]:
-    """Parse a request body; 400 if it is not JSON or not an object."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Reject(400, f"Request body is not valid JSON: {exc}", None,
-                     "invalid_json") from None
-    if not isinstance(data, dict):
-        raise Reject(400, "Request body must be a JSON object", None, "invalid_request")
-    return data
-
-
-async def read_json(request: web.Request, limit: int) -> tuple[bytes, dict[str, Any]]:
-    """Read and parse the body once: (raw bytes, the object); 413 / 400 as above."""
-    raw = await read_body(request, limit)
-    return raw, parse_json(raw)
-
-
 def _check_shape(path: str, payload: dict[str, Any]) -> None:
     field = _REQUIRED.get(path)
     if field and field not in payload:
@@ -149,7 +105,8 @@ async def _serve(request: web.Request, path: str, native: bool = False) -> web.S
     try:
         name, client = authenticate(request, st)
         ctx.client = name
-        raw, payload = await read_json(request, st.cfg.max_body_bytes)
+        raw, payload = await read_json(request, st.cfg.max_body_bytes,
+                                       st.cfg.limits.body_timeout_s)
         _check_shape(path, payload)
         model = payload.get("model") or ""
         ctx.model = model
@@ -274,10 +231,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: a policy is loaded and at least one upstream is healthy or degraded."""
+    """Readiness: a policy is loaded and at least one upstream is healthy or degraded.
+
+    Anyone gets ready / not ready; only the admin token also gets the upstream names
+    (the inventory is not for every caller on the overlay).
+    """
     st = request.app[STATE]
     up = [n for n, u in st.upstreams.items() if u.state in (HEALTHY, DEGRADED) and not u.fails]
-    body = {"ready": bool(up), "usable_upstreams": up}
+    body: dict[str, Any] = {"ready": bool(up)}
+    if admin.is_admin(request):
+        body["usable_upstreams"] = up
     return web.json_response(body, status=200 if up else 503)
 
 
@@ -345,7 +308,9 @@ async def start(cfg: GatewayConfig, config_path: str | None = None,
                                                           list[tuple[str, int]]]:
     """Start serving; returns the runner, the state and the bound (host, port) pairs."""
     state = GatewayState(cfg, config_path)
-    runner = web.AppRunner(build_app(state), handler_cancellation=True, access_log=None)
+    runner = GuardedRunner(build_app(state), lambda: state.cfg.limits,
+                           state.metrics.connection_refused, handler_cancellation=True,
+                           access_log=None)
     await runner.setup()
     bound: list[tuple[str, int]] = []
     for addr in listen or cfg.listen:
