@@ -147,6 +147,9 @@ async def start_hearth(mock_url: str, workdir: Path, cpu: int | None) -> Proc:
                                "slots": 100000}},
         "routes": {"chat": {"upstreams": ["mock"]}},
         "routing": {"default_route": "chat"},
+        # the load generator is one peer opening as many connections as the step needs;
+        # the relays it is compared with have no such cap either
+        "limits": {"connections_per_peer": 100000},
     }
     cfg = workdir / "hearth-gateway.json"
     cfg.write_text(json.dumps(policy, indent=1))

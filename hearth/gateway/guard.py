@@ -7,15 +7,16 @@ itself, so :class:`GuardedRunner` serves with:
   refused by the handlers (415, :func:`hearth.gateway.body.check_encoding`), so a
   "gzip bomb" costs only the compressed bytes that arrive;
 - a deadline for a request's head (request line + headers): ``limits.header_timeout_s``
-  from its first byte (a slowloris connection is closed, measured again from each new
-  request's first byte, so it is held at most twice that);
+  from the first byte of a head that is not complete (a slowloris connection is
+  closed);
 - an idle keep-alive limit of ``limits.keepalive_timeout_s`` (aiohttp's default is an
   hour);
 - at most ``limits.connections_per_peer`` open connections per peer address (more are
   closed as they arrive);
 - an unread request body (a request refused before its body was read) drained for at
   most :data:`LINGER_S`, never decoded, before the connection closes;
-- no ``Server:`` header naming the stack and its versions (``Server: hearth``).
+- no ``Server:`` header naming the stack and its versions (``Server: hearth``);
+- no traceback logged for a request aiohttp cannot parse (a debug line instead).
 
 Limits are read from the live policy, so a reload applies them to new connections.
 """
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web, web_response
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from .config import LimitsCfg
@@ -93,6 +95,15 @@ class GuardedHandler(RequestHandler):
         if (self._g_head is None and data and waiter is not None and not waiter.done()):
             self._g_count = self._request_count
             self._g_head = self._loop.call_later(self._g_timeout, self._head_deadline)
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A request aiohttp cannot parse is the client's fault: one debug line, no
+        traceback (a hostile client would otherwise fill the log at will)."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            self.logger.debug("refused an unparsable request: %s", exc)
+            return
+        super().log_exception(*args, **kw)
 
     def _head_deadline(self) -> None:
         self._g_head = None

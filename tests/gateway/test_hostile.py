@@ -66,6 +66,20 @@ async def test_deep_nesting_is_a_400_everywhere_without_traceback(
     assert not [rec for rec in caplog.records if "RecursionError" in rec.getMessage()]
 
 
+async def test_unparsable_heads_are_400_without_traceback(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with keyed_rig(tmp_path) as r:
+        for raw in (head(extra={"X-Big": "a" * 100_000}), b"\x16\x03\x01 not http\r\n\r\n",
+                    b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n"):
+            reader, writer = await connect(r.base)
+            writer.write(raw)
+            answer = await read_answer(reader)
+            writer.close()
+            assert status_of(answer) in (400, 414, 431), answer[:100]
+    assert not [rec for rec in caplog.records if rec.exc_info and rec.levelno >= logging.INFO]
+
+
 async def test_no_server_header_naming_the_stack(tmp_path: Path) -> None:
     async with keyed_rig(tmp_path) as r, aiohttp.ClientSession() as s:
         answers = []
