@@ -59,5 +59,6 @@ def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -
                    context={"inventory": inv.name, "policy": dump_config(config)}),
         ConfigFile(dest=UNIT, template="gateway/hearth-gateway.service.j2",
                    context={"user": USER, "venv": VENV, "src": SRC, "policy": POLICY, "listen": config.listen,
-                            "writable": [LOGS, STATE], "after": unit_ordering(inv)}),
+                            "state_directory": STATE.removeprefix("/var/lib/"),
+                            "logs_directory": LOGS.removeprefix("/var/log/"), "after": unit_ordering(inv)}),
     ]

@@ -1,4 +1,12 @@
-"""Put a file only if a validator accepts it (sudoers, sshd, nftables...)."""
+"""Put a file only if a validator accepts it (sudoers, sshd, nftables, secrets...).
+
+With sudo, pyinfra's SSH connector uploads as the login user to a temporary file
+(``/tmp/pyinfra-<sha1>`` by default, created under the login umask: world-readable)
+and then copies it into place with sudo. :func:`validated_put` stages every upload in
+:data:`STAGING` instead: a 0700 directory owned by the login user under ``/run``
+(tmpfs, root-owned, so no other user can create it first), and creates the
+candidate file 0600 before its content arrives.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +14,47 @@ import hashlib
 import shlex
 from io import StringIO
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.api.util import try_int
-from pyinfra.facts.files import File, Sha1File
+from pyinfra.facts.files import File, FileContents, Sha1File
+from pyinfra.operations.util.files import generate_color_diff
+
+STAGING = "/run/hearth-upload"
 
 
 def _mode_int(mode: str) -> int:
     return int(try_int(mode.lstrip("0") or "0"))
+
+
+def login_user() -> str:
+    """The SSH login user: the one whose SFTP session writes the staged upload."""
+    return str(host.data.get("ssh_user") or "root")
+
+
+def staged_upload(content: str, dest: str) -> list:
+    """Commands that put ``content`` at ``dest`` (created 0600 first) through :data:`STAGING`."""
+    staged = f"{STAGING}/{hashlib.sha1(dest.encode()).hexdigest()}"
+    return [
+        StringCommand("install", "-d", "-m", "0700", "-o", shlex.quote(login_user()), STAGING),
+        StringCommand("install", "-m", "0600", "/dev/null", shlex.quote(dest)),
+        FileUploadCommand(StringIO(content), dest, remote_temp_filename=staged),
+    ]
+
+
+def show_diff(dest: str, content: str, exists: bool, secret: bool) -> None:
+    """Under ``pyinfra --diff``: the change as files.put shows it; a secret's content never."""
+    if not host.state.config.DIFF:
+        return
+    host.log(f"Will {'modify' if exists else 'create'} {dest}", logger.info)
+    if secret:
+        logger.info("  (secret: content not shown)")
+        return
+    current = host.get_fact(FileContents, path=dest) if exists else None
+    current_lines = [line + "\n" for line in current or []]
+    for line in generate_color_diff(current_lines, content.splitlines(keepends=True)):
+        logger.info("  %s", line)
+    logger.info("")
 
 
 @operation()
@@ -25,6 +66,7 @@ def validated_put(
     user: str = "root",
     group: str = "root",
     in_place: bool = False,
+    secret: bool = False,
 ):
     """
     Write ``content`` to ``dest`` only if ``validate`` accepts it; otherwise leave
@@ -36,8 +78,11 @@ def validated_put(
     + mode, user, group: the file's mode and owner
     + in_place: the validator reads the live path (e.g. ``sshd -t`` reading every
       drop-in): move the candidate into place, validate, restore the old file on failure
+    + secret: the content is a secret: ``pyinfra --diff`` says the file changes, never how
 
-    No change when the host already has exactly this content, mode and owner.
+    The upload is staged privately (see the module's docstring), never in a
+    world-readable temporary file. No change when the host already has exactly
+    this content, mode and owner.
 
     **Example:**
 
@@ -61,9 +106,10 @@ def validated_put(
             yield StringCommand("chown", f"{user}:{group}", quoted)
         return
 
+    show_diff(dest, content, bool(remote), secret)
     candidate = f"{dest}.hearth-new"
     qcand = shlex.quote(candidate)
-    yield FileUploadCommand(StringIO(content), candidate, remote_temp_filename=host.get_temp_filename(candidate))
+    yield from staged_upload(content, candidate)
     yield StringCommand("chown", f"{user}:{group}", qcand)
     yield StringCommand("chmod", mode, qcand)
     if not in_place:

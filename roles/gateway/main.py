@@ -85,7 +85,8 @@ def apply_gateway() -> None:
 
     secret_ops = [
         validated_put(name=f"Secret {Path(dest).name} (0600)", content=secret + "\n", dest=dest,
-                      validate="test -s {path}", mode="0600", user=configs.USER, group=configs.USER)
+                      validate="test -s {path}", mode="0600", user=configs.USER, group=configs.USER,
+                      secret=True)
         for dest, secret in secret_files.items()
     ]
     policy = validated_put(

@@ -100,6 +100,27 @@ def test_secrets_are_0600_and_the_policy_holds_only_hashes(gateway: Any, inv: An
     assert resolve_secret(inv.gateway.admin_token) not in text
 
 
+def test_secrets_came_through_a_private_staging_directory_not_tmp(gateway: Any, inv: Any) -> None:
+    """pyinfra with sudo stages uploads as the login user; hearth stages them in a 0700 folder."""
+    from hearth.operations.files import STAGING
+
+    with gateway.sudo():
+        staging = gateway.file(STAGING)
+        assert staging.is_directory and staging.mode == 0o700 and staging.user == inv.ssh.user
+        assert gateway.check_output(f"ls -A {STAGING}") == ""  # every staged upload was removed
+        token = resolve_secret(inv.gateway.admin_token)
+        leaked = gateway.run(f"grep -rlF -- {shlex.quote(token)} /tmp /var/tmp")
+    assert leaked.stdout.strip() == ""
+
+
+def test_live_unit_exposure_is_at_most_2(gateway: Any) -> None:
+    """The hardening holds on the running unit, not only on paper (systemd-analyze on the host)."""
+    with gateway.sudo():
+        out = gateway.check_output("systemd-analyze security --no-pager hearth-gateway.service")
+    exposure = float(out.rsplit("Overall exposure level for hearth-gateway.service:", 1)[1].split()[0])
+    assert exposure <= 2.0, out
+
+
 def test_no_key_is_refused_openai_style(client: Any, inv: Any) -> None:
     status, _, body = request(client, inv, "/v1/models", None)
     assert status == 401

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import runpy
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -65,10 +68,32 @@ def test_gateway_unit_is_hardened_and_reloads_by_signal(example) -> None:
     text = unit.render()
     expected = (
         "User=hearth-gateway", "NoNewPrivileges=true", "ProtectSystem=strict", "CapabilityBoundingSet=",
-        "ExecReload=/bin/kill -HUP $MAINPID", "ReadWritePaths=/var/log/hearth/gateway /var/lib/hearth-gateway",
+        "ExecReload=/bin/kill -HUP $MAINPID", "StateDirectory=hearth-gateway", "LogsDirectory=hearth/gateway",
+        "SystemCallFilter=@system-service", "ProtectProc=invisible", "ProcSubset=pid", "PrivateUsers=true",
+        "RemoveIPC=true",
     )
     for line in expected:
         assert line in text.splitlines(), line
+    # the directories systemd creates are the ones the policy and the role use
+    assert f"/var/lib/{unit.context['state_directory']}" == gateway.STATE
+    assert f"/var/log/{unit.context['logs_directory']}" == gateway.LOGS
+
+
+MAX_EXPOSURE = 2.0
+
+
+def test_gateway_unit_exposure_is_at_most_2(example, tmp_path: Path) -> None:
+    """`systemd-analyze security --offline` on the rendered unit (systemd >= 250, package `systemd`)."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (Debian package systemd; scripts/bootstrap installs it)")
+    _, unit = gateway.host_files(example, "k3master")
+    path = tmp_path / "hearth-gateway.service"
+    path.write_text(unit.render())
+    proc = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", str(path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    match = re.search(r"Overall exposure level for hearth-gateway\.service: (\d+\.\d+)", proc.stdout)
+    assert match, proc.stdout + proc.stderr
+    assert float(match.group(1)) <= MAX_EXPOSURE, proc.stdout
 
 
 def test_gateway_dependency_pins_match_pyproject() -> None:
