@@ -56,13 +56,16 @@ def routing_lines(inv: Inventory) -> Iterator[str]:
         return
     upstreams = {route: f"{host}/{serve.name}" for route, pairs in inv.route_upstreams().items()
                  for host, serve in pairs}
-    yield f"Routing (aliases {routing.alias_prefix}/<route>; tie-break {' > '.join(routing.tie_break)})"
+    order = " > ".join(routing.tie_break) if routing.tie_break else "none set: ties go to the bucket first by name"
+    yield f"Routing (aliases {routing.alias_prefix}/<route>; tie-break {order})"
     rows = []
     for bucket, spec in routing.buckets.items():
         rows.append([bucket, spec.route, upstreams.get(spec.route, "?")])
     rows.append(["(nothing matched)", routing.default_route, upstreams.get(routing.default_route, "?")])
     if routing.image_route:
         rows.append(["(any image)", routing.image_route, upstreams.get(routing.image_route, "?")])
+    if routing.embedding_route:
+        rows.append(["(embeddings)", routing.embedding_route, upstreams.get(routing.embedding_route, "?")])
     yield from table(["bucket", "route", "upstream"], rows)
     yield ""
     rows = []

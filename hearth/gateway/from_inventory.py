@@ -86,6 +86,8 @@ def gateway_config_from_inventory(
             rt["size_promotion"] = routing.size_promotion.model_dump()
         if routing.image_route:
             rt["image_route"] = routing.image_route
+        if routing.embedding_route:
+            rt["embedding_route"] = routing.embedding_route
     if "image_route" not in rt:
         rt["image_route"] = next((r for r, ups in route_ups.items()
                                   if any(upstreams[u]["vision"] for u in ups)), None)

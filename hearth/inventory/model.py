@@ -120,7 +120,9 @@ class Serve(Strict):
     engine: Engine
     model: str = Field(min_length=1)
     arch: str | None = None
-    quant: Annotated[str, BeforeValidator(_lower)] = "fp16"
+    # None: what the model name says (an Ollama tag's quant, an -AWQ repository), else the
+    # engine's default for that model (Ollama's library quant, 16-bit for vLLM).
+    quant: Annotated[str | None, BeforeValidator(_lower)] = None
     context: int = Field(4096, gt=0)
     kv_cache_dtype: KvCacheDtype = "auto"
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
@@ -185,6 +187,7 @@ class ArchSpec(Strict):
     vision_params_b: float = Field(0.0, ge=0)
     sliding_window: int | None = Field(None, gt=0)
     sliding_window_layers: int = Field(0, ge=0)
+    kind: Literal["decoder", "encoder"] = "decoder"
     source: str = "inventory"
 
 
@@ -215,6 +218,7 @@ class Routing(Strict):
     alias_prefix: str = Field("hearth", pattern=ROUTE_NAME)
     default_route: RouteName
     image_route: RouteName | None = None
+    embedding_route: RouteName | None = None
     tie_break: list[str] = []
     buckets: dict[str, Bucket] = {}
     size_promotion: SizePromotion | None = None

@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from hearth.inventory.model import Inventory, RoutePolicy
+from hearth.inventory.model import Inventory, RoutePolicy, Serve
 from hearth.inventory.secrets import SECRET_REF
+from hearth.planner.catalogue import find_arch
 from hearth.planner.vram import plan_host
 
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|private[_-]?key)", re.I)
@@ -148,6 +149,11 @@ def check_vram(inv: Inventory) -> Iterator[Problem]:
                 )
 
 
+def _is_embedding_model(inv: Inventory, serve: Serve) -> bool:
+    found = find_arch(serve.arch, serve.model, inv.models)
+    return found is not None and found[1].kind == "encoder"
+
+
 def check_routing(inv: Inventory) -> Iterator[Problem]:
     """Routes have upstreams, chains are local and loop-free, vision lands on sight."""
     routing = inv.routing
@@ -176,6 +182,15 @@ def check_routing(inv: Inventory) -> Iterator[Problem]:
                 yield Problem(
                     "routing.image_route",
                     f"route {routing.image_route} is served by {host}/{serve.name}, which cannot see images",
+                )
+    if routing.embedding_route is not None:
+        yield from route_ref("routing.embedding_route", routing.embedding_route)
+        for host, serve in upstreams.get(routing.embedding_route, []):
+            if not _is_embedding_model(inv, serve):
+                yield Problem(
+                    "routing.embedding_route",
+                    f"route {routing.embedding_route} is served by {host}/{serve.name}, "
+                    "which is not an embedding model (the catalogue or models: says kind: encoder)",
                 )
     for route in routing.routes:
         yield from route_ref(f"routing.routes.{route}", route)

@@ -19,28 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hearth.inventory.model import ArchSpec, Gpu, Host, Serve
-from hearth.planner.catalogue import CATALOGUE, find_arch
+from hearth.planner import quants
+from hearth.planner.catalogue import CATALOGUE, find_arch, ollama_quant
 
 GIB = float(2**30)
-
-# Average bits per weight. GGUF figures are llama.cpp's measured averages for the
-# mixed k-quant recipes; AWQ/GPTQ carry a 16-bit scale and zero per group of 128.
-BITS_PER_WEIGHT: dict[str, float] = {
-    "fp32": 32.0,
-    "fp16": 16.0,
-    "bf16": 16.0,
-    "fp8": 8.0,
-    "int8": 8.0,
-    "q8_0": 8.5,
-    "q6_k": 6.56,
-    "q5_k_m": 5.69,
-    "q4_k_m": 4.85,
-    "q4_0": 4.55,
-    "awq": 4.25,
-    "gptq": 4.25,
-    "int4": 4.25,
-}
-SIXTEEN_BIT_EMBEDDINGS = {"fp8", "int8", "awq", "gptq", "int4"}
 
 # Bytes per cached element. q8_0 / q4_0 are llama.cpp block formats (32 values +
 # a 16-bit scale); turboquant_k8v4 keeps 8-bit keys and 4-bit values.
@@ -55,6 +37,12 @@ KV_BYTES: dict[str, float] = {
 }
 
 LLAMA_CPP_OVERHEAD_GB = 0.2  # CUDA context + compute buffer at default batch sizes
+# An embedding model (encoder) keeps no per-sequence KV cache: it holds one batch of
+# activations instead. Ollama's own estimate for nomic-embed-text (768 wide, n_ubatch 512)
+# is 48 MiB of graph + 24 MiB of cache (memory.required in intel/ipex-llm#12912's log);
+# scaled with the width for other encoders.
+ENCODER_BATCH_GB = 72 / 1024
+ENCODER_REFERENCE_WIDTH = 768
 VLLM_OVERHEAD_GB = 1.5  # activation peak from vLLM's profiling run + CUDA graphs
 VLLM_DEFAULT_UTILIZATION = 0.9  # vLLM's --gpu-memory-utilization default
 
@@ -103,11 +91,11 @@ def weights_gb(arch: ArchSpec, quant: str) -> float:
     Example:
         weights_gb(CATALOGUE["qwen2.5-14b"], "q4_k_m")  # ~8.3
     """
-    bits = BITS_PER_WEIGHT[quant]
-    if quant in SIXTEEN_BIT_EMBEDDINGS:
-        body = (arch.params_b - arch.embed_params_b) * bits / 8 + arch.embed_params_b * 2
+    q = quants.QUANTS[quant]
+    if q.sixteen_bit_embeddings:
+        body = (arch.params_b - arch.embed_params_b) * q.bits / 8 + arch.embed_params_b * 2
     else:
-        body = arch.params_b * bits / 8
+        body = arch.params_b * q.bits / 8
     return (body + arch.vision_params_b * 2) * 1e9 / GIB
 
 
@@ -123,9 +111,39 @@ def kv_cache_gb(arch: ArchSpec, context: int, kv_dtype: str) -> float:
     return per_layer_token * tokens / GIB
 
 
+def resolve_quant(serve: Serve, arch_name: str) -> tuple[str | None, str | None]:
+    """(canonical quant, problem): the inventory's quant, else what the model name says, else
+    the engine's default (Ollama's library quant for the model; 16-bit for vLLM and others)."""
+    said = serve.quant
+    if said in quants.SCHEME_QUANTS:
+        scheme = quants.scheme_from_model(serve.model)
+        if scheme is None:
+            return None, (f"quant '{said}' does not say its scheme: set quant to w4a16, w8a8 or fp8 "
+                          "(the checkpoint's quantization_config)")
+        return scheme, None
+    if said is not None:
+        found = quants.normalise(said)
+        if found is None:
+            return None, f"unknown quant '{said}' (known: {', '.join(quants.known())})"
+        return found, None
+    from hearth.planner import names
+
+    from_name = names.parse(serve.model).quant
+    if from_name is not None:
+        return from_name, None
+    if serve.engine == "ollama":
+        return ollama_quant(arch_name), None
+    return "fp16", None
+
+
 def plan_serve(host: str, serve: Serve, arch_name: str, arch: ArchSpec, gpu: Gpu) -> ModelPlan:
     """Estimate the resident size of one served model on its GPU."""
-    weights = weights_gb(arch, serve.quant)
+    quant, problem = resolve_quant(serve, arch_name)
+    if quant is None:
+        raise ValueError(problem)
+    weights = weights_gb(arch, quant)
+    if arch.kind == "encoder":
+        return _plan_encoder(host, serve, arch_name, arch, weights)
     one_sequence = kv_cache_gb(arch, serve.context, serve.kv_cache_dtype)
     if serve.engine == "vllm":
         return _plan_vllm(host, serve, arch_name, gpu, weights, one_sequence)
@@ -144,6 +162,14 @@ def plan_serve(host: str, serve: Serve, arch_name: str, arch: ArchSpec, gpu: Gpu
         host, serve.name, serve.engine, arch_name, weights, kv, LLAMA_CPP_OVERHEAD_GB,
         resident, float(serve.slots), tuple(problems),
     )
+
+
+def _plan_encoder(host: str, serve: Serve, arch_name: str, arch: ArchSpec, weights: float) -> ModelPlan:
+    """An embedding model: weights plus one batch of activations, whatever its slots."""
+    width = arch.head_dim * arch.kv_heads
+    batch = ENCODER_BATCH_GB * width / ENCODER_REFERENCE_WIDTH
+    return ModelPlan(host, serve.name, serve.engine, arch_name, weights, 0.0, batch, weights + batch,
+                     float(serve.slots))  # fmt: skip
 
 
 def _plan_vllm(
@@ -188,11 +214,11 @@ def plan_host(
         if found is None:
             problems.append((position, _unknown_arch(serve, custom)))
             continue
-        if serve.quant not in BITS_PER_WEIGHT:
-            known = ", ".join(sorted(BITS_PER_WEIGHT))
-            problems.append((position, f"unknown quant '{serve.quant}' (known: {known})"))
-            continue
         arch_name, arch = found
+        _, quant_problem = resolve_quant(serve, arch_name)
+        if quant_problem is not None:
+            problems.append((position, quant_problem))
+            continue
         plans[serve.gpu].models.append(plan_serve(name, serve, arch_name, arch, host.gpus[serve.gpu]))
     return plans, problems
 
@@ -201,6 +227,7 @@ def _unknown_arch(serve: Serve, custom: dict[str, ArchSpec]) -> str:
     known = ", ".join(sorted({*CATALOGUE, *custom}))
     what = f"arch '{serve.arch}'" if serve.arch else f"model '{serve.model}'"
     return (
-        f"unknown {what}: set arch to one of {known}, "
-        "or describe it under models: (params_b, layers, kv_heads, head_dim)"
+        f"unknown {what}: set arch to one of {known}, or describe it under models: "
+        "(params_b, layers, kv_heads, head_dim): `hearth models describe FILE` prints that entry "
+        "from the model's GGUF file or config.json"
     )

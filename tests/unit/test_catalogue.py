@@ -1,0 +1,128 @@
+"""The model catalogue: cited numbers that add up, and names as people type them."""
+
+from __future__ import annotations
+
+import pytest
+
+from hearth.inventory.model import Gpu, Serve
+from hearth.planner import names, quants
+from hearth.planner.catalogue import entries, find_arch, implied_params_b
+from hearth.planner.vram import plan_serve, resolve_quant
+
+CHECKED = [name for name, e in entries().items() if not e.estimate]
+
+
+@pytest.mark.parametrize("name", CHECKED)
+def test_published_parameter_count_matches_what_the_config_implies(name: str) -> None:
+    entry = entries()[name]
+    implied = implied_params_b(entry.config)
+    assert implied == pytest.approx(entry.arch.params_b, rel=0.02), f"{name}: config implies {implied:.3f}B"
+
+
+@pytest.mark.parametrize("name", list(entries()))
+def test_every_entry_cites_its_source(name: str) -> None:
+    source = entries()[name].arch.source
+    assert "huggingface.co/" in source and "config.json" in source
+    assert entries()[name].estimate == source.startswith("estimate:")
+
+
+def test_aliases_are_unique_across_entries() -> None:
+    seen: dict[str, str] = {}
+    for name, entry in entries().items():
+        for alias in entry.aliases:
+            assert alias not in seen, f"{alias} names both {seen[alias]} and {name}"
+            seen[alias] = name
+
+
+@pytest.mark.parametrize("model", [
+    # every model the five seeds name
+    "qwen2.5-coder:14b", "qwen3.5:9b", "deepseek-coder:6.7b", "Qwen/Qwen2.5-VL-7B-Instruct-AWQ",
+    "qwen2.5:14b", "qwen2.5-coder:7b", "deepseek-r1:8b", "qwen2.5-coder:1.5b", "qwen2.5:32b",
+    "nomic-embed-text", "llama3.2", "llama3.2:3b", "deepseek-r1:14b", "deepseek-r1:32b", "deepseek-r1:1.5b",
+    "deepseek-r1:7b", "deepseek-r1:70b",
+    # the families people run at home
+    "llama3.1:8b", "llama3.3:70b", "llama3.2:1b", "qwen3:8b", "qwen3:30b-a3b", "qwen3:32b", "gemma2:9b",
+    "gemma3:27b", "gemma3:12b", "mistral:7b", "mistral-nemo:12b", "mixtral:8x7b", "phi3:mini", "phi4:14b",
+    "llava:7b", "qwen2.5vl:7b", "mxbai-embed-large", "bge-m3", "all-minilm:l6-v2",
+    "meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-30B-A3B", "google/gemma-3-27b-it",
+    "mistralai/Mistral-Nemo-Instruct-2407", "microsoft/phi-4", "BAAI/bge-m3",
+])
+def test_names_people_type_resolve(model: str) -> None:
+    assert find_arch(None, model, {}) is not None, model
+
+
+@pytest.mark.parametrize(("model", "arch", "quant"), [
+    ("llama3.2:3b", "llama-3.2-3b", None),
+    ("llama3.2", "llama-3.2-3b", None),
+    ("qwen2.5-coder:14b-instruct-q4_K_M", "qwen2.5-14b", "q4_k_m"),
+    ("qwen2.5:7b-instruct-q8_0", "qwen2.5-7b", "q8_0"),
+    ("llama3.1:8b-instruct-fp16", "llama-3.1-8b", "fp16"),
+    ("gemma2:9b-instruct-iq4_xs", "gemma-2-9b", "iq4_xs"),
+    ("nomic-embed-text:latest", "nomic-embed-text-v1.5", None),
+    ("nomic-embed-text:v1.5", "nomic-embed-text-v1.5", None),
+    ("Qwen/Qwen2.5-VL-7B-Instruct-AWQ", "qwen2.5-vl-7b", "awq"),
+    ("Qwen/Qwen2.5-Coder-32B-Instruct-GPTQ-Int4", "qwen2.5-32b", "gptq"),
+    ("Qwen/Qwen3-8B-FP8", "qwen3-8b", "fp8"),
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-14B", "qwen2.5-14b", None),
+])
+def test_tags_and_repository_ids_give_architecture_and_quant(model: str, arch: str, quant: str | None) -> None:
+    found = find_arch(None, model, {})
+    assert found is not None and found[0] == arch
+    assert names.parse(model).quant == quant
+
+
+@pytest.mark.parametrize(("written", "canonical"), [
+    ("F16", "fp16"), ("f16", "fp16"), ("BF16", "bf16"), ("Q4_K_M", "q4_k_m"), ("q4_k", "q4_k_m"),
+    ("IQ4_XS", "iq4_xs"), ("Q5_0", "q5_0"), ("Q6_K", "q6_k"), ("awq_marlin", "awq"), ("AWQ", "awq"),
+    ("gptq_marlin", "gptq"), ("fp8", "fp8"), ("W4A16", "int4"), ("Q3_K_M", "q3_k_m"), ("IQ2_XXS", "iq2_xxs"),
+])
+def test_quant_names_as_ollama_llama_cpp_and_vllm_write_them(written: str, canonical: str) -> None:
+    assert quants.normalise(written) == canonical
+    assert 1 < quants.QUANTS[canonical].bits <= 32
+
+
+def test_quant_bits_follow_llama_cpps_sizes() -> None:
+    # QUANT_OPTIONS: Q4_K_S 4.37G and Q3_K_M 3.74G at Llama-3-8B (8.03e9 parameters)
+    assert quants.QUANTS["q4_k_s"].bits == pytest.approx(4.37 * 2**30 * 8 / 8.03e9, abs=0.01)
+    assert quants.QUANTS["q3_k_m"].bits == pytest.approx(4.00, abs=0.01)
+    order = ["iq2_xxs", "q2_k", "q3_k_m", "iq4_xs", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "fp16"]
+    bits = [quants.QUANTS[q].bits for q in order]
+    assert bits == sorted(bits)
+
+
+def serve(model: str, engine: str = "ollama", **extra: object) -> Serve:
+    return Serve(name=model, engine=engine, model=model, **extra)  # type: ignore[arg-type]
+
+
+def test_quant_comes_from_the_inventory_then_the_name_then_the_engine() -> None:
+    assert resolve_quant(serve("llama3.2:3b", quant="Q8_0"), "llama-3.2-3b") == ("q8_0", None)
+    assert resolve_quant(serve("qwen2.5-coder:14b-instruct-q5_K_M"), "qwen2.5-14b") == ("q5_k_m", None)
+    assert resolve_quant(serve("llama3.2:3b"), "llama-3.2-3b") == ("q4_k_m", None)  # Ollama's library
+    assert resolve_quant(serve("nomic-embed-text"), "nomic-embed-text-v1.5") == ("fp16", None)
+    assert resolve_quant(serve("Qwen/Qwen3-8B", engine="vllm"), "qwen3-8b") == ("fp16", None)
+    assert resolve_quant(serve("RedHatAI/Qwen3-8B-quantized.w4a16", engine="vllm", quant="compressed-tensors"),
+                         "qwen3-8b") == ("int4", None)
+    quant, problem = resolve_quant(serve("org/some-model", engine="vllm", quant="compressed-tensors"), "qwen3-8b")
+    assert quant is None and "does not say its scheme" in str(problem)
+    quant, problem = resolve_quant(serve("llama3.2:3b", quant="q9_z"), "llama-3.2-3b")
+    assert quant is None and "unknown quant 'q9_z'" in str(problem)
+
+
+GPU = Gpu(model="RTX 3090", vram_gb=24)
+
+
+def test_embedding_models_hold_no_per_slot_kv_cache() -> None:
+    one = plan_serve("h", serve("nomic-embed-text", slots=1, context=8192), "nomic-embed-text-v1.5",
+                     entries()["nomic-embed-text-v1.5"].arch, GPU)
+    many = plan_serve("h", serve("nomic-embed-text", slots=8, context=8192), "nomic-embed-text-v1.5",
+                      entries()["nomic-embed-text-v1.5"].arch, GPU)
+    assert one.kv_gb == many.kv_gb == 0
+    assert one.resident_gb == many.resident_gb
+
+
+def test_embedding_model_within_ten_percent_of_ollamas_reported_size() -> None:
+    # `ollama ps`: "nomic-embed-text:v1.5  323 MB  100% GPU  2048" (Crosstalk-Solutions/project-nomad#1268)
+    plan = plan_serve("h", serve("nomic-embed-text:v1.5", context=2048), "nomic-embed-text-v1.5",
+                      entries()["nomic-embed-text-v1.5"].arch, GPU)
+    reported = 323e6 / 2**30
+    assert plan.resident_gb == pytest.approx(reported, rel=0.10)
