@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 SUBCOMMAND_MODULES = (
     "hearth.commands",  # plan, render
+    "hearth.planner.describe",  # models describe
     "hearth.wake",  # wake the sleeping hosts before a deploy
     "hearth.lab.cli",  # lab up/down/status/sleep/wake
     "hearth.gateway.cli",  # gateway serve

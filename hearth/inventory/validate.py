@@ -13,8 +13,6 @@ from typing import Any
 
 from hearth.inventory.model import Inventory, RoutePolicy, Serve
 from hearth.inventory.secrets import SECRET_REF
-from hearth.planner.catalogue import find_arch
-from hearth.planner.vram import plan_host
 
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|private[_-]?key)", re.I)
 
@@ -130,6 +128,8 @@ def check_ollama_server(inv: Inventory) -> Iterator[Problem]:
 
 def check_vram(inv: Inventory) -> Iterator[Problem]:
     """Every served model's architecture is known and everything fits its GPU."""
+    from hearth.planner.vram import plan_host  # the planner imports the inventory model
+
     for name, host in inv.hosts.items():
         plans, problems = plan_host(name, host, inv.models)
         for index, message in problems:
@@ -150,6 +150,8 @@ def check_vram(inv: Inventory) -> Iterator[Problem]:
 
 
 def _is_embedding_model(inv: Inventory, serve: Serve) -> bool:
+    from hearth.planner.catalogue import find_arch  # the planner imports the inventory model
+
     found = find_arch(serve.arch, serve.model, inv.models)
     return found is not None and found[1].kind == "encoder"
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from hearth.gateway.from_inventory import gateway_config_from_inventory
+from hearth.inventory import InventoryError, load_inventory
 from hearth.inventory.model import Gpu, Serve
+from hearth.plan import plan_text
 from hearth.planner import names, quants
 from hearth.planner.catalogue import entries, find_arch, implied_params_b
-from hearth.planner.vram import plan_serve, resolve_quant
+from hearth.planner.vram import plan_host, plan_serve, resolve_quant
 
 CHECKED = [name for name, e in entries().items() if not e.estimate]
 
@@ -126,3 +131,54 @@ def test_embedding_model_within_ten_percent_of_ollamas_reported_size() -> None:
                       entries()["nomic-embed-text-v1.5"].arch, GPU)
     reported = 323e6 / 2**30
     assert plan.resident_gb == pytest.approx(reported, rel=0.10)
+
+
+SEED_004 = """
+name: seed004
+lan: {cidr: 10.1.0.0/24}
+overlay: {cidr: 10.99.0.0/24}
+k3s: {server: pi1}
+gateway: {host: pi1, admin_token: "env:HEARTH_ADMIN"}
+hosts:
+  pi1: {address: 10.1.0.11, overlay_ip: 10.99.0.11, arch: arm64, roles: [k3s_server, gateway]}
+  pi2: {address: 10.1.0.12, overlay_ip: 10.99.0.12, arch: arm64, roles: [k3s_agent]}
+  pi3: {address: 10.1.0.13, overlay_ip: 10.99.0.13, arch: arm64, roles: [k3s_agent]}
+  rtx:
+    address: 10.1.0.20
+    overlay_ip: 10.99.0.20
+    roles: [k3s_agent]
+    gpus: [{model: RTX 3090, vram_gb: 24}]
+    serves:
+      - {name: "llama3.2:3b", engine: ollama, model: "llama3.2:3b", context: 8192, slots: 2, routes: [chat]}
+      - {name: nomic-embed-text, engine: ollama, model: nomic-embed-text, context: 8192, slots: 4, routes: [embed]}
+routing:
+  default_route: chat
+  embedding_route: embed
+"""
+
+
+def test_seed_004_lab_plans_without_a_models_block(tmp_path: Path) -> None:
+    path = tmp_path / "seed004.yml"
+    path.write_text(SEED_004)
+    inv = load_inventory(path)
+    assert inv.models == {}
+    plans, problems = plan_host("rtx", inv.hosts["rtx"], inv.models)
+    assert problems == []
+    (gpu,) = plans
+    by_name = {m.serve: m for m in gpu.models}
+    assert by_name["llama3.2:3b"].arch == "llama-3.2-3b"
+    assert by_name["nomic-embed-text"].arch == "nomic-embed-text-v1.5" and by_name["nomic-embed-text"].kv_gb == 0
+    assert gpu.fits
+    config = gateway_config_from_inventory(inv, resolve=lambda ref: "secret")
+    assert config.routing.embedding_route == "embed"
+    text = plan_text(inv)
+    assert "(embeddings)" in text and "embed" in text and "tie-break none set" in text
+
+
+def test_an_embedding_route_on_a_chat_model_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yml"
+    path.write_text(SEED_004.replace("embedding_route: embed", "embedding_route: chat"))
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    (line,) = caught.value.lines
+    assert "routing.embedding_route: route chat is served by rtx/llama3.2:3b, which is not an embedding model" in line

@@ -112,3 +112,13 @@ def test_unknown_architecture_without_numbers_is_a_clear_problem() -> None:
 def test_every_catalogue_entry_cites_its_source() -> None:
     for name, arch in CATALOGUE.items():
         assert arch.source.startswith(("https://", "estimate: layout of https://")), name
+
+
+def test_llama_3_2_3b_q4_k_m_weights_match_llama_cpps_loader() -> None:
+    # llama.cpp's loader for Llama 3.2 3B Instruct Q4_K_M: "model size = 1.87 GiB (5.01 BPW)"
+    # (ollama/ollama#8310). The tag names no quant: Ollama's library serves Q4_K_M.
+    from hearth.planner.vram import weights_gb
+
+    found = find_arch(None, "llama3.2:3b", {})
+    assert found is not None
+    assert within(weights_gb(found[1], "q4_k_m"), 1.87), weights_gb(found[1], "q4_k_m")
