@@ -10,6 +10,11 @@ which hosts it applies to.
 
 from pyinfra import host, local
 
+if "windows" in host.groups:
+    # The Windows overlay key pair first: Linux peers read its public half when their
+    # WireGuard configs are written (roles/overlay).
+    local.include("roles/windows/keys.py")
+
 if "linux" in host.groups:
     local.include("roles/base/main.py")
     local.include("roles/overlay/main.py")
@@ -20,3 +25,6 @@ if "linux" in host.groups and "ollama" in host.groups:
 
 if "gateway" in host.groups:
     local.include("roles/gateway/main.py")
+
+if "windows" in host.groups:
+    local.include("roles/windows/main.py")

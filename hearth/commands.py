@@ -15,7 +15,7 @@ from hearth.plan import plan_text
 
 # Concerns whose files a deploy writes; each module exposes
 # host_files(inv, host_name, facts=None) -> list[ConfigFile].
-CONCERNS = ("base", "overlay", "firewall", "nvidia", "ollama", "gateway")
+CONCERNS = ("base", "overlay", "firewall", "nvidia", "ollama", "gateway", "windows")
 
 
 def inventory_path(value: str) -> Path:
@@ -68,11 +68,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out)
     count = 0
-    for name, host in inv.hosts.items():
-        if host.os != "linux":
-            continue
+    for name in inv.hosts:
         for config in host_files(inv, name):
-            target = out / name / config.dest.lstrip("/")
+            # A Windows path (C:\ProgramData\...) lands under <host>/C/ProgramData/...
+            target = out / name / config.dest.replace("\\", "/").replace(":", "").lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(config.render())
             count += 1

@@ -1,7 +1,7 @@
 """`hearth wake`: wake the inventory's sleeping hosts before a deploy reaches for them.
 
 pyinfra connects to every host first; a box that sleeps most of the day would fail
-the run. This sends each sleeper one magic packet (the `wakeonlan` library, to the
+the run. This sends each sleeper (Linux or Windows) one magic packet (the `wakeonlan` library, to the
 LAN's broadcast address, UDP 9) and waits until its SSH port answers.
 """
 
@@ -46,7 +46,7 @@ def cmd_wake(args: argparse.Namespace) -> int:
     inv = load_or_report(args.inventory)
     if inv is None:
         return 2
-    names = args.hosts or [n for n, h in inv.hosts.items() if h.sleep.sleeps and h.os == "linux"]
+    names = args.hosts or [n for n, h in inv.hosts.items() if h.sleep.sleeps]
     unknown = [n for n in names if n not in inv.hosts or not inv.hosts[n].mac]
     if unknown:
         print(f"hearth wake: not a host with a MAC in {args.inventory}: {', '.join(unknown)}")
@@ -63,6 +63,6 @@ def cmd_wake(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("wake", help="wake the inventory's sleeping hosts (before a deploy)")
     p.add_argument("inventory", help="inventory file (inventory/<lab>.yml or .py)")
-    p.add_argument("hosts", nargs="*", help="hosts to wake (default: every Linux host that sleeps)")
+    p.add_argument("hosts", nargs="*", help="hosts to wake (default: every host that sleeps)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for SSH per host")
     p.set_defaults(func=cmd_wake)

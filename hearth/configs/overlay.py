@@ -33,9 +33,16 @@ def config_path(inv: Inventory) -> str:
     return f"/etc/wireguard/{inv.overlay.interface}.conf"
 
 
+def members(inv: Inventory) -> list[str]:
+    """Hosts on hearth's WireGuard overlay: every Linux host, and each Windows host
+    reached over the overlay (``windows.reach: overlay``, the default)."""
+    return [name for name, host in inv.hosts.items()
+            if host.os == "linux" or host.windows is None or host.windows.reach == "overlay"]
+
+
 def peer_names(inv: Inventory, name: str) -> list[str]:
-    """The hosts ``name`` keeps a tunnel to: every other Linux host, or only the hub."""
-    others = [other for other in inv.linux_hosts() if other != name]
+    """The hosts ``name`` keeps a tunnel to: every other member, or only the hub."""
+    others = [other for other in members(inv) if other != name]
     if inv.overlay.topology == "hub":
         hub = inv.overlay.hub
         return others if name == hub else [h for h in others if h == hub]

@@ -47,7 +47,12 @@ def host_data(inv: Inventory, path: Path, name: str, host: Host) -> dict[str, An
         data["ssh_key"] = str(Path(inv.ssh.key).expanduser())
     if inv.ssh.known_hosts:
         data["ssh_known_hosts_file"] = str(Path(inv.ssh.known_hosts).expanduser())
-    if user != "root":
+    if host.os == "windows":
+        # The SSH user is an administrator and sshd hands the line to PowerShell:
+        # no sudo, and no `sh -c` wrapper (hearth's operations send PowerShell).
+        data["_shell_executable"] = None
+        data["hearth_os"] = "windows"
+    elif user != "root":
         data["_sudo"] = True
     data.update(inv.settings)
     data.update(host.settings)
@@ -55,10 +60,9 @@ def host_data(inv: Inventory, path: Path, name: str, host: Host) -> dict[str, An
 
 
 def deployable(host: Host) -> bool:
-    """Hosts pyinfra connects to. Windows hosts wait for the windows role (not built
-    yet): until then they stay out of the pyinfra inventory, so a deploy does not try
-    to reach them; the gateway still routes to them from the inventory."""
-    return host.os == "linux"
+    """Hosts pyinfra connects to: every host (Windows hosts get the windows role over
+    SSH + PowerShell, see roles/windows)."""
+    return host.os in ("linux", "windows")
 
 
 def build_groups(inv: Inventory, path: Path) -> dict[str, list[HostEntry]]:

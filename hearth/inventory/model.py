@@ -153,6 +153,24 @@ class Sleep(Strict):
     keep_warm_minutes: int = Field(30, ge=0)
 
 
+class Nic(Strict):
+    """The network adapter that wakes a Windows box: by MAC (default: the host's
+    ``mac``) or by adapter name. ``kind: wifi`` is refused by validation."""
+
+    name: str | None = Field(None, min_length=1)
+    mac: MacAddress | None = None
+    kind: Literal["wired", "wifi"] = "wired"
+
+
+class Windows(Strict):
+    """What the windows role sets on an ``os: windows`` host."""
+
+    nic: Nic = Nic()
+    reach: Literal["overlay", "ssh_tunnel"] = "overlay"
+    hibernate: bool = False
+    wake_timers: Literal["disable", "enable", "important"] = "disable"
+
+
 HostRole = Literal["k3s_server", "k3s_agent", "gateway"]
 
 
@@ -166,6 +184,7 @@ class Host(Strict):
     gpus: list[Gpu] = []
     serves: list[Serve] = []
     sleep: Sleep = Sleep()
+    windows: Windows | None = None
     ssh_user: str | None = None
     ssh_port: int | None = Field(None, ge=1, le=65535)
     allow_reboot: bool = False  # may a deploy reboot this host (e.g. for a new driver)? one at a time
@@ -260,6 +279,9 @@ class Inventory(Strict):
 
     def linux_hosts(self) -> list[str]:
         return [name for name, host in self.hosts.items() if host.os == "linux"]
+
+    def windows_hosts(self) -> list[str]:
+        return [name for name, host in self.hosts.items() if host.os == "windows"]
 
     def serves(self) -> list[tuple[str, Serve]]:
         """Every served model in the lab, with the name of the host serving it."""

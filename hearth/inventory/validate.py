@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from hearth.inventory.model import Inventory, RoutePolicy, Serve
+from hearth.inventory.model import Inventory, RoutePolicy, Serve, Windows
 from hearth.inventory.secrets import SECRET_REF
 
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|private[_-]?key)", re.I)
@@ -53,6 +53,30 @@ def check_sleepers(inv: Inventory) -> Iterator[Problem]:
     for name, host in inv.hosts.items():
         if host.sleep.sleeps and host.mac is None:
             yield Problem(f"hosts.{name}.mac", "this host sleeps (sleep.sleeps) but has no MAC to wake it with")
+
+
+def check_windows(inv: Inventory) -> Iterator[Problem]:
+    """The windows section is for Windows hosts; the NIC that wakes one is wired and
+    carries the MAC the gateway sends the magic packet to (seed 000: a Wi-Fi NIC
+    ate the packets)."""
+    for name, host in inv.hosts.items():
+        path = f"hosts.{name}.windows"
+        if host.windows is not None and host.os != "windows":
+            yield Problem(path, f"a windows section on an os: {host.os} host")
+            continue
+        if host.os != "windows":
+            continue
+        nic = (host.windows or Windows()).nic
+        if nic.kind == "wifi":
+            yield Problem(f"{path}.nic.kind", "Wake-on-LAN needs a wired NIC: a sleeping Wi-Fi adapter is off "
+                          "the network and never hears the magic packet; name the wired NIC")
+        if nic.mac and host.mac and nic.mac != host.mac:
+            yield Problem(f"{path}.nic.mac", f"the gateway wakes this host at {host.mac} (hosts.{name}.mac); "
+                          "the NIC that wakes it must have that MAC")
+        if host.sleep.sleeps and not (nic.mac or host.mac or nic.name):
+            yield Problem(f"{path}.nic", "this host sleeps: name its wired NIC (name or mac) for Wake-on-LAN")
+        if host.windows and host.windows.reach == "ssh_tunnel" and inv.gateway is None:
+            yield Problem(f"{path}.reach", "reach ssh_tunnel needs the gateway section (the tunnel starts there)")
 
 
 def check_roles(inv: Inventory) -> Iterator[Problem]:
@@ -328,6 +352,7 @@ def check_settings(inv: Inventory, defaults: dict[str, Any]) -> Iterator[Problem
 CHECKS: tuple[Check, ...] = (
     check_unique_addresses,
     check_sleepers,
+    check_windows,
     check_roles,
     check_serves,
     check_ollama_server,

@@ -51,11 +51,21 @@ _key_cache: dict[tuple[bool, str, str], str | None] = {}
 _key_locks: dict[tuple[bool, str, str], BoundedSemaphore] = {}
 
 
+def _read_key(peer: Host, interface: str) -> str | None:
+    """A peer's public key: from /etc/wireguard on Linux, from hearth's key folder on Windows."""
+    if peer.data.get("hearth_os") == "windows":
+        from hearth.facts.windows import FirstLine
+        from hearth.operations.windows.wireguard import paths
+
+        return peer.get_fact(FirstLine, path=paths(interface)[1])
+    return peer.get_fact(WireGuardPublicKey, interface=interface)
+
+
 def _peer_key(peer: Host, interface: str) -> str | None:
     slot = (bool(state.is_executing), peer.name, interface)
     with _key_locks.setdefault(slot, BoundedSemaphore()):
         if slot not in _key_cache or not state.is_executing:
-            _key_cache[slot] = peer.get_fact(WireGuardPublicKey, interface=interface)
+            _key_cache[slot] = _read_key(peer, interface)
         return _key_cache[slot]
 
 

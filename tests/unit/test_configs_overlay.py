@@ -12,6 +12,7 @@ from hearth.deploy_data import group_defaults
 from hearth.inventory import Inventory, load_inventory
 
 LINUX = ["k3master", "phone1", "phone2", "phone3", "eyes", "hands", "spark"]
+WINDOWS = ["mouth", "windows-gpu"]
 
 
 @pytest.fixture(scope="module")
@@ -33,19 +34,29 @@ def sections(text: str) -> list[dict[str, str]]:
 
 
 def keys() -> dict[str, str]:
-    return {name: f"KEY-{name}" for name in LINUX}
+    return {name: f"KEY-{name}" for name in LINUX + WINDOWS}
 
 
-def test_mesh_has_every_other_linux_host(inv: Inventory) -> None:
+def test_mesh_has_every_other_host_windows_included(inv: Inventory) -> None:
     text = overlay.wg_config(inv, "eyes", keys()).render()
     interface, *peers = sections(text)
     assert interface["Address"] == "10.77.0.40/24"
     assert interface["ListenPort"] == "51820"
-    assert {p["PublicKey"] for p in peers} == {f"KEY-{n}" for n in LINUX if n != "eyes"}
+    assert {p["PublicKey"] for p in peers} == {f"KEY-{n}" for n in LINUX + WINDOWS if n != "eyes"}
     hands = next(p for p in peers if p["PublicKey"] == "KEY-hands")
     assert hands["Endpoint"] == "192.168.1.60:51820"
     assert hands["AllowedIPs"] == "10.77.0.60/32"
-    assert "KEY-mouth" not in text and "192.168.1.50" not in text  # Windows is not in the mesh
+    # The gateway's Windows upstreams are addressed by overlay IP: each Windows box is a peer.
+    gpu = next(p for p in peers if p["PublicKey"] == "KEY-windows-gpu")
+    assert (gpu["Endpoint"], gpu["AllowedIPs"]) == ("192.168.1.30:51820", "10.77.0.30/32")
+
+
+def test_windows_host_behind_ssh_tunnel_is_not_a_peer(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(lambda d: d["hosts"]["windows-gpu"].update(windows={"reach": "ssh_tunnel"})),
+                         group_defaults())
+    text = overlay.wg_config(inv, "eyes", keys()).render()
+    assert "KEY-windows-gpu" not in text and "192.168.1.30" not in text
+    assert "KEY-mouth" in text
 
 
 def test_private_key_is_never_in_the_config(inv: Inventory) -> None:
@@ -70,7 +81,8 @@ def test_hub_topology(write_inventory: Callable[..., Path]) -> None:
     assert spoke_peers[0]["AllowedIPs"] == "10.77.0.0/24"  # everything via the hub
     _, *hub_peers = sections(overlay.wg_config(inv, "k3master", keys()).render())
     assert {p["AllowedIPs"] for p in hub_peers} == {"10.77.0.21/32", "10.77.0.22/32", "10.77.0.23/32",
-                                                    "10.77.0.40/32", "10.77.0.60/32", "10.77.0.70/32"}
+                                                    "10.77.0.40/32", "10.77.0.60/32", "10.77.0.70/32",
+                                                    "10.77.0.50/32", "10.77.0.30/32"}
 
 
 def test_adding_a_host_adds_it_to_every_peer(write_inventory: Callable[..., Path]) -> None:

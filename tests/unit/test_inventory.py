@@ -45,9 +45,14 @@ def test_pyinfra_groups_per_role_and_strict_host_keys() -> None:
     assert names["k3s_servers"] == ["k3master"]
     assert names["gateway"] == ["k3master"]
     assert names["vllm"] == ["eyes", "hands", "spark"]
-    # Windows hosts wait for the windows role: pyinfra must not try to connect to them
-    assert "windows" not in names and "ollama" not in names and "sleepers" not in names
-    assert not any(host in hosts for hosts in names.values() for host in ("mouth", "windows-gpu"))
+    # Windows hosts are deployed by the windows role over SSH + PowerShell, in their own group
+    assert names["windows"] == ["mouth", "windows-gpu"]
+    assert "mouth" not in names["linux"] and "windows-gpu" not in names["linux"]
+    assert names["sleepers"] == ["windows-gpu"]
+    windows = dict(groups["windows"])["windows-gpu"]
+    # No `sh -c` wrapper and no sudo: the commands are PowerShell, the user an administrator
+    assert windows["_shell_executable"] is None and "_sudo" not in windows
+    assert windows["ssh_strict_host_key_checking"] == "yes"
     data = dict(groups["linux"])["eyes"]
     assert data["ssh_hostname"] == "192.168.1.40"
     assert data["ssh_strict_host_key_checking"] == "yes"
