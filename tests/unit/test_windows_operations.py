@@ -107,7 +107,11 @@ def test_a_nic_that_cannot_wake_is_an_error() -> None:
 
 def test_an_absent_service_is_an_error_not_an_install() -> None:
     with pytest.raises(OperationError, match="service WireGuardTunnel\\$wg0 does not exist"):
-        scripts(service.service_running, {"Service": {}}, service="WireGuardTunnel$wg0")
+        scripts(service.service_running, {"Service": {}}, executing=True, service="WireGuardTunnel$wg0")
+    # While planning, an earlier step (the tunnel) may still be about to create it: a change, no error
+    planned = scripts(service.service_running, {"Service": {}}, service="WireGuardTunnel$wg0")
+    assert planned == ["Set-Service -Name 'WireGuardTunnel$wg0' -StartupType Automatic\n",
+                       "Start-Service -Name 'WireGuardTunnel$wg0'\n"]
 
 
 def test_values_are_quoted_so_nothing_in_them_runs() -> None:

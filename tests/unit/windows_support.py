@@ -4,11 +4,12 @@ read back the PowerShell it would send, and check scripts with a PowerShell gram
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import tree_sitter
 import tree_sitter_powershell
-from pyinfra.context import ctx_host
+from pyinfra.context import ctx_host, ctx_state
 
 from hearth import powershell as ps
 
@@ -35,10 +36,11 @@ class FakeHost:
         self.noops.append(message)
 
 
-def scripts(op: Any, facts: Facts, **kwargs: Any) -> list[str]:
-    """The scripts (without hearth's preamble) ``op`` yields on a host with ``facts``."""
+def scripts(op: Any, facts: Facts, executing: bool = False, **kwargs: Any) -> list[str]:
+    """The scripts (without hearth's preamble) ``op`` yields on a host with ``facts``,
+    while pyinfra plans the deploy or (``executing``) runs it."""
     fake = FakeHost(facts)
-    with ctx_host.use(fake):
+    with ctx_host.use(fake), ctx_state.use(SimpleNamespace(is_executing=executing)):
         commands = list(op._inner(**kwargs))
     out = []
     for command in commands:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import OperationError, operation
 
 from hearth import powershell as ps
@@ -16,7 +16,8 @@ from hearth.operations.windows import run
 def service_running(service: str, start_type: str = "Automatic"):
     """
     A Windows service starts with the machine (``start_type``) and is running.
-    An absent service is an error (hearth does not install it).
+    A service still absent when this executes is an error (hearth installs no
+    program; while planning, an earlier step may still be about to create it).
 
     **Example:**
 
@@ -25,7 +26,7 @@ def service_running(service: str, start_type: str = "Automatic"):
         service.service_running(name="sshd runs", service="sshd")
     """
     now = host.get_fact(Service, service=service) or {}
-    if not now:
+    if not now and state.is_executing:
         raise OperationError(f"service {service} does not exist on this host")
     if now.get("StartType") != start_type:
         yield run(f"Set-Service -Name {ps.quote(service)} -StartupType {start_type}")
