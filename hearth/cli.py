@@ -16,6 +16,8 @@ SUBCOMMAND_MODULES = (
     "hearth.commands",  # plan, render
     "hearth.planner.describe",  # models describe
     "hearth.wake",  # wake the sleeping hosts before a deploy
+    "hearth.windows_cli",  # windows bootstrap (first contact with a Windows box)
+    "hearth.hostkey",  # hostkey check/accept (a changed SSH host key, explicitly)
     "hearth.lab.cli",  # lab up/down/status/sleep/wake
     "hearth.gateway.cli",  # gateway serve
     "hearth.bench.cli",  # bench lab/gateway

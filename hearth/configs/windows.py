@@ -147,3 +147,46 @@ def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -
     if on_overlay(inv, name):
         files.append(wg_config(inv, name, (facts or {}).get("wireguard_keys")))
     return files
+
+
+OPENSSH_CAPABILITY = "OpenSSH.Server~~~~0.0.1.0"
+SSH_KEYGEN = r"C:\Windows\System32\OpenSSH\ssh-keygen.exe"
+
+
+def bootstrap_script(inv: Inventory, name: str, deploy_key: str) -> ConfigFile:
+    """The one-time script ``hearth windows bootstrap`` writes for a person to run on the box.
+
+    ``deploy_key`` is the public half of ``ssh.key`` (one ``ssh-ed25519 AAAA... comment`` line).
+    """
+    from hearth import powershell as ps
+    from hearth.operations.windows.firewall import new_rule_line
+
+    host = inv.hosts[name]
+    rule = firewall_rules(inv, name)[0]  # SSH: the same rule (and stamp) the role keeps
+    sshd = sshd_config(inv, name).render()
+    if "\n'@" in sshd:
+        raise ValueError("sshd_config must not contain a line starting with '@")
+    filename = f"hearth-bootstrap-{name}.ps1"
+    return ConfigFile(
+        dest=filename,
+        template="windows/bootstrap.ps1.j2",
+        context={
+            "host": name,
+            "address": host.address,
+            "filename": filename,
+            "port": rule.port,
+            "sources": ", ".join(rule.remote),
+            "user": host.ssh_user or inv.ssh.user,
+            "capability": ps.quote(OPENSSH_CAPABILITY),
+            "powershell": ps.quote(POWERSHELL),
+            "admin_keys": ps.quote(ADMIN_KEYS),
+            "deploy_key": ps.quote(deploy_key.strip() + "\n"),
+            "sshd_config": sshd,
+            "sshd_config_path": ps.quote(SSHD_CONFIG),
+            "sshd_exe": ps.quote(paths(inv, name)["windows_sshd_exe"]),
+            "openssh_rule": ps.quote(OPENSSH_ANY_RULE),
+            "rule_name": ps.quote(rule.name),
+            "rule_line": new_rule_line(rule),
+            "ssh_keygen": ps.quote(SSH_KEYGEN),
+        },
+    )

@@ -97,4 +97,7 @@ def pyinfra_groups(inventory_py: str, yaml_name: str | None = None) -> dict[str,
         for line in exc.lines:
             print(f"  {line}", file=sys.stderr)
         raise SystemExit(2) from None
+    from hearth.hostkey import guard_deploy
+
+    guard_deploy(inv, path)  # a changed host key names the host and both fingerprints
     return build_groups(inv, path)

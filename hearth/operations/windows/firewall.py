@@ -30,6 +30,16 @@ class Rule:
         return "hearth " + hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def new_rule_line(rule: Rule, group: str = GROUP) -> str:
+    """The PowerShell line that creates ``rule`` in ``group`` (its Description carries the stamp)."""
+    return (
+        f"New-NetFirewallRule -Name {ps.quote(rule.name)} -DisplayName {ps.quote(rule.display)} "
+        f"-Group {ps.quote(group)} -Description {ps.quote(rule.stamp())} -Direction Inbound -Action Allow "
+        f"-Protocol {rule.protocol} -LocalPort {int(rule.port)} -RemoteAddress {ps.array(rule.remote)} "
+        "-Profile Any -Enabled True | Out-Null"
+    )
+
+
 @operation()
 def inbound_rules(rules: list[Rule], group: str = GROUP):
     """
@@ -56,12 +66,7 @@ def inbound_rules(rules: list[Rule], group: str = GROUP):
             continue
         if current:
             lines.append(f"Remove-NetFirewallRule -Name {ps.quote(rule.name)}")
-        lines.append(
-            f"New-NetFirewallRule -Name {ps.quote(rule.name)} -DisplayName {ps.quote(rule.display)} "
-            f"-Group {ps.quote(group)} -Description {ps.quote(rule.stamp())} -Direction Inbound -Action Allow "
-            f"-Protocol {rule.protocol} -LocalPort {int(rule.port)} -RemoteAddress {ps.array(rule.remote)} "
-            "-Profile Any -Enabled True | Out-Null"
-        )
+        lines.append(new_rule_line(rule, group))
     if lines:
         yield run(*lines)
     else:
