@@ -39,14 +39,19 @@ def vram_lines(inv: Inventory) -> Iterator[str]:
         gpu = plan.gpu
         budget = f"{gpu.usable_gb:g} of {gpu.vram_gb:g}" + (" unified" if gpu.unified_memory else "")
         for model in plan.models:
+            turns = plan.takes_turns() and model.engine == "ollama"
             rows.append([
-                f"{plan.host}/gpu{plan.index}", gpu.model, budget, model.serve, model.engine,
-                f"{model.weights_gb:.1f}", f"{model.kv_gb:.1f}", f"{model.overhead_gb:.1f}", f"{model.resident_gb:.1f}",
+                f"{plan.host}/gpu{plan.index}", gpu.model, budget, model.serve, model.engine, model.quant,
+                str(model.context), f"{model.weights_gb:.1f}", f"{model.kv_gb:.1f}", f"{model.overhead_gb:.1f}",
+                f"{model.resident_gb:.1f}" + (" (takes turns)" if turns else ""),
             ])
             budget = ""
-        rows.append(["", "", "", "headroom", "", "", "", "", f"{plan.headroom_gb:.1f}"])
+        if plan.takes_turns():
+            rows.append(["", "", "", f"largest {plan.max_loaded} loaded at once (Ollama's cap)",
+                         "", "", "", "", "", "", f"{plan.used_gb:.1f}"])  # fmt: skip
+        rows.append(["", "", "", "headroom", "", "", "", "", "", "", f"{plan.headroom_gb:.1f}"])
     yield from table(
-        ["gpu", "card", "usable", "model", "engine", "weights", "kv", "overhead", "resident"], rows
+        ["gpu", "card", "usable", "model", "engine", "quant", "ctx", "weights", "kv", "overhead", "resident"], rows
     )
 
 

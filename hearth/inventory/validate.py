@@ -163,11 +163,19 @@ def check_vram(inv: Inventory) -> Iterator[Problem]:
                 index = next(i for i, s in enumerate(host.serves) if s.name == model.serve)
                 for message in model.problems:
                     yield Problem(f"hosts.{name}.serves[{index}]", f"{model.serve} does not fit: {message}")
+            for model in plan.ollama_models() if plan.takes_turns() else []:
+                alone = sum(m.resident_gb for m in plan.models if m.engine != "ollama") + model.resident_gb
+                if alone > plan.gpu.usable_gb:
+                    index = next(i for i, s in enumerate(host.serves) if s.name == model.serve)
+                    yield Problem(f"hosts.{name}.serves[{index}]",
+                                  f"{model.serve} does not fit {plan.gpu.model} even loaded alone: "
+                                  f"{alone:.1f} GiB of {plan.gpu.usable_gb:.1f} usable")
             if plan.headroom_gb < 0:
-                names = " + ".join(f"{m.serve} {m.resident_gb:.1f}" for m in plan.models)
+                together = "loaded together at most" if plan.takes_turns() else "loaded together"
+                names = " + ".join(f"{m.serve} {m.resident_gb:.1f}" for m in plan.resident_set())
                 yield Problem(
                     f"hosts.{name}.gpus[{plan.index}]",
-                    f"models do not fit {plan.gpu.model}: {names} = {plan.used_gb:.1f} GiB, "
+                    f"models do not fit {plan.gpu.model} ({together}): {names} = {plan.used_gb:.1f} GiB, "
                     f"usable {plan.gpu.usable_gb:.1f} GiB ({plan.gpu.vram_gb:g} - "
                     f"{plan.gpu.reserved_gb:g} reserved): {-plan.headroom_gb:.1f} GiB over",
                 )

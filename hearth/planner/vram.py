@@ -16,7 +16,7 @@ output head at 16 bits. A vision tower is always 16-bit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hearth.inventory.model import ArchSpec, Gpu, Host, Serve
 from hearth.planner import quants
@@ -61,6 +61,8 @@ class ModelPlan:
     resident_gb: float
     full_context_sequences: float
     problems: tuple[str, ...] = ()
+    context: int = 0
+    quant: str = ""
 
 
 @dataclass
@@ -71,10 +73,28 @@ class GpuPlan:
     index: int
     gpu: Gpu
     models: list[ModelPlan] = field(default_factory=list)
+    # Ollama's OLLAMA_MAX_LOADED_MODELS on this host: at most this many of its models are
+    # resident at once; the others take turns (None: every model loaded together).
+    max_loaded: int | None = None
+
+    def ollama_models(self) -> list[ModelPlan]:
+        """This GPU's Ollama models, largest first."""
+        return sorted((m for m in self.models if m.engine == "ollama"), key=lambda m: -m.resident_gb)
+
+    def takes_turns(self) -> bool:
+        """More Ollama models than may be loaded at once: they swap in and out."""
+        return self.max_loaded is not None and len(self.ollama_models()) > self.max_loaded
+
+    def resident_set(self) -> list[ModelPlan]:
+        """The worst case that can be resident together: every other engine's model plus the
+        largest Ollama models the loaded-model cap allows."""
+        ollama = self.ollama_models()
+        cap = len(ollama) if self.max_loaded is None else self.max_loaded
+        return [m for m in self.models if m.engine != "ollama"] + ollama[:cap]
 
     @property
     def used_gb(self) -> float:
-        return sum(model.resident_gb for model in self.models)
+        return sum(model.resident_gb for model in self.resident_set())
 
     @property
     def headroom_gb(self) -> float:
@@ -143,7 +163,13 @@ def plan_serve(host: str, serve: Serve, arch_name: str, arch: ArchSpec, gpu: Gpu
         raise ValueError(problem)
     weights = weights_gb(arch, quant)
     if arch.kind == "encoder":
-        return _plan_encoder(host, serve, arch_name, arch, weights)
+        plan = _plan_encoder(host, serve, arch_name, arch, weights)
+    else:
+        plan = _plan_decoder(host, serve, arch_name, arch, gpu, weights)
+    return replace(plan, context=serve.context, quant=quant)
+
+
+def _plan_decoder(host: str, serve: Serve, arch_name: str, arch: ArchSpec, gpu: Gpu, weights: float) -> ModelPlan:
     one_sequence = kv_cache_gb(arch, serve.context, serve.kv_cache_dtype)
     if serve.engine == "vllm":
         return _plan_vllm(host, serve, arch_name, gpu, weights, one_sequence)
@@ -202,9 +228,16 @@ def plan_host(
     served models that cannot be planned (unknown architecture or quantisation,
     missing GPU).
     """
-    plans = [GpuPlan(name, index, gpu) for index, gpu in enumerate(host.gpus)]
+    ollama = [serve for serve in host.serves if serve.engine == "ollama"]
+    # One Ollama server per host: OLLAMA_CONTEXT_LENGTH is the largest context of its models
+    # (hearth.configs.ollama), so every model on it is planned at the context it really gets.
+    ollama_context = max((serve.context for serve in ollama), default=0)
+    cap = ollama[0].max_loaded_models if ollama else None
+    plans = [GpuPlan(name, index, gpu, max_loaded=cap) for index, gpu in enumerate(host.gpus)]
     problems: list[tuple[int, str]] = []
     for position, serve in enumerate(host.serves):
+        if serve.engine == "ollama":
+            serve = serve.model_copy(update={"context": ollama_context})
         if serve.engine == "openai" or not host.gpus:
             continue  # a remote endpoint or a CPU-only engine: no VRAM to plan
         if serve.gpu >= len(plans):

@@ -353,7 +353,9 @@ async def test_ollama_native_passthrough() -> None:
             if True:
                 async with s.get(base + "/api/tags", headers=AUTH) as r:
                     tags = await r.json()
-                assert [m["name"] for m in tags["models"]] == ["qwen2.5-coder:14b"]
+                # every Ollama model of the inventory (seed 000's 3060 and seed 001's two-model box)
+                assert sorted(m["name"] for m in tags["models"]) == [
+                    "deepseek-coder:6.7b", "qwen2.5-coder:14b", "qwen3.5:9b"]
                 async with s.post(base + "/api/chat", headers=AUTH, json={
                         "model": "qwen2.5-coder:14b", "stream": False,
                         "messages": [{"role": "user", "content": "hi"}]}) as r:

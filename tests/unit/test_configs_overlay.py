@@ -11,7 +11,7 @@ from hearth.configs import overlay
 from hearth.deploy_data import group_defaults
 from hearth.inventory import Inventory, load_inventory
 
-LINUX = ["k3master", "phone1", "phone2", "phone3", "eyes", "hands", "spark"]
+LINUX = ["k3master", "phone1", "phone2", "phone3", "gpu-1", "eyes", "hands", "spark"]
 WINDOWS = ["mouth", "windows-gpu"]
 
 
@@ -81,8 +81,8 @@ def test_hub_topology(write_inventory: Callable[..., Path]) -> None:
     assert spoke_peers[0]["AllowedIPs"] == "10.77.0.0/24"  # everything via the hub
     _, *hub_peers = sections(overlay.wg_config(inv, "k3master", keys()).render())
     assert {p["AllowedIPs"] for p in hub_peers} == {"10.77.0.21/32", "10.77.0.22/32", "10.77.0.23/32",
-                                                    "10.77.0.40/32", "10.77.0.60/32", "10.77.0.70/32",
-                                                    "10.77.0.50/32", "10.77.0.30/32"}
+                                                    "10.77.0.41/32", "10.77.0.40/32", "10.77.0.60/32",
+                                                    "10.77.0.70/32", "10.77.0.50/32", "10.77.0.30/32"}
 
 
 def test_adding_a_host_adds_it_to_every_peer(write_inventory: Callable[..., Path]) -> None:

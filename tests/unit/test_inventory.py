@@ -53,6 +53,7 @@ def test_pyinfra_groups_per_role_and_strict_host_keys() -> None:
     # No `sh -c` wrapper and no sudo: the commands are PowerShell, the user an administrator
     assert windows["_shell_executable"] is None and "_sudo" not in windows
     assert windows["ssh_strict_host_key_checking"] == "yes"
+    assert names["ollama"] == ["gpu-1", "windows-gpu"]  # seed 001's Linux box and seed 000's 3060
     data = dict(groups["linux"])["eyes"]
     assert data["ssh_hostname"] == "192.168.1.40"
     assert data["ssh_strict_host_key_checking"] == "yes"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from hearth.inventory.model import ArchSpec, Gpu, Host, Serve
@@ -122,3 +124,70 @@ def test_llama_3_2_3b_q4_k_m_weights_match_llama_cpps_loader() -> None:
     found = find_arch(None, "llama3.2:3b", {})
     assert found is not None
     assert within(weights_gb(found[1], "q4_k_m"), 1.87), weights_gb(found[1], "q4_k_m")
+
+
+SEED_001_BOX = """
+name: seed001
+lan: {cidr: 10.1.0.0/24}
+overlay: {cidr: 10.99.0.0/24}
+hosts:
+  gpu-1:
+    address: 10.1.0.41
+    overlay_ip: 10.99.0.41
+    gpus: [{model: RTX 5070, vram_gb: 12, reserved_gb: 0.5}]
+    serves:
+      - {name: "qwen3.5:9b", engine: ollama, model: "qwen3.5:9b", context: 8192, keep_alive: 24h,
+         max_loaded_models: 1, routes: [local]}
+      - {name: "deepseek-coder:6.7b", engine: ollama, model: "deepseek-coder:6.7b", context: CTX,
+         keep_alive: 24h, max_loaded_models: 1, routes: [local-code]}
+routing: {default_route: local}
+"""
+
+
+def _write(tmp_path: Any, text: str) -> Any:
+    path = tmp_path / "inv.yml"
+    path.write_text(text)
+    return path
+
+
+def test_seed_001_models_take_turns_on_one_12_gb_card(tmp_path: Any) -> None:
+    from hearth.inventory import load_inventory
+    from hearth.plan import plan_text
+
+    inv = load_inventory(_write(tmp_path, SEED_001_BOX.replace("CTX", "8192")))
+    (plan,), problems = plan_host("gpu-1", inv.hosts["gpu-1"], {})
+    assert not problems and plan.takes_turns() and plan.fits
+    sizes = sorted(m.resident_gb for m in plan.models)
+    assert sum(sizes) > plan.gpu.usable_gb  # together they would not fit: the point of MAX_LOADED_MODELS=1
+    assert plan.used_gb == pytest.approx(sizes[-1])  # the worst case is the larger one alone
+    assert "(takes turns)" in plan_text(inv)
+
+
+def test_without_the_cap_the_same_models_are_refused(tmp_path: Any) -> None:
+    from hearth.inventory import InventoryError, load_inventory
+
+    text = SEED_001_BOX.replace("CTX", "8192").replace("max_loaded_models: 1, ", "").replace(
+        "max_loaded_models: 1", "")
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(_write(tmp_path, text))
+    assert "models do not fit RTX 5070 (loaded together)" in caught.value.lines[0]
+
+
+def test_each_model_must_still_fit_alone(tmp_path: Any) -> None:
+    from hearth.inventory import InventoryError, load_inventory
+
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(_write(tmp_path, SEED_001_BOX.replace("CTX", "16384")))
+    text = "\n".join(caught.value.lines)
+    assert "deepseek-coder:6.7b does not fit RTX 5070 even loaded alone: 12.0 GiB of 11.5 usable" in text
+
+
+def test_plan_and_deploy_agree_on_each_ollama_models_context(tmp_path: Any) -> None:
+    from hearth.configs import ollama as configs
+    from hearth.inventory import load_inventory
+
+    text = SEED_001_BOX.replace("CTX", "4096").replace("max_loaded_models: 1", "max_loaded_models: 2")
+    inv = load_inventory(_write(tmp_path, text.replace("vram_gb: 12", "vram_gb: 24")))
+    served = int(configs.environment(inv, "gpu-1")["OLLAMA_CONTEXT_LENGTH"])
+    (plan,), _ = plan_host("gpu-1", inv.hosts["gpu-1"], {})
+    assert {m.context for m in plan.models} == {served} == {8192}
