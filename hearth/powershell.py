@@ -9,7 +9,7 @@ character of the script can be mangled by a second round of command-line quoting
 
 Scripts stop at the first error (``$ErrorActionPreference = 'Stop'``), and a
 native program (powercfg, wg, sshd) that exits non-zero stops them too
-(:func:`native`).
+(:func:`native`; its stderr alone does not).
 """
 
 from __future__ import annotations
@@ -36,8 +36,15 @@ def array(values: list[str] | tuple[str, ...]) -> str:
 
 
 def native(line: str) -> str:
-    """Run a native program; a non-zero exit code stops the script with that code."""
-    return f"{line}\nif ($LASTEXITCODE -ne 0) {{ exit $LASTEXITCODE }}"
+    """Run a native program; a non-zero exit code stops the script with that code.
+
+    Its stderr (progress, warnings) must not stop the script: Windows PowerShell 5.1
+    turns a native program's stderr lines into errors when its own stderr is a pipe
+    (as under sshd), which ``$ErrorActionPreference = 'Stop'`` would make fatal. The
+    exit code decides instead.
+    """
+    return (f"$ErrorActionPreference = 'Continue'\n{line}\n$code = $LASTEXITCODE\n"
+            "$ErrorActionPreference = 'Stop'\nif ($code -ne 0) { exit $code }")
 
 
 def script(*lines: str) -> str:

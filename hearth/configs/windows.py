@@ -23,6 +23,7 @@ SSHD_CONFIG = r"C:\ProgramData\ssh\sshd_config"
 ADMIN_KEYS = r"C:\ProgramData\ssh\administrators_authorized_keys"
 OPENSSH_ANY_RULE = "OpenSSH-Server-In-TCP"  # added by the OpenSSH capability, open to any address
 POWERSHELL = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
+OLLAMA_MODELS = r"C:\ProgramData\Ollama\models"
 
 
 def spec(host: Host) -> Windows:
@@ -67,12 +68,15 @@ def bind_address(inv: Inventory, name: str) -> str:
 
 
 def ollama_environment(inv: Inventory, name: str) -> dict[str, str]:
-    """The machine environment Ollama reads on Windows (same values as on Linux, but the
-    model store stays Ollama's Windows default and the bind follows ``reach``)."""
+    """The machine environment Ollama reads on Windows: the Linux values, with the model
+    store in ``C:\\ProgramData\\Ollama\\models`` (unless a serve's ``env`` says) and the bind
+    on the overlay IP or, behind an SSH tunnel, loopback."""
     if not ollama_configs.ollama_serves(inv, name):
         return {}
     env = ollama_configs.environment(inv, name)
-    env.pop("OLLAMA_MODELS", None)
+    serve_env = {k: v for serve in ollama_configs.ollama_serves(inv, name) for k, v in serve.env.items()}
+    # `ollama serve` runs as SYSTEM (a boot task): keep its models in a place people find
+    env["OLLAMA_MODELS"] = serve_env.get("OLLAMA_MODELS", OLLAMA_MODELS)
     port = ollama_configs.ollama_serves(inv, name)[0].listen_port
     env["OLLAMA_HOST"] = f"{bind_address(inv, name)}:{port}"
     return env

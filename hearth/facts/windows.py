@@ -300,3 +300,33 @@ class HttpModels(FactBase[list[str] | None]):
         ids = [line.split(" : ", 1)[1].strip() for line in output if line.startswith("id : ")]
         answered = any(line.strip() == "answered : yes" for line in output)
         return ids if answered else None
+
+
+class OllamaModelsWindows(FactBase[list[str]]):
+    """
+    Models the Ollama server at ``address`` has pulled (``ollama.exe list``), as
+    ``name:tag``; empty when Ollama is not installed there or its server does not answer.
+
+    .. code:: python
+
+        host.get_fact(OllamaModelsWindows, exe=r"C:\\Program Files\\Ollama\\ollama.exe",
+                      address="10.77.0.30:11434")  # ["qwen2.5-coder:14b"]
+    """
+
+    default = list
+
+    def command(self, exe: str, address: str) -> str:
+        return ps.command(
+            f"if (Test-Path -LiteralPath {ps.quote(exe)} -PathType Leaf) {{",
+            f"  $env:OLLAMA_HOST = {ps.quote(address)}",
+            "  $ErrorActionPreference = 'Continue'",
+            f"  & {ps.quote(exe)} list 2>$null",
+            "}",
+            "exit 0",
+        )
+
+    def process(self, output: list[str]) -> list[str]:
+        from hearth.facts.ollama import model_tag
+
+        rows = [line.split() for line in output if line.strip()]
+        return [model_tag(row[0]) for row in rows if row and row[0] != "NAME"]

@@ -1,11 +1,13 @@
-"""windows | ollama: Ollama's machine environment from the inventory; `ollama serve` at boot; restart on change."""
+"""windows | ollama: machine environment from the inventory, `ollama serve` at boot, restart on change, models."""
 
 from pyinfra import host
 from pyinfra.api import deploy
 
+from hearth.configs import ollama as ollama_configs
 from hearth.configs import windows as configs
 from hearth.inventory import load_cached
 from hearth.operations.windows import env, service
+from hearth.operations.windows import ollama as ollama_ops
 
 
 @deploy("windows ollama")
@@ -24,6 +26,10 @@ def apply_ollama() -> None:
     service.task_restarted(name="Restart Ollama (environment or task changed)", task=task, process="ollama",
                            _if=[lambda: changed.did_change() or registered.did_change()])
     service.task_running(name="Ollama is running", task=task)
+    address = environment["OLLAMA_HOST"]
+    for serve in ollama_configs.ollama_serves(inv, name):
+        ollama_ops.model_pulled(name=f"Model {serve.model} pulled", exe=paths["windows_ollama_exe"],
+                                model=serve.model, address=address)
 
 
 apply_ollama()

@@ -260,6 +260,25 @@ def test_firewall_profiles() -> None:
         "Domain": True, "Private": True, "Public": False}
 
 
+# `ollama list` (ollama.exe on Windows prints the same table): Ollama's release notes for
+# v0.0.11 (https://github.com/ollama/ollama/releases, "ollama list: ... see which models you
+# have") show "NAME SIZE MODIFIED / llama2:13b 7.3 GB 28 hours ago / ..."; later releases add an
+# ID column (NAME ID SIZE MODIFIED).
+OLLAMA_LIST = """
+NAME            SIZE    MODIFIED
+llama2:13b      7.3 GB  28 hours ago
+llama2:latest   3.8 GB  4 hours ago
+orca:latest     1.9 GB  35 minutes ago
+vicuna:latest   3.8 GB  35 minutes ago
+"""
+
+
+def test_ollama_models_windows() -> None:
+    assert facts.OllamaModelsWindows().process(lines(OLLAMA_LIST)) == [
+        "llama2:13b", "llama2:latest", "orca:latest", "vicuna:latest"]
+    assert facts.OllamaModelsWindows().process([]) == []  # not installed, or the server does not answer
+
+
 def test_http_models() -> None:
     # The fact's own lines (from Invoke-RestMethod's parsed /v1/models JSON)
     assert facts.HttpModels().process(["id : gemma-4-31b\r", "answered : yes\r"]) == ["gemma-4-31b"]
@@ -277,6 +296,7 @@ def test_every_fact_command_parses_as_powershell() -> None:
         "adapter": "Ethernet 2", "subgroup": "SUB_SLEEP", "setting": "STANDBYIDLE",
         "path": r"C:\ProgramData\hearth\wireguard\wg0.pub", "service": "sshd", "task": "hearth-ollama",
         "group": "hearth", "names": ("OpenSSH-Server-In-TCP",), "url": "http://127.0.0.1:1234",
+        "exe": r"C:\Program Files\Ollama\ollama.exe", "address": "10.77.0.30:11434",
     }
     import inspect
 

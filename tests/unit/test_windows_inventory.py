@@ -56,7 +56,7 @@ def test_defaults_from_the_example(write_inventory: Callable[..., Path]) -> None
     env = configs.ollama_environment(inv, "windows-gpu")
     assert env["OLLAMA_KEEP_ALIVE"] == "0" and env["OLLAMA_HOST"] == "10.77.0.30:11434"
     assert env["OLLAMA_MAX_LOADED_MODELS"] == "1" and env["OLLAMA_NUM_PARALLEL"] == "1"
-    assert env["OLLAMA_CONTEXT_LENGTH"] == "16384" and "OLLAMA_MODELS" not in env
+    assert env["OLLAMA_CONTEXT_LENGTH"] == "16384" and env["OLLAMA_MODELS"] == r"C:\ProgramData\Ollama\models"
     assert configs.lmstudio_url(inv, "mouth") == "http://10.77.0.50:1234"
 
 

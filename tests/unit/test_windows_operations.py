@@ -17,12 +17,12 @@ import pytest
 from pyinfra.api import OperationError
 
 from hearth import powershell as ps
-from hearth.operations.windows import env, files, firewall, lmstudio, power, service, wireguard, wol
+from hearth.operations.windows import env, files, firewall, lmstudio, ollama, power, service, wireguard, wol
 from tests.unit.windows_support import parse_problems, scripts
 
 FIXTURES = Path(__file__).with_name("windows_fixtures")
 MODULES = {"wol": wol, "power": power, "env": env, "service": service, "firewall": firewall,
-           "files": files, "wireguard": wireguard}
+           "files": files, "wireguard": wireguard, "ollama": ollama}
 CASES = sorted(FIXTURES.glob("*/*.json"))
 
 

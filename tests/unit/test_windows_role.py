@@ -68,6 +68,7 @@ def converged(name: str) -> dict[str, Any]:
         "task": {"TaskName": paths["windows_ollama_task"], "State": "Running",
                  "Description": task_stamp(paths["windows_ollama_exe"], "serve", "SYSTEM")},
         "lmstudio": [s.model for s in INV.hosts[name].serves if s.engine == "lmstudio"],
+        "ollama_models": [s.model for s in INV.hosts[name].serves if s.engine == "ollama"],
     }
 
 
@@ -79,7 +80,7 @@ def bootstrapped(name: str) -> dict[str, Any]:
                power={"STANDBYIDLE": {"ac": 1800, "dc": 900}, "RTCWAKE": {"ac": 1, "dc": 1}},
                registry={power.POWER_KEY: {"HibernateEnabled": "1"}, power.SESSION_POWER_KEY: {"HiberbootEnabled": "1"},
                          env.ENVIRONMENT_KEY: {"Path": r"C:\Windows\system32"}},
-               wol="Disabled", armed=[], task={})
+               wol="Disabled", armed=[], task={}, ollama_models=[])
     box["files"] = {configs.SSHD_CONFIG: "0" * 64}  # Windows' default sshd_config
     return box
 
@@ -116,6 +117,8 @@ def fact_answer(box: dict[str, Any], host: Host, cls: type, kwargs: dict[str, An
         return box["task"]
     if name == "HttpModels":
         return box["lmstudio"]
+    if name == "OllamaModelsWindows":
+        return box["ollama_models"]
     raise AssertionError(f"unexpected fact {name} {kwargs}")
 
 
@@ -191,7 +194,8 @@ def test_first_deploy_after_bootstrap_has_work_on_every_concern(monkeypatch: pyt
     for step in ("WireGuard key pair for wg0 (made on the box)", "Windows Firewall on in every profile",
                  "Sleep after 15 idle minutes", "Hibernate off", "Wake timers: disable",
                  "Wake-on-LAN on the wired NIC (d8:bb:c1:30:60:12)", "wg0 tunnel service with every peer's public key",
-                 "Ollama serves from boot (scheduled task, before any logon)", "Ollama is running"):
+                 "Ollama serves from boot (scheduled task, before any logon)", "Ollama is running",
+                 "Model qwen2.5-coder:14b pulled"):
         assert gpu[step] > 0, step
     env_step = next(s for s in gpu if s.startswith("Ollama environment: "))
     assert "OLLAMA_KEEP_ALIVE=0" in env_step and "OLLAMA_HOST=10.77.0.30:11434" in env_step and gpu[env_step] == 1

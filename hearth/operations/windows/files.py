@@ -53,8 +53,11 @@ def file_content(path: str, content: str, validate: str | None = None, admin_onl
         lines.append(ps.native(ADMIN_ONLY_ACL.format(path=ps.quote(target)) + " | Out-Null"))
     if validate:
         lines += [
+            "$ErrorActionPreference = 'Continue'  # the validator's complaints go to stderr; its exit code decides",
             validate.format(path=ps.quote(target)),
-            "if ($LASTEXITCODE -ne 0) {",
+            "$code = $LASTEXITCODE",
+            "$ErrorActionPreference = 'Stop'",
+            "if ($code -ne 0) {",
             f"  Remove-Item -LiteralPath {ps.quote(target)} -Force",
             f"  throw {ps.quote(f'hearth: {path} rejected by: {validate}')}",
             "}",

@@ -41,6 +41,7 @@ def keypair(interface: str, wg_dir: str = WG_DIR, key_dir: str = KEY_DIR):
     yield run(
         f"New-Item -ItemType Directory -Force -Path {ps.quote(key_dir)} | Out-Null",
         ps.native(ADMIN_ONLY_ACL.format(path=ps.quote(key_dir)).replace(':F"', ':(OI)(CI)F"') + " | Out-Null"),
+        "$ErrorActionPreference = 'Continue'  # native programs: their exit codes decide",
         f"$private = & {wg} genkey",
         "if ($LASTEXITCODE -ne 0 -or -not $private) { throw 'wg genkey failed' }",
         f"$public = $private | & {wg} pubkey",
@@ -48,6 +49,7 @@ def keypair(interface: str, wg_dir: str = WG_DIR, key_dir: str = KEY_DIR):
         f"[IO.File]::WriteAllText({ps.quote(private)}, $private + \"`n\")",
         f"[IO.File]::WriteAllText({ps.quote(public)}, $public + \"`n\")",
         "Remove-Variable -Name private",
+        "$ErrorActionPreference = 'Stop'",
     )
 
 
@@ -82,7 +84,7 @@ def tunnel(interface: str, config: str, stamp: str, wg_dir: str = WG_DIR, key_di
         f"[IO.File]::WriteAllText({ps.quote(conf)}, $config)",
         "Remove-Variable -Name @('key', 'config')",
         f"if (Get-Service -Name {service} -ErrorAction SilentlyContinue) {{",
-        f"  & {exe} /uninstalltunnelservice {ps.quote(interface)}",
+        "  " + ps.native(f"& {exe} /uninstalltunnelservice {ps.quote(interface)}").replace("\n", "\n  "),
         "  $deadline = (Get-Date).AddSeconds(30)",
         f"  while ((Get-Service -Name {service} -ErrorAction SilentlyContinue) -and (Get-Date) -lt $deadline) {{",
         "    Start-Sleep -Milliseconds 250",
