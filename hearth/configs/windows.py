@@ -24,6 +24,8 @@ ADMIN_KEYS = r"C:\ProgramData\ssh\administrators_authorized_keys"
 OPENSSH_ANY_RULE = "OpenSSH-Server-In-TCP"  # added by the OpenSSH capability, open to any address
 POWERSHELL = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
 OLLAMA_MODELS = r"C:\ProgramData\Ollama\models"
+# Ollama binds the overlay IP: at boot, give the WireGuard tunnel service time to hold it.
+OLLAMA_START_DELAY_S = 20
 
 
 def spec(host: Host) -> Windows:

@@ -22,7 +22,8 @@ def apply_ollama() -> None:
     changed = env.machine_env(name="Ollama environment: " + ", ".join(f"{k}={v}" for k, v in environment.items()),
                               values=environment)
     registered = service.startup_task(name="Ollama serves from boot (scheduled task, before any logon)",
-                                      task=task, execute=paths["windows_ollama_exe"], arguments="serve")
+                                      task=task, execute=paths["windows_ollama_exe"], arguments="serve",
+                                      delay_s=configs.OLLAMA_START_DELAY_S if configs.on_overlay(inv, name) else 0)
     service.task_restarted(name="Restart Ollama (environment or task changed)", task=task, process="ollama",
                            _if=[lambda: changed.did_change() or registered.did_change()])
     service.task_running(name="Ollama is running", task=task)

@@ -66,7 +66,8 @@ def converged(name: str) -> dict[str, Any]:
                       "PhysicalMediaType": "802.3"}],
         "wol": "Enabled", "armed": [description],
         "task": {"TaskName": paths["windows_ollama_task"], "State": "Running",
-                 "Description": task_stamp(paths["windows_ollama_exe"], "serve", "SYSTEM")},
+                 "Description": task_stamp(paths["windows_ollama_exe"], "serve", "SYSTEM",
+                                           configs.OLLAMA_START_DELAY_S)},
         "lmstudio": [s.model for s in INV.hosts[name].serves if s.engine == "lmstudio"],
         "ollama_models": [s.model for s in INV.hosts[name].serves if s.engine == "ollama"],
     }

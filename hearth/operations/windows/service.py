@@ -36,18 +36,19 @@ def service_running(service: str, start_type: str = "Automatic"):
         host.noop(f"{service} is running ({start_type})")
 
 
-def task_stamp(execute: str, arguments: str, user: str) -> str:
+def task_stamp(execute: str, arguments: str, user: str, delay_s: int = 0) -> str:
     """The stamp hearth writes in a task's Description: a hash of its definition."""
-    digest = hashlib.sha256(f"{execute}\0{arguments}\0{user}".encode()).hexdigest()[:16]
+    digest = hashlib.sha256(f"{execute}\0{arguments}\0{user}\0{delay_s}".encode()).hexdigest()[:16]
     return f"hearth {digest}"
 
 
 @operation()
-def startup_task(task: str, execute: str, arguments: str = "", user: str = "SYSTEM"):
+def startup_task(task: str, execute: str, arguments: str = "", user: str = "SYSTEM", delay_s: int = 0):
     """
-    A scheduled task that starts ``execute`` when the machine boots, as ``user``,
-    with no time limit and restarted if it fails. Registered again only when its
-    definition changed (its Description carries a stamp of it).
+    A scheduled task that starts ``execute`` when the machine boots (``delay_s``
+    later: e.g. once the overlay tunnel holds the address the program binds), as
+    ``user``, with no time limit and restarted if it fails. Registered again only
+    when its definition changed (its Description carries a stamp of it).
 
     **Example:**
 
@@ -56,7 +57,7 @@ def startup_task(task: str, execute: str, arguments: str = "", user: str = "SYST
         service.startup_task(name="Ollama starts at boot", task="hearth-ollama",
                              execute=r"C:\\Program Files\\Ollama\\ollama.exe", arguments="serve")
     """
-    stamp = task_stamp(execute, arguments, user)
+    stamp = task_stamp(execute, arguments, user, delay_s)
     now = host.get_fact(ScheduledTask, task=task) or {}
     if now.get("Description") == stamp:
         host.noop(f"task {task} is registered")
@@ -65,6 +66,7 @@ def startup_task(task: str, execute: str, arguments: str = "", user: str = "SYST
     yield run(
         f"$action = New-ScheduledTaskAction -Execute {ps.quote(execute)}{args}",
         "$trigger = New-ScheduledTaskTrigger -AtStartup",
+        *([f"$trigger.Delay = 'PT{int(delay_s)}S'"] if delay_s else []),
         f"$principal = New-ScheduledTaskPrincipal -UserId {ps.quote(user)} -LogonType ServiceAccount -RunLevel Highest",
         "$settings = New-ScheduledTaskSettingsSet -ExecutionTimeLimit ([TimeSpan]::Zero) -RestartCount 3 "
         "-RestartInterval (New-TimeSpan -Minutes 1) -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries",
