@@ -70,3 +70,16 @@ def test_bootstrap_refuses_a_linux_host_or_a_missing_key(
     assert "eyes is not an os: windows host" in capsys.readouterr().err
     assert main(["windows", "bootstrap", str(write_inventory(name="nokey.yml")), "windows-gpu"]) == 2
     assert "set ssh.key" in capsys.readouterr().err
+
+
+def test_render_writes_the_windows_files_under_their_drive_path(
+    inventory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "render"
+    assert main(["render", str(inventory), "--out", str(out)]) == 0
+    sshd = out / "windows-gpu" / "C" / "ProgramData" / "ssh" / "sshd_config"
+    tunnel = out / "windows-gpu" / "C" / "ProgramData" / "hearth" / "wireguard" / "wg0.conf"
+    assert "PasswordAuthentication no" in sshd.read_text()
+    text = tunnel.read_text()
+    assert "Address = 10.77.0.30/24" in text and "PrivateKey" not in text  # the key is added on the box
+    assert "<public key of k3master: read from the host at deploy>" in text

@@ -29,6 +29,7 @@ from hearth.inventory import load_inventory
 from hearth.inventory.groups import build_groups
 from hearth.operations.windows import env, power
 from hearth.operations.windows.service import task_stamp
+from tests.unit.windows_support import parse_problems
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE_FILES = ["roles/windows/keys.py", "roles/windows/main.py"]  # as deploy.py includes them
@@ -172,8 +173,14 @@ def plan(monkeypatch: pytest.MonkeyPatch, state_of: Callable[[str], dict[str, An
                 # Record the outcome as execution would, for the `_if` of later steps
                 data.operation_meta.set_complete(True, ["planned"] if runs else [], None)
                 steps.append((data.global_arguments["name"], int(runs)))
+                if runs:
+                    with ctx_state.use(state), ctx_host.use(host):
+                        SENT.extend(command.get_raw_value() for command in data.command_generator())
         out[host.name] = steps
     return out
+
+
+SENT: list[str] = []  # every command line a planned step would send (for the grammar check)
 
 
 def condition(global_arguments: dict[str, Any]) -> bool:
@@ -205,6 +212,17 @@ def test_first_deploy_after_bootstrap_has_work_on_every_concern(monkeypatch: pyt
     assert mouth["Never sleep on idle"] > 0  # the chat box does not sleep
     assert not any(s.startswith("Ollama") for s in mouth)  # LM Studio box: no Ollama steps
     assert "LM Studio answers at http://10.77.0.50:1234/v1/models with gemma-4-31b" in mouth
+
+
+def test_every_command_of_a_first_deploy_is_powershell_that_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+    SENT.clear()
+    plan(monkeypatch, bootstrapped)
+    assert len(SENT) >= 20
+    for line in SENT:
+        assert line.startswith(ps.POWERSHELL)  # no sh -c, no sudo: the line sshd hands to PowerShell
+        assert parse_problems(line) == [], line  # the line itself, as PowerShell reads it
+        script = ps.decode(line)
+        assert parse_problems(script) == [], script
 
 
 def test_second_deploy_plans_zero_commands(monkeypatch: pytest.MonkeyPatch) -> None:
