@@ -32,18 +32,28 @@ from typing import Any
 import aiohttp
 
 from . import gateway_procs as gp
-from .loadgen import chat_body, new_session, one_request, open_loop, percentile, stream_once
+from .loadgen import (
+    OpenLoopResult,
+    chat_body,
+    new_session,
+    one_request,
+    open_loop,
+    percentile,
+    stream_once,
+)
+from .rawgen import raw_open_loop
 
 # Every figure key written to the JSON (flat, numeric, milliseconds unless named).
 # Keys in LITELLM_KEYS are null when LiteLLM is skipped.
 CONCURRENCIES = (1, 16, 64)
 LOOSE_P99_BOUND_MS = 100.0  # second, looser bound: a ratio even when LiteLLM never meets +10 ms
-PROXIES = ("bare", "bare_httpx", "hearth", "litellm")
+PROXIES = ("bare", "bare_httpx", "hearth", "hearth_asyncio", "litellm")
 _PREFIX = {"hearth": "", "bare": "bare_", "bare_httpx": "bare_httpx_", "litellm": "litellm_",
+           "hearth_asyncio": "hearth_asyncio_",
            "direct": "direct_"}
 
 
-def _documented() -> tuple[list[str], set[str]]:
+def _documented() -> tuple[list[str], set[str], set[str]]:
     keys = ["direct_p50_ms", "direct_p99_ms", "p99_bound_ms", "loadavg_1m_start",
             "loadavg_1m_end", "mock_latency_ms", "mock_chunks", "mock_chunk_interval_ms",
             "added_p50_ratio_vs_bare", "added_p99_ratio_vs_bare", "loose_p99_bound_ms",
@@ -52,9 +62,11 @@ def _documented() -> tuple[list[str], set[str]]:
             "added_p50_ratio_vs_litellm", "direct_max_rps_within_p99_bound",
             "loadgen_limited", "rss_start_mib", "rss_warm_mib", "rss_end_mib",
             "rss_growth_mib_per_min", "soak_s", "soak_requests", "soak_cpu_s_per_1000_req",
-            "chunks_expected_per_stream"]
+            "chunks_expected_per_stream", "max_rps_ratio_vs_bare",
+            "ttft_allowance_ms_c16", "ttft_allowance_ms_c64"]
     lite: set[str] = {"max_rps_ratio_vs_litellm", "added_p50_ratio_vs_litellm",
                       "max_rps_100ms_ratio_vs_litellm"}
+    ab: set[str] = set()
     for p in PROXIES:
         x = _PREFIX[p]
         per = [f"{x}p50_ms", f"{x}p99_ms", f"{x}added_p50_ms", f"{x}added_p99_ms",
@@ -69,14 +81,27 @@ def _documented() -> tuple[list[str], set[str]]:
         keys += per
         if p == "litellm":
             lite.update(per)
+        if p == "hearth_asyncio":
+            ab.update(per)
     keys += ["direct_disconnect_stream_ms", "direct_disconnect_nonstream_ms"]
-    return keys, lite
+    return keys, lite, ab
 
 
-DOCUMENTED_KEYS, LITELLM_KEYS = _documented()
+# AB_KEYS: a second hearth on asyncio's own event loop (``--ab-event-loop``), else null
+DOCUMENTED_KEYS, LITELLM_KEYS, AB_KEYS = _documented()
+# null when undefined: the bare relay passed no throughput step (a ratio to 0)
+NULLABLE_KEYS = {"max_rps_ratio_vs_bare"}
 
-TARGETS = [  # (key, op, threshold, description)
+TARGETS: list[tuple[str, str, float | str, str]] = [
+    # (key, op, threshold (a number, or the key of another figure), description)
     ("added_p50_ratio_vs_bare", "<=", 1.3, "added latency (c=1) within 1.3x the bare relay's"),
+    ("added_p99_ratio_vs_bare", "<=", 1.3, "added p99 (c=1) within 1.3x the bare relay's"),
+    ("max_rps_ratio_vs_bare", ">=", 0.8, "throughput at the p99 bound >= 80% of the relay's"),
+    ("loadgen_limited", "<=", 0, "the load generator was not the limit"),
+    ("ttft_added_p50_ms_c16", "<=", "ttft_allowance_ms_c16",
+     "TTFT added p50 c=16 <= 1.5x relay's + 0.5 ms"),
+    ("ttft_added_p50_ms_c64", "<=", "ttft_allowance_ms_c64",
+     "TTFT added p50 c=64 <= 1.5x relay's + 0.5 ms"),
     ("added_p50_ms", "<=", 0.5, "added p50 at c=1 <= 0.5 ms"),
     ("added_p99_ms", "<=", 1.5, "added p99 at c=1 <= 1.5 ms"),
     ("max_rps_ratio_vs_litellm", ">=", 10.0, "throughput at the p99 bound >= 10x LiteLLM"),
@@ -94,6 +119,7 @@ class Options:
     quick: bool = False
     skip_litellm: bool = False
     skip_httpx: bool = False
+    ab_event_loop: bool = False  # also run hearth on asyncio's loop (path hearth_asyncio)
     latency_ms: float = 1.0
     chunks: int = 8
     chunk_interval_ms: float = 2.0
@@ -101,7 +127,9 @@ class Options:
     warmup: int = 200
     stream_rounds: dict[int, int] = field(default_factory=lambda: {1: 100, 16: 10, 64: 4})
     rates: list[float] = field(default_factory=lambda: [10, 20, 35, 50, 75, 100, 150, 200,
-                                                        300, 400, 550, 700, 1000, 1400, 2000])
+                                                        300, 400, 550, 700, 1000, 1400, 2000,
+                                                        2800, 4000])
+    loadgen: str = "raw"  # throughput steps: "raw" (rawgen) or "aiohttp" (loadgen.open_loop)
     step_s: float = 2.0
     soak_s: float = 60.0
     soak_rate: float = 150.0
@@ -171,6 +199,9 @@ class Bench:
                 "bare_httpx", "hearth.bench.relay", ["--upstream", mock_url, "--client", "httpx"],
                 self.workdir, px_cpu, "/healthz")
         self.procs["hearth"] = await gp.start_hearth(mock_url, self.workdir, px_cpu)
+        if o.ab_event_loop:
+            self.procs["hearth_asyncio"] = await gp.start_hearth(
+                mock_url, self.workdir, px_cpu, name="hearth_asyncio", event_loop="asyncio")
         if not o.skip_litellm:
             self.log("bench: starting LiteLLM proxy ...")
             self.procs["litellm"] = await gp.start_litellm(mock_url, self.workdir, px_cpu)
@@ -277,8 +308,7 @@ class Bench:
             step: dict[str, Any] = {"rate": rate}
             res = {}
             for p in order:
-                res[p] = await open_loop(s, self.urls[p] + "/v1/chat/completions", body, rate,
-                                         self.o.step_s)
+                res[p] = await self._step(s, p, body, rate)
                 step[p] = {"p50": _r(res[p].p50), "p99": _r(res[p].p99), "errors": res[p].errors}
                 await asyncio.sleep(0.2)  # let stragglers drain before the next path
             d = res.get("direct")
@@ -291,8 +321,7 @@ class Bench:
                 lim = base_bound if p == "direct" else bound
                 lim = lim if p in strict else loose
                 if not _passes(res[p], lim):  # one re-try: a shared machine hiccups
-                    res[p] = await open_loop(s, self.urls[p] + "/v1/chat/completions", body,
-                                             rate, self.o.step_s)
+                    res[p] = await self._step(s, p, body, rate)
                     step[p]["retry_p99"] = _r(res[p].p99)
                 if p in strict and _passes(res[p], lim):
                     best[p] = rate
@@ -308,6 +337,7 @@ class Bench:
             if "direct" not in strict or alive <= {"direct"}:
                 break
         self.meta["throughput_steps"] = steps
+        self.meta["loadgen"] = self.o.loadgen
         self.r["direct_max_rps_within_p99_bound"] = best["direct"]
         self.r["loose_p99_bound_ms"] = loose
         for p in self.procs:
@@ -315,6 +345,14 @@ class Bench:
             self.r[f"{_PREFIX[p]}max_rps_within_p99_100ms"] = best_loose[p]
         # hearth still passing when the generator itself ran out: a lower bound only
         self.r["loadgen_limited"] = 1 if best["hearth"] >= best["direct"] else 0
+
+    async def _step(self, s: aiohttp.ClientSession, p: str, body: bytes, rate: float
+                    ) -> OpenLoopResult:
+        """One open-loop step on path ``p`` with the chosen generator."""
+        url = self.urls[p] + "/v1/chat/completions"
+        if self.o.loadgen == "raw":
+            return await raw_open_loop(url, body, rate, self.o.step_s)
+        return await open_loop(s, url, body, rate, self.o.step_s)
 
     async def disconnects(self) -> None:
         """Client closes; how long until the mock (upstream) notices, per path."""
@@ -432,6 +470,10 @@ class Bench:
         r = self.r
         r["added_p50_ratio_vs_bare"] = _ratio(r["added_p50_ms"], r["bare_added_p50_ms"])
         r["added_p99_ratio_vs_bare"] = _ratio(r["added_p99_ms"], r["bare_added_p99_ms"])
+        r["max_rps_ratio_vs_bare"] = _ratio(r["max_rps_within_p99_bound"],
+                                            r["bare_max_rps_within_p99_bound"])
+        for c in (16, 64):
+            r[f"ttft_allowance_ms_c{c}"] = 1.5 * max(0.0, r[f"bare_ttft_added_p50_ms_c{c}"]) + 0.5
         if "bare_httpx_added_p50_ms" in r:
             r["bare_httpx_added_p50_ratio_vs_bare"] = _ratio(r["bare_httpx_added_p50_ms"],
                                                              r["bare_added_p50_ms"])
@@ -479,7 +521,7 @@ def _fmt(v: Any) -> str:
 
 def report(res: dict[str, Any]) -> str:
     """Human tables: per-path figures, streaming, disconnects, resources, targets."""
-    paths = [p for p in ("bare", "bare_httpx", "hearth", "litellm")
+    paths = [p for p in PROXIES
              if res.get(f"{_PREFIX[p]}added_p50_ms") is not None]
     lines = [f"load average at start: {res['meta'].get('loadavg_start')}   "
              f"at end: {res['meta'].get('loadavg_end')}   (2-core machine; shared)", ""]
@@ -532,9 +574,11 @@ def report(res: dict[str, Any]) -> str:
               "", "Targets (informational: the bench never fails on them)"]
     for key, op, thr, desc in TARGETS:
         v = res.get(key)
-        ok = v is not None and (v <= thr if op == "<=" else v >= thr)
-        verdict = "n/a " if v is None else ("PASS" if ok else "FAIL")
-        lines.append(f"  [{verdict}] {desc:52} {key} = {_fmt(v)} ({op} {thr:g})")
+        t = res.get(thr) if isinstance(thr, str) else thr
+        ok = v is not None and t is not None and (v <= t if op == "<=" else v >= t)
+        verdict = "n/a " if v is None or t is None else ("PASS" if ok else "FAIL")
+        shown = f"{thr} = {_fmt(t)}" if isinstance(thr, str) else f"{thr:g}"
+        lines.append(f"  [{verdict}] {desc:52} {key} = {_fmt(v)} ({op} {shown})")
     return "\n".join(lines)
 
 
@@ -556,15 +600,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--soak-s", type=float, default=None, help="soak duration")
     p.add_argument("--soak-rate", type=float, default=None, help="soak request rate")
     p.add_argument("--rates", default=None, help="comma-separated open-loop rates")
+    p.add_argument("--ab-event-loop", action="store_true",
+                   help="also run hearth on asyncio's own event loop (path hearth_asyncio)")
+    p.add_argument("--loadgen", choices=("raw", "aiohttp"), default=None,
+                   help="open-loop generator for the throughput steps (default raw)")
     p.add_argument("--keep-workdir", action="store_true", help="keep configs and logs")
 
 
 def options_from(args: argparse.Namespace) -> Options:
     """Build :class:`Options` from parsed arguments."""
-    kw = {"skip_litellm": args.skip_litellm, "skip_httpx": args.skip_httpx}
+    kw = {"skip_litellm": args.skip_litellm, "skip_httpx": args.skip_httpx,
+          "ab_event_loop": args.ab_event_loop}
     o = Options.quick_mode(**kw) if args.quick else Options(**kw)
     for name in ("latency_ms", "chunks", "chunk_interval_ms", "rounds", "step_s", "soak_s",
-                 "soak_rate"):
+                 "soak_rate", "loadgen"):
         v = getattr(args, name)
         if v is not None:
             setattr(o, name, v)

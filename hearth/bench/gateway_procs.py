@@ -135,7 +135,8 @@ async def start_python(name: str, module: str, args: list[str], workdir: Path,
     return proc
 
 
-async def start_hearth(mock_url: str, workdir: Path, cpu: int | None) -> Proc:
+async def start_hearth(mock_url: str, workdir: Path, cpu: int | None, name: str = "hearth",
+                       event_loop: str = "auto") -> Proc:
     """Start ``hearth gateway serve`` with a generated one-upstream policy."""
     port = free_port()
     token = workdir / "admin.token"
@@ -151,12 +152,12 @@ async def start_hearth(mock_url: str, workdir: Path, cpu: int | None) -> Proc:
         # the relays it is compared with have no such cap either
         "limits": {"connections_per_peer": 100000},
     }
-    cfg = workdir / "hearth-gateway.json"
+    cfg = workdir / f"{name}-gateway.json"
     cfg.write_text(json.dumps(policy, indent=1))
     argv = [sys.executable, "-m", "hearth.cli", "gateway", "serve", "--config", str(cfg),
-            "--log-level", "WARNING"]
-    p = spawn("hearth", argv, workdir, cpu)
-    proc = Proc("hearth", p, port, workdir / "hearth.log")
+            "--log-level", "WARNING", "--event-loop", event_loop]
+    p = spawn(name, argv, workdir, cpu)
+    proc = Proc(name, p, port, workdir / f"{name}.log")
     await wait_http(proc.url + "/readyz", p, proc.log)
     return proc
 

@@ -50,6 +50,8 @@ async def read_body(request: web.Request, limit: int, timeout_s: float) -> bytes
     if cl is not None and cl > limit:
         raise Reject(413, f"Request body of {cl} bytes exceeds the limit of {limit} bytes",
                      None, "request_too_large")
+    if cl is not None and request.content.is_eof():
+        return await request.read()  # all of it arrived with the head: nothing to wait for
     try:
         with Deadline(timeout_s):
             if cl is not None:

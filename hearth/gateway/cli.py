@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+from typing import Any
 
 from .config import ConfigError, load_config
 
@@ -22,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     s.add_argument("--config", required=True, help="policy file (YAML or JSON)")
     s.add_argument("--listen", action="append", help="HOST:PORT (overrides the config)")
     s.add_argument("--log-level", default="INFO")
+    s.add_argument("--event-loop", choices=("auto", "uvloop", "asyncio"), default="auto",
+                   help="auto: uvloop when installed (it is a dependency), else asyncio's")
     s.set_defaults(func=_serve)
     c = sub.add_parser("check", help="validate a policy file and exit (0 = valid)")
     c.add_argument("--config", required=True)
@@ -52,7 +55,21 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"invalid gateway policy: {exc}", file=sys.stderr)
         return 1
-    return asyncio.run(_run(cfg, args.config, args.listen))
+    return _run_loop(_run(cfg, args.config, args.listen), args.event_loop)
+
+
+def _run_loop(main: Any, which: str) -> int:
+    """Run ``main`` on uvloop (``auto`` when importable, or asked) or asyncio's loop."""
+    if which != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if which == "uvloop":
+                raise
+        else:
+            log.debug("event loop: uvloop %s", uvloop.__version__)
+            return int(uvloop.run(main))
+    return int(asyncio.run(main))
 
 
 async def _run(cfg, path: str, listen: list[str] | None) -> int:  # type: ignore[no-untyped-def]
