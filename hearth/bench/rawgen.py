@@ -14,6 +14,7 @@ within ``timeout_s`` is an error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -73,10 +74,8 @@ class _Conn(asyncio.Protocol):
 
 def _discard(lst: list[_Conn], c: _Conn) -> None:
     """Remove ``c`` from ``lst`` if it is there."""
-    try:
+    with contextlib.suppress(ValueError):
         lst.remove(c)
-    except ValueError:
-        pass
 
 
 def _complete(buf: bytearray) -> int | None:
