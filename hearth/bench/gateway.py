@@ -41,6 +41,7 @@ from .loadgen import (
     percentile,
     stream_once,
 )
+from .process import run_fast
 from .rawgen import raw_open_loop
 
 # Every figure key written to the JSON (flat, numeric, milliseconds unless named).
@@ -338,6 +339,7 @@ class Bench:
                 break
         self.meta["throughput_steps"] = steps
         self.meta["loadgen"] = self.o.loadgen
+        self.meta["loadgen_event_loop"] = type(asyncio.get_running_loop()).__module__
         self.r["direct_max_rps_within_p99_bound"] = best["direct"]
         self.r["loose_p99_bound_ms"] = loose
         for p in self.procs:
@@ -525,13 +527,14 @@ def report(res: dict[str, Any]) -> str:
              if res.get(f"{_PREFIX[p]}added_p50_ms") is not None]
     lines = [f"load average at start: {res['meta'].get('loadavg_start')}   "
              f"at end: {res['meta'].get('loadavg_end')}   (2-core machine; shared)", ""]
-    head = f"{'figure':34}" + "".join(f"{p:>12}" for p in paths)
+    width = {p: max(12, len(p) + 2) for p in paths}
+    head = f"{'figure':34}" + "".join(f"{p:>{width[p]}}" for p in paths)
     lines += ["Latency at concurrency 1 (ms; added = path - direct; direct p50 "
               f"{_fmt(res['direct_p50_ms'])} p99 {_fmt(res['direct_p99_ms'])})", head]
 
     def row(label: str, suffix: str) -> None:
         lines.append(f"{label:34}" + "".join(
-            f"{_fmt(res.get(_PREFIX[p] + suffix)):>12}" for p in paths))
+            f"{_fmt(res.get(_PREFIX[p] + suffix)):>{width[p]}}" for p in paths))
 
     row("p50 (ms)", "p50_ms")
     row("p99 (ms)", "p99_ms")
@@ -633,7 +636,7 @@ def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="hearth-bench-gw-"))
     bench = Bench(opts, workdir, log)
     try:
-        res = asyncio.run(bench.run())
+        res = run_fast(bench.run())  # the load generator on uvloop when installed
     except RuntimeError as exc:
         print(f"bench gateway: could not run: {exc}\n(logs in {workdir})", file=sys.stderr)
         return 2

@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="bench-model")
     p.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
     args = p.parse_args(argv)
-    return run_pinned(lambda: _main(args), args.cpu)
+    return run_pinned(lambda: _main(args), args.cpu, fast_loop=True)
 
 
 if __name__ == "__main__":
