@@ -10,5 +10,6 @@ gateway_python_packages = [
     "pyyaml==6.0.3",
     "prometheus-client==0.26.0",
     "wakeonlan==4.0.0",
+    "uvloop==0.23.0",
 ]
 pip_index_url = "https://pypi.org/simple"
