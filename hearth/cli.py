@@ -15,6 +15,7 @@ from collections.abc import Sequence
 SUBCOMMAND_MODULES = (
     "hearth.commands",  # plan, render
     "hearth.planner.describe",  # models describe
+    "hearth.kubeconfig",  # the k3s admin kubeconfig
     "hearth.wake",  # wake the sleeping hosts before a deploy
     "hearth.windows_cli",  # windows bootstrap (first contact with a Windows box)
     "hearth.hostkey",  # hostkey check/accept (a changed SSH host key, explicitly)

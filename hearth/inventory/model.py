@@ -88,12 +88,38 @@ class Ssh(Strict):
     root_login: bool = False
 
 
+K3sComponent = Literal["coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"]
+
+
 class K3s(Strict):
+    """The cluster: ``server`` is the first server (it initialises the cluster).
+
+    ``config`` goes into every node's /etc/rancher/k3s/config.yaml,
+    ``server_config`` / ``agent_config`` into servers' / agents' only; their keys
+    are k3s's own (checked against the pinned release's documented keys).
+    """
+
     server: str
     version: str | None = None
     cluster_cidr: IPv4Network = IPv4Network("10.42.0.0/16")
     service_cidr: IPv4Network = IPv4Network("10.43.0.0/16")
     token: SecretRef | None = None
+    flannel_backend: Literal["vxlan", "host-gw", "wireguard-native", "none"] = "vxlan"
+    tls_san: list[str] = []
+    disable: list[K3sComponent] = []
+    gpu_labels: dict[str, str] = {"nvidia.com/gpu.present": "true"}
+    gpu_taints: list[str] = []
+    config: dict[str, Any] = {}
+    server_config: dict[str, Any] = {}
+    agent_config: dict[str, Any] = {}
+
+
+class HostK3s(Strict):
+    """Per-node k3s settings: extra labels, taints and config.yaml keys."""
+
+    labels: dict[str, str] = {}
+    taints: list[str] = []
+    config: dict[str, Any] = {}
 
 
 class Gateway(Strict):
@@ -188,6 +214,7 @@ class Host(Strict):
     ssh_user: str | None = None
     ssh_port: int | None = Field(None, ge=1, le=65535)
     allow_reboot: bool = False  # may a deploy reboot this host (e.g. for a new driver)? one at a time
+    k3s: HostK3s = HostK3s()
     settings: dict[str, Any] = {}
 
     @property

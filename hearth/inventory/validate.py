@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from hearth.inventory import k3s_checks
 from hearth.inventory.model import Inventory, RoutePolicy, Serve, Windows
 from hearth.inventory.secrets import SECRET_REF
 
@@ -90,8 +91,7 @@ def check_roles(inv: Inventory) -> Iterator[Problem]:
     k3s_hosts = inv.hosts_with_role("k3s_server") + inv.hosts_with_role("k3s_agent")
     if inv.k3s is None and k3s_hosts:
         yield Problem("k3s", f"hosts {', '.join(k3s_hosts)} have k3s roles but there is no k3s section")
-    if inv.k3s is not None:
-        yield from _one_host_with_role(inv, "k3s.server", inv.k3s.server, "k3s_server")
+    # k3s.server (the first server) and the server count: check_k3s
     gateways = inv.hosts_with_role("gateway")
     if inv.gateway is None and gateways:
         yield Problem("gateway", f"host {gateways[0]} has the gateway role but there is no gateway section")
@@ -332,6 +332,12 @@ def check_nvidia(inv: Inventory) -> Iterator[Problem]:
             yield Problem(f"{path}.nvidia_driver_branch", f"{value!r} is not a driver branch such as '535' or '570'")
 
 
+def check_k3s(inv: Inventory) -> Iterator[Problem]:
+    """k3s: first server, server count, flannel vs the overlay, GPU nodes, config keys of the pinned release."""
+    for path, message in k3s_checks.check_cluster(inv):
+        yield Problem(path, message)
+
+
 def check_plain_secrets(inv: Inventory) -> Iterator[Problem]:
     """Free-form settings and env never carry a secret in plain text."""
     def scan(path: str, mapping: dict[str, Any]) -> Iterator[Problem]:
@@ -367,6 +373,7 @@ CHECKS: tuple[Check, ...] = (
     check_vram,
     check_routing,
     check_nvidia,
+    check_k3s,
     check_plain_secrets,
 )
 

@@ -4,12 +4,14 @@ Everything lands under ``<lab root>/artifacts`` (served at the bridge address on
 port 8585) plus ``manifest.json`` saying what is where, with each binary's sha256:
 
     ollama/releases/download/v<ver>/ollama-linux-amd64.tgz   (+ .sha256)
+    k3s/releases/download/<ver>/{k3s,k3s-arm64,sha256sum-<arch>.txt}   (the k3s stand-in)
     apt/  dists/stable/{Release,InRelease,Release.gpg}, pool/, hearth-lab-archive-keyring.{gpg,asc}
     pypi/ simple/<project>/index.html, packages/<file>
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -39,6 +41,44 @@ def build_ollama_tarball(out_dir: Path) -> tuple[Path, str]:
     return out, sha
 
 
+def k3s_standin_source() -> bytes:
+    """The k3s stand-in with the pinned release's recorded config keys injected (it refuses others)."""
+    from hearth.inventory.k3s_checks import recorded_keys
+
+    keys = recorded_keys()
+    known = {role: dict(sorted(keys[role].items())) for role in ("server", "agent")}
+    src = (STANDINS / "k3s" / "k3s.py").read_text()
+    marker = "KNOWN_KEYS: dict[str, dict[str, str]] = {}"
+    assert marker in src, "k3s stand-in has no KNOWN_KEYS marker"
+    injected = "KNOWN_KEYS: dict[str, dict[str, str]] = " + "{" + ", ".join(
+        f"{json.dumps(role)}: {json.dumps(known[role], sort_keys=True)}" for role in ("server", "agent")) + "}"
+    return src.replace(marker, injected, 1).encode()
+
+
+def k3s_version() -> str:
+    match = re.search(r'^VERSION = "([^"]+)"', (STANDINS / "k3s" / "k3s.py").read_text(), re.M)
+    assert match, "k3s stand-in has no VERSION"
+    return match.group(1)
+
+
+def publish_k3s(art: Path, base_url: str) -> dict[str, str]:
+    """The release layout of github.com/k3s-io/k3s: ``k3s``, ``k3s-arm64``, ``sha256sum-<arch>.txt``.
+
+    The stand-in is a python3 script, so the same bytes serve both architectures.
+    """
+    version = k3s_version()
+    rel = art / "k3s" / "releases" / "download" / version
+    rel.mkdir(parents=True, exist_ok=True)
+    data = k3s_standin_source()
+    entry = {"version": version, "url": f"{base_url}/k3s/releases/download/{{version}}/{{asset}}"}
+    for arch, asset in (("amd64", "k3s"), ("arm64", "k3s-arm64")):
+        (rel / asset).write_bytes(data)
+        sha = hashlib.sha256(data).hexdigest()
+        (rel / f"sha256sum-{arch}.txt").write_text(f"{sha}  {asset}\n")
+        entry[f"sha256_{arch}"] = sha
+    return entry
+
+
 def gateway_requirements() -> list[str]:
     """The gateway's pinned runtime dependencies (group_data/gateway.py), mirrored for roles/gateway."""
     from hearth.deploy_data import group_defaults
@@ -56,6 +96,8 @@ def publish(root: Path, base_url: str) -> dict[str, dict[str, str]]:
     rel = f"ollama/releases/download/v{version}"
     tgz, sha = build_ollama_tarball(art / rel)
     manifest["ollama"] = {"version": version, "url": f"{base_url}/{rel}/{tgz.name}", "sha256": sha}
+
+    manifest["k3s"] = publish_k3s(art, base_url)
 
     apt = art / "apt"
     if apt.exists():
