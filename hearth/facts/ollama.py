@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+
 from pyinfra.api import FactBase
 
 
@@ -28,3 +31,30 @@ class OllamaModels(FactBase[list[str]]):
     def process(self, output: list[str]) -> list[str]:
         rows = [line.split() for line in output if line.strip()]
         return [model_tag(row[0]) for row in rows if row and row[0] != "NAME"]
+
+
+class OllamaModelInfo(FactBase[dict]):
+    """
+    What the Ollama server at ``address`` reports about ``model`` (``POST /api/show``'s
+    ``model_info``: the GGUF metadata, e.g. ``llama.block_count``); empty when the server
+    is not running or does not have the model yet.
+
+    .. code:: python
+
+        host.get_fact(OllamaModelInfo, address="10.77.0.12:11434", model="llama3.2:3b")
+        # {"general.architecture": "llama", "llama.block_count": 28, ...}
+    """
+
+    requires_command = "curl"
+
+    def command(self, address: str, model: str) -> str:
+        body = json.dumps({"model": model})
+        return f"curl -fsS -m 10 http://{address}/api/show -d {shlex.quote(body)} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> dict:
+        try:
+            shown = json.loads("\n".join(output) or "{}")
+        except ValueError:
+            return {}
+        info = shown.get("model_info") if isinstance(shown, dict) else None
+        return info if isinstance(info, dict) else {}

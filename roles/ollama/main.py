@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from io import StringIO
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import ollama as configs
-from hearth.inventory import load_cached
+from hearth.facts.ollama import OllamaModelInfo
+from hearth.inventory import Inventory, Serve, load_cached
 from hearth.operations import archive
 from hearth.operations import ollama as ollama_ops
+from hearth.planner import modelinfo
+from hearth.planner.catalogue import find_arch
 
 
 def release(arch: str) -> tuple[str, str, str]:
@@ -65,6 +68,18 @@ def apply_ollama() -> None:
     address = configs.listen_address(inv, name)
     for serve in configs.ollama_serves(inv, name):
         ollama_ops.model_pulled(name=f"Model {serve.model} pulled", model=serve.model, address=address)
+        report_model_drift(inv, name, serve, address)
+
+
+def report_model_drift(inv: Inventory, name: str, serve: Serve, address: str) -> None:
+    """A model Ollama already has is compared with the numbers the plan used (/api/show)."""
+    info = host.get_fact(OllamaModelInfo, address=address, model=serve.model)
+    found = find_arch(serve.arch, serve.model, inv.models)
+    if not info or found is None:
+        return
+    drifts = modelinfo.compare(found[1], info)
+    if drifts:
+        logger.warning(modelinfo.drift_line(name, serve.model, found[0], drifts))
 
 
 apply_ollama()

@@ -221,7 +221,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._dispatch({"/api/pull": self.pull, "/api/generate": self.generate,
-                        "/api/chat": self.chat, "/v1/chat/completions": self.v1_chat})
+                        "/api/chat": self.chat, "/v1/chat/completions": self.v1_chat,
+                        "/api/show": self.show})
 
     def _dispatch(self, routes: dict) -> None:
         route = routes.get(self.path.split("?")[0].rstrip("/") or "/")
@@ -255,6 +256,19 @@ class Handler(BaseHTTPRequestHandler):
         data = [{"id": m["name"], "object": "model", "created": 0, "owned_by": "library"}
                 for m in self.rt.pulled()]
         self._json(200, {"object": "list", "data": data})
+
+    def show(self) -> None:
+        """/api/show in Ollama's shape. A stand-in has no GGUF: ``model_info`` comes from
+        ``<OLLAMA_MODELS>/standin/model-info/<model>.json`` when a test put one there."""
+        name = self._model(self._body())
+        info = {"general.architecture": "standin"}
+        path = os.path.join(self.rt.dir, "model-info", name.replace("/", "_").replace(":", "_") + ".json")
+        if os.path.exists(path):
+            with open(path) as f:
+                info = json.load(f)
+        self._json(200, {"modelfile": f"# stand-in\nFROM {name}\n", "parameters": "", "template": "",
+                         "details": {"format": "gguf", "family": info.get("general.architecture")},
+                         "model_info": info, "modified_at": now_iso()})
 
     def pull(self) -> None:
         body = self._body()
