@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from .body import Reject, parse_json, read_body
+from .cloudstate import runtime
 from .config import ConfigError
 from .errors import error_response
 from .state import GatewayState
@@ -56,7 +57,10 @@ async def upstreams(request: web.Request, st: GatewayState) -> web.Response:
     routes = {r: {"upstreams": rc.upstreams, "on_busy": rc.on_busy, "spill": rc.spill,
                   "failover": st.policy.chains[r], "terminal": rc.terminal,
                   "drained": r in st.drained} for r, rc in cfg.routes.items()}
-    return web.json_response({"upstreams": ups, "routes": routes})
+    for r, rc in cfg.routes.items():
+        routes[r]["cloud_fallback"] = rc.cloud_fallback
+    return web.json_response({"upstreams": ups, "routes": routes,
+                              "clouds": runtime(st).snapshot()})
 
 
 def _route(request: web.Request, st: GatewayState) -> str | web.Response:

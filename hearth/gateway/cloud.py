@@ -1,8 +1,9 @@
-"""Cloud escalation: explicit only, sanitised first, every call audit-logged."""
+"""Cloud models: by name, by escalation or as a route's fallback, as each client's
+``cloud`` section allows (:mod:`.cloudpolicy`); limited per alias by the gateway
+itself (:mod:`.cloudstate`), sanitised first, every call audit-logged and counted."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import json
@@ -14,8 +15,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from .config import ClientCfg
-from .errors import error_response, sse_error_event
+from . import cloudpolicy, spend
+from .cloudstate import runtime
+from .config import ClientCfg, CloudModelCfg, GatewayConfig
+from .errors import error_body, error_response, sse_error_event
 from .state import GatewayState
 
 ESCALATE_HEADER = "X-Hearth-Escalate"
@@ -113,48 +116,135 @@ async def close(st: GatewayState) -> None:
         await sess.close()
 
 
-def _usage(obj: Any) -> dict[str, Any] | None:
-    u = obj.get("usage") if isinstance(obj, dict) else None
-    return u if isinstance(u, dict) else None
+CHECK_COMMAND = "hearth cloud check INVENTORY --write"
+_FALLBACK_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
+
+
+def _refuse(ctx: Any, status: int, message: str, code: str, param: str | None = None,
+            retry_after: float | None = None) -> web.Response:
+    ctx.status, ctx.error = status, message
+    return error_response(status, message, param, code, ctx.headers(), retry_after)
 
 
 async def handle(request: web.Request, st: GatewayState, ctx: Any, client: ClientCfg | None,
                  payload: dict[str, Any], path: str) -> web.StreamResponse:
-    """Serve ``cloud/<provider>/<alias>`` if, and only if, escalation is explicit and allowed."""
+    """Serve ``cloud/<provider>/<alias>`` asked by name, as the client's cloud mode allows."""
     model = payload["model"]
     parts = model.split("/", 2)
     cfg = st.cfg
-    ctx.bucket, ctx.reason = "cloud", "cloud_escalation"
+    ctx.bucket = "cloud"
+    escalate = request.headers.get(ESCALATE_HEADER, "").strip().lower() == "cloud"
+    ctx.reason = "cloud_escalation" if escalate else "cloud_by_name"
     prov = cfg.clouds.get(parts[1]) if len(parts) == 3 else None
     if prov is None or parts[2] not in prov.models:
-        ctx.status = 404
-        return error_response(404, f"The model '{model}' does not exist", "model",
-                              "model_not_found", ctx.headers())
-    if request.headers.get(ESCALATE_HEADER, "").strip().lower() != "cloud":
-        ctx.status = 403
-        return error_response(403, f"Cloud models are reachable only with the header "
-                                   f"'{ESCALATE_HEADER}: cloud'", ESCALATE_HEADER,
-                              "escalation_required", ctx.headers())
-    if client is None or not client.cloud:
-        ctx.status = 403
-        return error_response(403, "This API key may not escalate to cloud models "
-                                   "(needs cloud: true)", None, "cloud_not_allowed",
-                              ctx.headers())
-    key = st.policy.cloud_keys.get(parts[1])
+        return _refuse(ctx, 404, f"The model '{model}' does not exist", "model_not_found",
+                       "model")
+    ref = f"{parts[1]}/{parts[2]}"
+    name = ctx.client or "-"
+    why = cloudpolicy.denial(cfg, name, client, ref, "escalation" if escalate else "by_name")
+    if why is not None:
+        mode = client.cloud.mode if client is not None else "none"
+        code = ("escalation_required" if not escalate and mode == "escalation"
+                else "cloud_not_allowed" if mode == "none" else "cloud_alias_not_allowed")
+        return _refuse(ctx, 403, f"Client '{name}' may not use {model}"
+                       f"{' by escalation' if escalate else ' by name'}: {why}", code, "model")
+    return await call(request, st, ctx, ref, payload, path, via=ctx.reason)
+
+
+def _fallback_blocker(st: GatewayState, ctx: Any, d: Any, path: str, ref: str
+                      ) -> str | None:
+    cfg = st.cfg
+    rc = cfg.routes[d.route]
+    if rc.private or rc.terminal or (ctx.route in cfg.routes and (
+            cfg.routes[ctx.route].terminal or cfg.routes[ctx.route].private)):
+        return "route_private_or_terminal"
+    if path not in _FALLBACK_PATHS:
+        return "endpoint"
+    if d.upstreams:
+        return "concrete_model_pinned"
+    name = ctx.client or "-"
+    client = cfg.clients.get(name)
+    if cloudpolicy.denial(cfg, name, client, ref, "fallback") is not None:
+        return "client_not_allowed"
+    m = cloudpolicy.alias(cfg, ref)
+    if m is None:
+        return "alias_absent"
+    if d.has_image and not m.vision:
+        return "image_alias_blind"
+    if runtime(st).alias(ref).unavailable:
+        return "alias_unavailable"
+    if not st.policy.cloud_keys.get(ref.partition("/")[0]):
+        return "no_provider_key"
+    return None
+
+
+async def fallback(request: web.Request, st: GatewayState, ctx: Any, d: Any,
+                   payload: dict[str, Any], path: str, why: str
+                   ) -> web.StreamResponse | None:
+    """The route's cloud fallback when every local upstream failed; None when the route
+    has none or this request may not use it (the caller answers its local error)."""
+    ref = st.cfg.routes[d.route].cloud_fallback
+    if ref is None:
+        return None
+    blocked = _fallback_blocker(st, ctx, d, path, ref)
+    if blocked is not None:
+        ctx.fallback.append(f"no_cloud_fallback:{blocked}")
+        return None
+    p, _, a = ref.partition("/")
+    rt = runtime(st)
+    state = rt.alias(ref)
+    state.configure(st.cfg.clouds[p].models[a])
+    wait, window = state.take(time.monotonic())
+    if wait:
+        rt.limited.labels(p, a, window).inc()
+        ctx.fallback.append(f"no_cloud_fallback:rate_limited_{window}")
+        return None
+    ctx.fallback.append(f"cloud_fallback:{why}")
+    rt.fallbacks.labels(d.route, ref, why).inc()
+    return await call(request, st, ctx, ref, payload, path, via="cloud_fallback",
+                      reserved=True)
+
+
+def _retired(ctx: Any, ref: str, provider_model: str) -> bytes:
+    return error_body(404, f"The cloud model 'cloud/{ref}' (provider model "
+                           f"'{provider_model}') is no longer served by its provider "
+                           f"(HTTP 404): run '{CHECK_COMMAND}' and deploy",
+                      "model", "cloud_model_retired")
+
+
+async def call(request: web.Request, st: GatewayState, ctx: Any, ref: str,
+               payload: dict[str, Any], path: str, via: str,
+               reserved: bool = False) -> web.StreamResponse:
+    """Send one (allowed) request to a cloud alias: limit, sanitise, audit, count."""
+    cfg: GatewayConfig = st.cfg
+    p, _, a = ref.partition("/")
+    prov = cfg.clouds[p]
+    m: CloudModelCfg = prov.models[a]
+    rt = runtime(st)
+    if not reserved:
+        state = rt.alias(ref)
+        state.configure(m)
+        wait, window = state.take(time.monotonic())
+        if wait:
+            rt.limited.labels(p, a, window).inc()
+            lim = m.per_minute if window == "minute" else m.per_day
+            return _refuse(ctx, 429, f"cloud/{ref} allows {lim} calls per {window} (the "
+                           f"provider's limit, counted by the gateway across clients); "
+                           f"retry in {wait:.0f}s", "cloud_rate_limited", None, wait)
+    key = st.policy.cloud_keys.get(p)
     if not key:
-        ctx.status = 503
-        return error_response(503, f"Cloud provider '{parts[1]}' has no API key configured",
-                              None, "cloud_unconfigured", ctx.headers())
+        return _refuse(ctx, 503, f"Cloud provider '{p}' has no API key configured",
+                       "cloud_unconfigured")
     clean, redacted = Sanitiser(cfg.sanitise.hostnames).payload(payload)
-    clean["model"] = prov.models[parts[2]]
-    meta = clean.get("metadata")
-    if isinstance(meta, dict):
+    clean["model"] = m.id
+    if isinstance(clean.get("metadata"), dict):
         clean.pop("metadata")
     data = json.dumps(clean, separators=(",", ":")).encode()
-    ctx.route, ctx.upstream = f"cloud/{parts[1]}", model
+    ctx.route, ctx.upstream = f"cloud/{p}", f"cloud/{ref}"
+    label_route = ctx.route
     audit: dict[str, Any] = {
         "ts": time.time(), "request_id": ctx.request_id, "client": ctx.client,
-        "provider": parts[1], "model": parts[2], "provider_model": clean["model"],
+        "provider": p, "model": a, "provider_model": m.id, "via": via,
         "prompt_sha256": hashlib.sha256(data).hexdigest(), "redacted": redacted,
         "endpoint": path, "status": None, "usage": None,
     }
@@ -169,31 +259,42 @@ async def handle(request: web.Request, st: GatewayState, ctx: Any, client: Clien
             ctx.status = audit["status"] = resp.status
             h = {**ctx.headers(), "Content-Type": resp.headers.get("Content-Type",
                                                                    "application/json")}
+            if resp.status == 404:
+                await resp.read()
+                rt.mark_unavailable(ref, f"provider answered 404 for {m.id}")
+                ctx.error = f"cloud/{ref} retired by the provider"
+                h["Content-Type"] = "application/json"
+                return web.Response(status=404, body=_retired(ctx, ref, m.id), headers=h)
+            if resp.status == 429 and "Retry-After" in resp.headers:
+                h["Retry-After"] = resp.headers["Retry-After"]
             if not stream or resp.status != 200:
                 raw = await resp.read()
-                with contextlib.suppress(ValueError):
-                    audit["usage"] = _usage(json.loads(raw))
+                if resp.status == 200:
+                    rt.mark_available(ref)
+                    audit["usage"] = spend.usage_in_json(raw)
+                    ctx.route = label_route
+                    spend.account_json(st, ctx, f"cloud/{ref}", raw, m)
                 return web.Response(status=resp.status, body=raw, headers=h)
+            rt.mark_available(ref)
             out = web.StreamResponse(status=200, headers=h)
             await out.prepare(request)
+            events, tail = 0, b""
             try:
                 async for chunk in resp.content.iter_any():
-                    if b'"usage"' in chunk:
-                        for line in chunk.split(b"\n"):
-                            if line.startswith(b"data: {") and b'"usage"' in line:
-                                with contextlib.suppress(ValueError):
-                                    audit["usage"] = _usage(json.loads(line[6:])) or \
-                                        audit["usage"]
+                    events += chunk.count(b"data:")
+                    tail = tail[-4096:] + chunk
                     await out.write(chunk)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 ctx.status = audit["status"] = 502
                 await out.write(sse_error_event(f"cloud provider failed mid-stream: "
                                                 f"{type(exc).__name__}"))
+            audit["usage"] = spend.usage_in_stream_tail(tail)
+            spend.account(st, ctx, f"cloud/{ref}", audit["usage"], max(0, events - 2), m)
             return out
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         ctx.status = audit["status"] = 504 if isinstance(exc, TimeoutError) else 502
-        return error_response(ctx.status, f"cloud provider '{parts[1]}' failed: "
-                              f"{type(exc).__name__}", None, "upstream_error", ctx.headers())
+        return _refuse(ctx, ctx.status, f"cloud provider '{p}' failed: {type(exc).__name__}",
+                       "upstream_error")
     finally:
-        st.metrics.cloud.labels(parts[1], parts[2], str(audit["status"])).inc()
+        st.metrics.cloud.labels(p, a, str(audit["status"])).inc()
         st.audit.write(audit)

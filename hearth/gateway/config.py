@@ -118,6 +118,9 @@ class RouteCfg(_Model):
     failover: list[str] = []
     terminal: bool = False
     queue: QueueCfg = QueueCfg()
+    cloud_fallback: str | None = None  # "<provider>/<alias>": last resort, opt-in
+    private: bool = False  # nothing of this route ever goes to a cloud model
+    cloud_no_retention: bool = False  # its cloud fallback must retain nothing
 
 
 class BucketCfg(_Model):
@@ -154,12 +157,66 @@ class RoutingCfg(_Model):
     size_promotion: SizePromotion = SizePromotion()
 
 
+class CloudModelCfg(_Model):
+    """One cloud alias: the provider's model id, its limits, data policy and price."""
+
+    id: str = Field(min_length=1)
+    per_minute: int | None = Field(None, ge=1)
+    per_day: int | None = Field(None, ge=1)
+    retains_prompts: bool | None = None  # None: unknown (treated as "retains")
+    trains_on_prompts: bool | None = None
+    vision: bool = False
+    context: int | None = Field(None, gt=0)
+    usd_per_mtok_in: float | None = Field(None, ge=0)
+    usd_per_mtok_out: float | None = Field(None, ge=0)
+
+    @property
+    def retains_nothing(self) -> bool:
+        """Known to neither retain nor train on prompts."""
+        return self.retains_prompts is False and self.trains_on_prompts is not True
+
+
+def _model_entry(v: Any) -> Any:
+    return {"id": v} if isinstance(v, str) else v
+
+
 class CloudProviderCfg(_Model):
-    """An OpenAI-compatible cloud provider, reachable only by explicit escalation."""
+    """An OpenAI-compatible cloud provider; its aliases are reached as clients allow."""
 
     base_url: str
     api_key_file: str | None = None
-    models: dict[str, str] = Field(min_length=1)
+    models: dict[str, CloudModelCfg] = Field(min_length=1)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models(cls, v: Any) -> Any:
+        return {k: _model_entry(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+
+CloudMode = Literal["none", "escalation", "by_name"]
+
+
+class ClientCloudCfg(_Model):
+    """How a client may reach cloud models (the default: not at all)."""
+
+    mode: CloudMode = "none"
+    fallback: bool = False  # may its routes' cloud_fallback serve it
+    providers: list[str] | None = None  # None: every provider
+    aliases: list[str] | None = None  # "<provider>/<alias>"; None: every alias
+    no_retention: bool = False  # only aliases known to retain nothing
+
+
+class BudgetCfg(_Model):
+    """Per-client daily budget (UTC day); None: unlimited."""
+
+    tokens_per_day: int | None = Field(None, ge=1)
+    usd_per_day: float | None = Field(None, gt=0)
+
+
+def _cloud_entry(v: Any) -> Any:
+    if isinstance(v, bool):  # the old switch: true = escalation with the header
+        return {"mode": "escalation" if v else "none"}
+    return v
 
 
 class ClientCfg(_Model):
@@ -168,7 +225,13 @@ class ClientCfg(_Model):
     key_sha256: str
     routes: list[str] | None = None
     rate_per_minute: int | None = Field(None, ge=1)
-    cloud: bool = False
+    cloud: ClientCloudCfg = ClientCloudCfg()
+    budget: BudgetCfg = BudgetCfg()
+
+    @field_validator("cloud", mode="before")
+    @classmethod
+    def _cloud(cls, v: Any) -> Any:
+        return _cloud_entry(v)
 
     @field_validator("key_sha256")
     @classmethod
@@ -302,6 +365,7 @@ def check_references(cfg: GatewayConfig) -> list[str]:
         if cc.key_sha256 in seen:
             errs.append(f"clients.{c}.key_sha256: same key as client {seen[cc.key_sha256]!r}")
         seen[cc.key_sha256] = c
+    errs += _check_cloud_refs(cfg)
     for p, pc in cfg.clouds.items():
         if "/" in p:
             errs.append(f"clouds.{p}: provider names may not contain '/'")
@@ -311,6 +375,40 @@ def check_references(cfg: GatewayConfig) -> list[str]:
         host, sep, port = addr.rpartition(":")
         if not sep or not host or not port.isdigit():
             errs.append(f"listen[{i}]: expected HOST:PORT, got {addr!r}")
+    return errs
+
+
+def _alias_ok(cfg: GatewayConfig, ref: str) -> bool:
+    p, _, a = ref.partition("/")
+    return p in cfg.clouds and a in cfg.clouds[p].models
+
+
+def _check_cloud_refs(cfg: GatewayConfig) -> list[str]:
+    """Cloud fallbacks and client cloud lists name aliases that exist, and obey policy."""
+    errs: list[str] = []
+    for rname, r in cfg.routes.items():
+        ref = r.cloud_fallback
+        if ref is None:
+            continue
+        where = f"routes.{rname}.cloud_fallback"
+        if not _alias_ok(cfg, ref):
+            errs.append(f"{where}: unknown cloud alias {ref!r} (want <provider>/<alias>)")
+            continue
+        if r.terminal:
+            errs.append(f"{where}: a terminal route never falls back, not even to the cloud")
+        if r.private:
+            errs.append(f"{where}: a private route never sends anything to the cloud")
+        p, _, a = ref.partition("/")
+        if r.cloud_no_retention and not cfg.clouds[p].models[a].retains_nothing:
+            errs.append(f"{where}: {ref} may retain or train on prompts "
+                        "(the route has cloud_no_retention)")
+    for c, cc in cfg.clients.items():
+        for i, p in enumerate(cc.cloud.providers or []):
+            if p not in cfg.clouds:
+                errs.append(f"clients.{c}.cloud.providers[{i}]: unknown provider {p!r}")
+        for i, ref in enumerate(cc.cloud.aliases or []):
+            if not _alias_ok(cfg, ref):
+                errs.append(f"clients.{c}.cloud.aliases[{i}]: unknown cloud alias {ref!r}")
     return errs
 
 

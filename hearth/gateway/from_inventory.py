@@ -97,11 +97,13 @@ def gateway_config_from_inventory(
         listen = [f"127.0.0.1:{inv.gateway.port}", f"{gw.overlay_ip}:{inv.gateway.port}"]
     clients = {
         n: {"key_sha256": hashlib.sha256(resolve(c.key).encode()).hexdigest(),
-            "routes": c.routes, "rate_per_minute": c.rate_per_minute, "cloud": c.cloud}
+            "routes": c.routes, "rate_per_minute": c.rate_per_minute,
+            "cloud": c.cloud.model_dump(), "budget": c.budget.model_dump()}
         for n, c in inv.clients.items()
     }
     clouds = {p: {"base_url": c.base_url, "api_key_file": cloud_key_path(p, secrets_dir),
-                  "models": dict(c.models)} for p, c in inv.clouds.items()}
+                  "models": {a: m.model_dump() for a, m in c.models.items()}}
+              for p, c in inv.clouds.items()}
     data = {
         "listen": listen,
         "admin_token_file": admin_token_path(secrets_dir),

@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from . import cloud, spend
 from .errors import error_body, error_response, sse_error_event
 from .routing import Decision
 from .state import GatewayState
@@ -250,6 +251,10 @@ class Proxy:
             ctx.route = route
             got = await self._acquire(route, primary, pin, d, tried, ctx)
             if isinstance(got, Busy):
+                if pol.cfg.routes[d.route].cloud_fallback and engines is None:
+                    fb = await cloud.fallback(request, st, ctx, d, payload, path, "busy")
+                    if fb is not None:
+                        return fb
                 return self._err(ctx, got.status, got.message, "server_busy",
                                  retry_after=got.retry_after)
             if isinstance(got, Upstream):
@@ -288,6 +293,11 @@ class Proxy:
                     return self._err(ctx, 503, f"{last_msg} (route '{last_route}' is "
                                      "terminal: no downgrade)", "terminal_route_unavailable",
                                      retry_after=5)
+                if pol.cfg.routes[d.route].cloud_fallback and engines is None:
+                    why = {502: "error", 504: "timeout"}.get(last_status, "down")
+                    fb = await cloud.fallback(request, st, ctx, d, payload, path, why)
+                    if fb is not None:
+                        return fb
                 code = {502: "upstream_error", 504: "upstream_timeout"}.get(
                     last_status, "no_upstream")
                 return self._err(ctx, last_status, last_msg, code,
@@ -366,7 +376,13 @@ class Proxy:
         ctx.status = resp.status
         h = ctx.headers()
         h["Content-Type"] = resp.headers.get("Content-Type", "application/json")
+        if resp.status == 200:
+            spend.account_json(self.state, ctx, self._model_label(ctx), raw)
         return web.Response(status=resp.status, body=raw, headers=h)
+
+    def _model_label(self, ctx: Ctx) -> str:
+        up = self.state.upstreams.get(ctx.upstream or "")
+        return up.cfg.model if up is not None else ctx.upstream or "-"
 
     async def _relay(self, request: web.Request, resp: aiohttp.ClientResponse, ctx: Ctx,
                      first: bytes, deadline: float, ndjson: bool
@@ -386,14 +402,21 @@ class Proxy:
             ctx.status, ctx.error = 499, "client disconnected"
             return out, False
         ctx.ttft_ms = (time.perf_counter() - ctx.t0) * 1000
+        sep = b"\n" if ndjson else b"data:"
+        events, prev, tail = first.count(sep), b"", first
         try:
             async with asyncio.timeout_at(deadline):
                 async for chunk in resp.content.iter_any():
+                    events += chunk.count(sep)
+                    prev, tail = tail, chunk
                     try:
                         await out.write(chunk)
                     except _CLIENT_ERRORS:
                         ctx.status, ctx.error = 499, "client disconnected"
                         return out, False
+            spend.account(self.state, ctx, self._model_label(ctx),
+                          spend.usage_in_stream_tail(prev[-4096:] + tail),
+                          max(0, events - (1 if ndjson else 2)))
             return out, True
         except (TimeoutError, *_CLIENT_ERRORS) as exc:
             what = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import admin, cloud
+from . import admin, cloud, cloudpolicy, spend
 from .body import Reject, read_json
 from .config import ClientCfg, GatewayConfig
 from .errors import error_response
@@ -105,6 +105,7 @@ async def _serve(request: web.Request, path: str, native: bool = False) -> web.S
     try:
         name, client = authenticate(request, st)
         ctx.client = name
+        spend.check_budget(st, name, client)
         raw, payload = await read_json(request, st.cfg.max_body_bytes,
                                        st.cfg.limits.body_timeout_s)
         _check_shape(path, payload)
@@ -198,15 +199,16 @@ async def models(request: web.Request) -> web.Response:
     """GET /v1/models: route aliases, concrete served models, cloud models if allowed."""
     st = request.app[STATE]
     try:
-        client = _auth_only(request)
+        name, client = authenticate(request, st)
     except Reject as exc:
         return error_response(exc.status, exc.message, exc.param, exc.code)
     cfg = st.cfg
     prefix = cfg.routing.alias_prefix.rstrip("/")
     ids = [f"{prefix}/auto"] + [f"{prefix}/{r}" for r in cfg.routes]
     ids += sorted({u.model for u in cfg.upstreams.values()})
-    if client is not None and client.cloud:
-        ids += [f"cloud/{p}/{a}" for p, pc in cfg.clouds.items() for a in pc.models]
+    if client is not None and client.cloud.mode != "none":
+        ids += [f"cloud/{ref}" for ref, hows in cloudpolicy.reachable(cfg, name, client).items()
+                if "by_name" in hows or "escalation" in hows]
     created = int(st.started)
     data = [{"id": i, "object": "model", "created": created,
              "owned_by": "cloud" if i.startswith("cloud/") else "hearth"} for i in ids]

@@ -258,6 +258,9 @@ class RoutePolicy(Strict):
     failover: list[str] = []
     terminal: bool = False
     queue: Queue = Queue()
+    cloud_fallback: str | None = None  # "<provider>/<alias>": last resort after every local upstream
+    private: bool = False  # nothing of this route ever goes to a cloud model
+    cloud_no_retention: bool = False  # its cloud fallback must be an alias that retains nothing
 
 
 class Routing(Strict):
@@ -271,17 +274,57 @@ class Routing(Strict):
     routes: dict[RouteName, RoutePolicy] = {}
 
 
+class CloudModel(Strict):
+    """One cloud alias: the provider's model id, limits, data policy, price (USD per 1M tokens)."""
+
+    id: str = Field(min_length=1)
+    per_minute: int | None = Field(None, ge=1)
+    per_day: int | None = Field(None, ge=1)
+    retains_prompts: bool | None = None  # None: unknown, treated as "retains"
+    trains_on_prompts: bool | None = None
+    vision: bool = False
+    context: int | None = Field(None, gt=0)
+    usd_per_mtok_in: float | None = Field(None, ge=0)
+    usd_per_mtok_out: float | None = Field(None, ge=0)
+
+
+def _cloud_model(value: Any) -> Any:
+    return {"id": value} if isinstance(value, str) else value
+
+
+def _client_cloud(value: Any) -> Any:
+    if isinstance(value, bool):  # the old switch: true = escalation with the header
+        return {"mode": "escalation" if value else "none"}
+    return value
+
+
 class Cloud(Strict):
     base_url: str = Field(pattern=r"^https?://")
     api_key: SecretRef
-    models: dict[str, str] = Field(min_length=1)
+    models: dict[str, Annotated[CloudModel, BeforeValidator(_cloud_model)]] = Field(min_length=1)
+
+
+class ClientCloud(Strict):
+    """How a client may reach cloud models: none (default), escalation (header), by_name."""
+
+    mode: Literal["none", "escalation", "by_name"] = "none"
+    fallback: bool = False
+    providers: list[str] | None = None
+    aliases: list[str] | None = None  # "<provider>/<alias>"
+    no_retention: bool = False
+
+
+class Budget(Strict):
+    tokens_per_day: int | None = Field(None, ge=1)
+    usd_per_day: float | None = Field(None, gt=0)
 
 
 class Client(Strict):
     key: SecretRef
     routes: list[str] | None = None
     rate_per_minute: int | None = Field(None, ge=1)
-    cloud: bool = False
+    cloud: Annotated[ClientCloud, BeforeValidator(_client_cloud)] = ClientCloud()
+    budget: Budget = Budget()
 
 
 HostName = Annotated[str, Field(pattern=NAME)]

@@ -248,6 +248,33 @@ def check_routing(inv: Inventory) -> Iterator[Problem]:
             yield from route_ref(f"clients.{client}.routes", route)
 
 
+def check_cloud(inv: Inventory) -> Iterator[Problem]:
+    """Cloud fallbacks and client cloud lists name aliases that exist; never a terminal
+    or private route (seed 002: nothing private leaves, the senior model never falls back)."""
+    aliases = {f"{p}/{a}": m for p, c in inv.clouds.items() for a, m in c.models.items()}
+    for route, policy in (inv.routing.routes if inv.routing else {}).items():
+        ref, where = policy.cloud_fallback, f"routing.routes.{route}.cloud_fallback"
+        if ref is None:
+            continue
+        if ref not in aliases:
+            yield Problem(where, f"unknown cloud alias {ref} (want <provider>/<alias> from clouds:)")
+            continue
+        if policy.terminal:
+            yield Problem(where, "a terminal route never falls back, not even to the cloud")
+        if policy.private:
+            yield Problem(where, "a private route never sends anything to the cloud")
+        m = aliases[ref]
+        if policy.cloud_no_retention and not (m.retains_prompts is False and m.trains_on_prompts is not True):
+            yield Problem(where, f"{ref} may retain or train on prompts (the route has cloud_no_retention)")
+    for client, spec in inv.clients.items():
+        for p in spec.cloud.providers or []:
+            if p not in inv.clouds:
+                yield Problem(f"clients.{client}.cloud.providers", f"unknown cloud provider {p}")
+        for ref in spec.cloud.aliases or []:
+            if ref not in aliases:
+                yield Problem(f"clients.{client}.cloud.aliases", f"unknown cloud alias {ref} (want <provider>/<alias>)")
+
+
 def _check_tie_break(order: list[str], buckets: set[str]) -> Iterator[Problem]:
     for bucket in order:
         if bucket not in buckets:
@@ -375,6 +402,7 @@ CHECKS: tuple[Check, ...] = (
     check_nvidia,
     check_k3s,
     check_plain_secrets,
+    check_cloud,
 )
 
 

@@ -25,7 +25,8 @@ def test_example_inventory_renders() -> None:
     assert cfg.wol.address == "192.168.1.255" and cfg.wol.port == 9
     assert cfg.admin_token_file == "/etc/hearth/gateway/secrets/admin-token"
     assert cfg.clouds["gemini"].api_key_file == "/etc/hearth/gateway/secrets/cloud-gemini"
-    assert cfg.clients["hermes"].cloud and not cfg.clients["cursor"].cloud
+    assert cfg.clients["hermes"].cloud.mode == "escalation"
+    assert cfg.clients["cursor"].cloud.mode == "none"
     assert len(cfg.clients["cursor"].key_sha256) == 64
     assert "10.77.0.1:4000" in cfg.listen
     assert "windows-gpu" in cfg.sanitise.hostnames
