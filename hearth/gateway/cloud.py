@@ -155,9 +155,10 @@ def _fallback_blocker(st: GatewayState, ctx: Any, d: Any, path: str, ref: str
                       ) -> str | None:
     cfg = st.cfg
     rc = cfg.routes[d.route]
-    if rc.private or rc.terminal or (ctx.route in cfg.routes and (
-            cfg.routes[ctx.route].terminal or cfg.routes[ctx.route].private)):
-        return "route_private_or_terminal"
+    if rc.terminal:
+        return "route_terminal"
+    if rc.private or (ctx.route in cfg.routes and cfg.routes[ctx.route].private):
+        return "route_private"
     if path not in _FALLBACK_PATHS:
         return "endpoint"
     if d.upstreams:
@@ -289,7 +290,8 @@ async def call(request: web.Request, st: GatewayState, ctx: Any, ref: str,
                 await out.write(sse_error_event(f"cloud provider failed mid-stream: "
                                                 f"{type(exc).__name__}"))
             audit["usage"] = spend.usage_in_stream_tail(tail)
-            spend.account(st, ctx, f"cloud/{ref}", audit["usage"], max(0, events - 2), m)
+            spend.account(st, ctx, f"cloud/{ref}", audit["usage"],
+                          max(0, events - (b"[DONE]" in tail)), m)
             return out
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         ctx.status = audit["status"] = 504 if isinstance(exc, TimeoutError) else 502

@@ -289,15 +289,15 @@ class Proxy:
                         and self._candidates(r, None, d.has_image, tried)), None)
             chain = chain[chain.index(nxt) + 1:] if nxt else []
             if nxt is None:
-                if st.cfg.routes[last_route].terminal or st.cfg.routes[route].terminal:
-                    return self._err(ctx, 503, f"{last_msg} (route '{last_route}' is "
-                                     "terminal: no downgrade)", "terminal_route_unavailable",
-                                     retry_after=5)
                 if pol.cfg.routes[d.route].cloud_fallback and engines is None:
                     why = {502: "error", 504: "timeout"}.get(last_status, "down")
                     fb = await cloud.fallback(request, st, ctx, d, payload, path, why)
                     if fb is not None:
                         return fb
+                if st.cfg.routes[last_route].terminal or st.cfg.routes[route].terminal:
+                    return self._err(ctx, 503, f"{last_msg} (route '{last_route}' is "
+                                     "terminal: no downgrade)", "terminal_route_unavailable",
+                                     retry_after=5)
                 code = {502: "upstream_error", 504: "upstream_timeout"}.get(
                     last_status, "no_upstream")
                 return self._err(ctx, last_status, last_msg, code,
@@ -416,7 +416,7 @@ class Proxy:
                         return out, False
             spend.account(self.state, ctx, self._model_label(ctx),
                           spend.usage_in_stream_tail(prev[-4096:] + tail),
-                          max(0, events - (1 if ndjson else 2)))
+                          max(0, events - (b"[DONE]" in tail or ndjson)))
             return out, True
         except (TimeoutError, *_CLIENT_ERRORS) as exc:
             what = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
