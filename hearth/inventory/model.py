@@ -135,6 +135,7 @@ class Gpu(Strict):
     unified_memory: bool = False
     vendor: Literal["nvidia", "amd", "intel"] = "nvidia"
     power_limit_w: int | None = Field(None, gt=0, le=2000)  # NVIDIA: nvidia-smi -pl at boot
+    dedicated: bool = False  # a single-purpose card (seed 002): exactly one served model on it
 
     @property
     def usable_gb(self) -> float:
@@ -160,8 +161,10 @@ class Serve(Strict):
     gpu: int = Field(0, ge=0)
     keep_alive: KeepAlive | None = None
     max_loaded_models: int | None = Field(None, ge=1)
-    flags: dict[str, str | int | float | bool] = {}
+    flags: dict[str, str | int | float | bool | list[Any] | dict[str, Any]] = {}
     env: dict[str, str] = {}
+    start_order: int | None = Field(None, ge=0)  # vLLM: lower starts first (default: list order)
+    ready_timeout_s: float | None = Field(None, gt=0)  # vLLM: /health + /v1/models within this
 
     @property
     def listen_port(self) -> int:

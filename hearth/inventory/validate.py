@@ -14,6 +14,7 @@ from typing import Any
 from hearth.inventory import k3s_checks
 from hearth.inventory.model import Inventory, RoutePolicy, Serve, Windows
 from hearth.inventory.secrets import SECRET_REF
+from hearth.inventory.validate_vllm import check_dedicated_gpus, check_vllm
 
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|private[_-]?key)", re.I)
 
@@ -130,9 +131,9 @@ def check_serves(inv: Inventory) -> Iterator[Problem]:
             if port in ports and serve.engine != "ollama":
                 yield Problem(f"{path}.port", f"port {port} is already used by {ports[port]}")
             ports.setdefault(port, serve.name)
-            for flag in serve.flags:
-                if flag in ("max-model-len", "gpu-memory-utilization", "kv-cache-dtype", "port", "host"):
-                    yield Problem(f"{path}.flags.{flag}", "set by hearth from the serve's own keys; remove it")
+            for key in ("start_order", "ready_timeout_s"):
+                if getattr(serve, key) is not None and serve.engine != "vllm":
+                    yield Problem(f"{path}.{key}", f"{key} orders vLLM units; engine is {serve.engine}")
 
 
 def check_ollama_server(inv: Inventory) -> Iterator[Problem]:
@@ -410,5 +411,7 @@ def cross_checks(inv: Inventory, defaults: dict[str, Any] | None = None) -> list
     """Run every check; an empty list means the inventory is valid."""
     problems = [problem for check in CHECKS for problem in check(inv)]
     problems.extend(check_settings(inv, defaults or {}))
+    problems.extend(Problem(path, message) for path, message in check_vllm(inv, defaults or {}))
+    problems.extend(Problem(path, message) for path, message in check_dedicated_gpus(inv))
     return problems
 

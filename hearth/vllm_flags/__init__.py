@@ -1,0 +1,124 @@
+"""The `vllm serve` arguments of a pinned vLLM release, and checks against them.
+
+``vllm-<version>.json`` beside this file is generated from the release's own
+argument parser by ``generate.py`` (its docstring has the exact command). Each
+flag has a ``kind``: ``bool`` (``--x`` / ``--no-x``), ``flag`` (no value), ``int``,
+``float``, ``str`` (maybe with ``choices``), ``json`` (a JSON document) or
+``json_or_str``; ``nargs`` ``+`` takes one or more values.
+
+The lab's vLLM stand-in parses its command line with the same file, so a flag the
+release does not know fails there exactly as with the real one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+# Flags hearth derives from the serve's own keys (model, name, context, share of
+# the card, KV dtype, address): written under flags they would contradict them.
+SET_BY_HEARTH = {
+    "model": "model", "served-model-name": "name", "max-model-len": "context",
+    "gpu-memory-utilization": "gpu_memory_utilization", "kv-cache-dtype": "kv_cache_dtype",
+    "host": "the overlay address", "port": "port", "uds": "the overlay address",
+}  # fmt: skip
+# Flags that would put a secret on the command line (visible in ps and the journal).
+SECRET_FLAGS = {"api-key": "VLLM_API_KEY in env (a secret reference) instead"}
+
+
+def recorded_versions() -> list[str]:
+    return sorted(p.stem.removeprefix("vllm-") for p in HERE.glob("vllm-*.json"))
+
+
+@cache
+def load(version: str) -> dict[str, Any]:
+    """The recorded argument list of vLLM ``version``; KeyError if none is recorded.
+
+    Example:
+        load("0.11.0")["flags"]["max-model-len"]  # {"dest": "max_model_len", "kind": "int"}
+    """
+    path = HERE / f"vllm-{version}.json"
+    if not path.exists():
+        raise KeyError(version)
+    return json.loads(path.read_text())
+
+
+def _scalar_ok(kind: str, value: Any) -> bool:
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind in ("json", "json_or_str") and isinstance(value, dict | list):
+        return True
+    if kind == "json" and isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return False
+        return True
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def check_flag(recorded: dict[str, Any], name: str, value: Any) -> str | None:
+    """Why ``name: value`` under a serve's ``flags`` is wrong for this release, or None."""
+    version = recorded["vllm_version"]
+    flags = recorded["flags"]
+    if name.startswith("-"):
+        return "write the flag without leading dashes (e.g. enable-prefix-caching)"
+    if name in SET_BY_HEARTH:
+        return f"set by hearth from the serve's {SET_BY_HEARTH[name]}; remove it"
+    if name in SECRET_FLAGS:
+        return f"would put a secret on the command line; use {SECRET_FLAGS[name]}"
+    if name.startswith("no-") and name[3:] in flags and flags[name[3:]]["kind"] == "bool":
+        return f"write {name[3:]}: false"
+    spec = flags.get(name)
+    if spec is None:
+        close = difflib.get_close_matches(name, list(flags), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"vLLM {version} has no --{name}{hint}"
+    kind = spec["kind"]
+    if kind == "bool" and not isinstance(value, bool):
+        return f"--{name} is a switch: write true or false (got {value!r})"
+    if kind == "flag" and value is not True:
+        return f"--{name} takes no value: write true, or remove it (got {value!r})"
+    if kind in ("bool", "flag"):
+        return None
+    values = value if isinstance(value, list) and spec.get("nargs") == "+" else [value]
+    for item in values:
+        if not _scalar_ok(kind, item):
+            what = {"json": "a JSON document", "json_or_str": "JSON or a string"}.get(kind, f"a {kind}")
+            return f"--{name} takes {what} (got {item!r})"
+        choices = spec.get("choices")
+        if choices and str(item) not in choices:
+            return f"--{name} must be one of {', '.join(choices)} (got {item!r})"
+    if name == "quantization" and str(value) not in recorded.get("quantization_methods", [str(value)]):
+        return f"vLLM {version} has no quantization method {value!r}"
+    return None
+
+
+def argument(value: Any) -> str:
+    """One flag value as vLLM reads it: JSON for mappings/lists, plain text otherwise."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return str(value)
+
+
+def flag_args(recorded: dict[str, Any], flags: dict[str, Any]) -> list[str]:
+    """``flags:`` as vLLM command-line arguments, in the inventory's order."""
+    args: list[str] = []
+    for name, value in flags.items():
+        kind = recorded["flags"].get(name, {}).get("kind")
+        if kind == "bool":
+            args.append(f"--{name}" if value else f"--no-{name}")
+        elif kind == "flag":
+            args.append(f"--{name}")
+        elif isinstance(value, list) and recorded["flags"][name].get("nargs") == "+":
+            args += [f"--{name}", *(argument(item) for item in value)]
+        else:
+            args += [f"--{name}", argument(value)]
+    return args
