@@ -20,6 +20,9 @@ if "linux" in host.groups:
     local.include("roles/overlay/main.py")
     local.include("roles/firewall/main.py")
 
+if "linux" in host.groups and "sleepers" in host.groups:
+    local.include("roles/wol/main.py")
+
 if "linux" in host.groups and "ollama" in host.groups:
     local.include("roles/ollama/main.py")
 

@@ -8,15 +8,136 @@ overlay IP, never the LAN.
 
 from __future__ import annotations
 
+import hashlib
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from hearth.configs import ConfigFile
 from hearth.inventory import Inventory, Serve
 
 UNIT = "/etc/systemd/system/ollama.service"
+RESUME_UNIT = "/etc/systemd/system/hearth-nvidia-uvm-resume.service"
 BINARY = "/usr/local/bin/ollama"
 MODELS = "/var/lib/ollama/models"
+INSTALLS = "/opt/ollama"
+CACHE = "/var/cache/hearth"
 DEFAULT_KEEP_ALIVE = "5m"  # Ollama's own default
+
+# What Ollama's own install.sh leaves (https://github.com/ollama/ollama, scripts/install.sh):
+# the release unpacked into /usr/local (bin/ollama a regular file, lib/ollama beside it)
+# and a user `ollama` whose home /usr/share/ollama holds the models.
+INSTALL_SH_LIBS = "/usr/local/lib/ollama"
+INSTALL_SH_MODELS = "/usr/share/ollama/.ollama/models"
+
+# Linux release assets are zstd tarballs from v0.14.0 on (`ollama-linux-amd64.tar.zst`,
+# `ollama-linux-amd64-rocm.tar.zst`), gzip tarballs before (`ollama-linux-amd64.tgz`);
+# see https://github.com/ollama/ollama/releases/tag/v0.14.0 and ai-action/setup-ollama#367.
+ZSTD_SINCE = (0, 14, 0)
+RELEASE_URL = "https://github.com/ollama/ollama/releases/download/v{version}/{asset}"
+# GPU add-on archives unpacked over the main one, by GPU vendor: the main tarball
+# carries the CUDA libraries; AMD needs the ROCm add-on (amd64 only).
+ADDONS = {"amd": "rocm"}
+ADDON_ARCHES = {"rocm": {"amd64"}}
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``0.14.0`` -> (0, 14, 0); a suffix (``-rc1``, ``-standin``) is ignored."""
+    match = re.match(r"v?(\d+(?:\.\d+)*)", version.strip())
+    if not match:
+        raise ValueError(f"ollama_version {version!r} is not a version number like 0.14.0")
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+def archive_ext(version: str) -> str:
+    """The release's archive format for this version."""
+    key = version_key(version)
+    key += (0,) * (3 - len(key))
+    return ".tar.zst" if key >= ZSTD_SINCE else ".tgz"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One release archive: what it is called, where it comes from, its checksum, its cached copy."""
+
+    flavour: str  # "" for the main archive, "rocm" for the ROCm add-on
+    name: str
+    url: str
+    sha256: str
+    cached: str
+
+
+def gpu_addons(inv: Inventory, name: str) -> list[str]:
+    """The add-on archives this host's GPUs need (``rocm`` for an AMD GPU)."""
+    host = inv.hosts[name]
+    wanted = sorted({ADDONS[gpu.vendor] for gpu in host.gpus if gpu.vendor in ADDONS})
+    for addon in wanted:
+        if host.arch not in ADDON_ARCHES[addon]:
+            raise ValueError(f"hosts.{name}: Ollama publishes no {addon} add-on for {host.arch} "
+                             f"(only {', '.join(sorted(ADDON_ARCHES[addon]))})")
+    return wanted
+
+
+def release_assets(version: str, arch: str, url_template: str, sha256s: dict[str, str],
+                   addons: list[str]) -> list[Asset]:
+    """The archives to download for ``version`` on ``arch``: the main one first, then add-ons.
+
+    ``url_template`` may use ``{version}``, ``{arch}``, ``{asset}`` (the archive's
+    file name) and ``{ext}``; checksums are keyed by ``arch`` and ``arch-addon``.
+    """
+    ext = archive_ext(version)
+    if "{asset}" not in url_template:
+        if addons:
+            raise ValueError(f"ollama_url {url_template!r} must name the archive as {{asset}}: "
+                             f"this host also needs the {', '.join(addons)} add-on")
+        if url_template.endswith((".tgz", ".tar.zst")) and not url_template.endswith(ext):
+            raise ValueError(f"ollama_url {url_template!r}: Ollama {version} is released as {ext} "
+                             f"(zstd from 0.14.0 on, gzip before); use {{asset}} or {{ext}} in the URL")
+    assets = []
+    for flavour in ["", *addons]:
+        stem = f"ollama-linux-{arch}" + (f"-{flavour}" if flavour else "")
+        key = f"{arch}-{flavour}" if flavour else arch
+        sha = sha256s.get(key)
+        url = url_template.format(version=version, arch=arch, asset=stem + ext, ext=ext)
+        if not sha:
+            raise ValueError(f"ollama_sha256 has no checksum for {key}: set settings.ollama_sha256.{key} "
+                             f"in the inventory to the sha256 of {url} (Ollama publishes sha256sum.txt "
+                             f"with each release)")
+        assets.append(Asset(flavour, stem + ext, url, sha, ""))
+    ident = install_id(version, [asset.sha256 for asset in assets])
+    return [Asset(a.flavour, a.name, a.url, a.sha256,
+                  f"{CACHE}/ollama-{ident}" + (f"-{a.flavour}" if a.flavour else "") + ext) for a in assets]
+
+
+def install_id(version: str, sha256s: list[str]) -> str:
+    """``<version>-<12 hex>``: one install folder per version and set of archives."""
+    digest = sha256s[0] if len(sha256s) == 1 else hashlib.sha256("".join(sha256s).encode()).hexdigest()
+    return f"{version}-{digest[:12]}"
+
+
+def install_dir(assets: list[Asset], version: str) -> str:
+    return f"{INSTALLS}/{install_id(version, [asset.sha256 for asset in assets])}"
+
+
+def prune(installs: list[str], cached: list[str], current: str) -> tuple[list[str], list[str]]:
+    """Installs and cached archives to delete: all but ``current`` and the previous version.
+
+    ``installs`` are folder names under /opt/ollama (``<version>-<id>``, maybe a
+    leftover ``.partial``), ``cached`` file names under /var/cache/hearth; the
+    previous version is the highest other complete install (the one to go back to).
+    """
+    complete = [name for name in installs if not name.endswith(".partial") and name != current]
+    keep = {current, f"{current}.partial"}  # the unpack starts its own temporary folder afresh
+    if complete:
+        keep.add(max(complete, key=lambda name: (version_key(name), name)))
+    stale_installs = sorted(name for name in installs if name not in keep)
+    stale_cached = sorted(name for name in cached if name.startswith("ollama-")
+                          and not any(name.startswith(f"ollama-{kept}") for kept in keep))
+    return stale_installs, stale_cached
+
+
+def nvidia(inv: Inventory, name: str) -> bool:
+    return any(gpu.vendor == "nvidia" for gpu in inv.hosts[name].gpus)
 
 
 def ollama_serves(inv: Inventory, name: str) -> list[Serve]:
@@ -63,9 +184,10 @@ def unit_ordering(inv: Inventory) -> list[str]:
 
 
 def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -> list[ConfigFile]:
+    """The Ollama unit; on a sleeping NVIDIA host also the unit that reloads nvidia_uvm on resume."""
     if not ollama_serves(inv, name) or inv.hosts[name].os != "linux":
         return []
-    return [
+    files = [
         ConfigFile(
             dest=UNIT,
             template="ollama/ollama.service.j2",
@@ -73,6 +195,12 @@ def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -
                 "binary": BINARY,
                 "environment": environment(inv, name),
                 "after": unit_ordering(inv),
+                # NoNewPrivileges=true stops the setuid nvidia-modprobe Ollama would
+                # use to create /dev/nvidia-uvm: load the module as root first.
+                "nvidia_uvm": nvidia(inv, name),
             },
         )
     ]
+    if nvidia(inv, name) and inv.hosts[name].sleep.sleeps:
+        files.append(ConfigFile(dest=RESUME_UNIT, template="ollama/hearth-nvidia-uvm-resume.service.j2"))
+    return files

@@ -1,4 +1,4 @@
-"""Facts about an Ollama server on the host."""
+"""Facts about an Ollama server and its installs on the host."""
 
 from __future__ import annotations
 
@@ -58,3 +58,17 @@ class OllamaModelInfo(FactBase[dict]):
             return {}
         info = shown.get("model_info") if isinstance(shown, dict) else None
         return info if isinstance(info, dict) else {}
+class DirectoryEntries(FactBase[list[str]]):
+    """
+    Names in a directory (not recursive, hidden ones too); empty when it is missing.
+
+    .. code:: python
+
+        host.get_fact(DirectoryEntries, path="/opt/ollama")  # ["0.13.5-0123456789ab", "0.14.0-ba9876543210"]
+    """
+
+    def command(self, path: str) -> str:
+        return f"ls -1A {shlex.quote(path)} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> list[str]:
+        return sorted(line.strip() for line in output if line.strip())

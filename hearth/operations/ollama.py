@@ -1,4 +1,4 @@
-"""Operations on an Ollama server: models pulled once, never re-pulled."""
+"""Operations on an Ollama server: models pulled once, never re-pulled; an older store adopted."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
+from pyinfra.facts.files import Directory
 
 from hearth.facts.ollama import OllamaModels, model_tag
 
@@ -38,3 +39,37 @@ def model_pulled(model: str, address: str, wait_s: int = 60):
         f"for i in $(seq 1 {int(wait_s)}); do {env} ollama list >/dev/null 2>&1 && break; sleep 1; done; "
         f"{env} ollama pull {shlex.quote(model)}"
     )
+
+
+@operation()
+def models_adopted(src: str, dest: str, owner: str = "ollama"):
+    """
+    Move an Ollama model store found at ``src`` (e.g. where Ollama's install.sh
+    keeps it) into ``dest``, so taking the host over loses no model: a plain rename
+    when ``dest`` is missing or empty, else a copy that keeps ``dest``'s files.
+
+    + src: the old store (``/usr/share/ollama/.ollama/models``)
+    + dest: the store the unit's OLLAMA_MODELS names
+    + owner: who owns the moved files (the Ollama user)
+
+    **Example:**
+
+    .. code:: python
+
+        ollama.models_adopted(
+            name="Adopt install.sh's models",
+            src="/usr/share/ollama/.ollama/models",
+            dest="/var/lib/ollama/models",
+        )
+    """
+    if not host.get_fact(Directory, path=src):
+        host.noop(f"no model store at {src}")
+        return
+    qsrc, qdest = shlex.quote(src), shlex.quote(dest)
+    parent = shlex.quote(dest.rstrip("/").rsplit("/", 1)[0])
+    yield StringCommand(
+        f'if [ -d {qdest} ] && [ -z "$(ls -A {qdest})" ]; then rmdir {qdest}; fi; '
+        f"if [ -e {qdest} ]; then cp -a -n {qsrc}/. {qdest}/ && rm -rf {qsrc}; "
+        f"else mkdir -p {parent} && mv {qsrc} {qdest}; fi"
+    )
+    yield StringCommand("chown", "-R", f"{owner}:{owner}", qdest)

@@ -1,69 +1,99 @@
 """Role ollama: the Ollama server on hosts that serve `engine: ollama` models.
 
-The release tarball is downloaded from `ollama_url` and checked against
-`ollama_sha256` (per architecture) before anything is unpacked; the unit's
-environment (KEEP_ALIVE, MAX_LOADED_MODELS, NUM_PARALLEL, host binding on the
-overlay) comes from the inventory via hearth.configs.ollama; each served model is
-pulled once.
+The release archives this host needs (the main one, plus the ROCm add-on for an
+AMD GPU) are downloaded from `ollama_url` in the release's own format for the
+version (.tar.zst from 0.14.0 on, .tgz before) and checked against
+`ollama_sha256` before anything is unpacked; they unpack into a temporary folder
+renamed into place, and only the previous install is kept besides the current
+one. A host set up by Ollama's install.sh is taken over: its binary replaced by a
+link, its models moved into hearth's store. The unit's environment comes from the
+inventory via hearth.configs.ollama; each served model is pulled once.
 """
 
 from __future__ import annotations
 
 from io import StringIO
+from pathlib import PurePosixPath
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
+from pyinfra.facts.files import Directory, File
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import ollama as configs
-from hearth.facts.ollama import OllamaModelInfo
+from hearth.facts.ollama import DirectoryEntries, OllamaModelInfo
 from hearth.inventory import Inventory, Serve, load_cached
 from hearth.operations import archive
 from hearth.operations import ollama as ollama_ops
+from hearth.operations.apt import packages_installed
 from hearth.planner import modelinfo
 from hearth.planner.catalogue import find_arch
 
 
-def release(arch: str) -> tuple[str, str, str]:
-    """(version, url, sha256) of the Ollama release for this architecture."""
-    version = str(host.data.ollama_version)
-    url = str(host.data.ollama_url).format(version=version, arch=arch)
-    sha256 = (host.data.ollama_sha256 or {}).get(arch)
-    if not sha256:
-        raise ValueError(
-            f"ollama_sha256 has no checksum for {arch}: set settings.ollama_sha256.{arch} in the inventory "
-            f"to the sha256 of {url} (Ollama publishes sha256sum.txt with each release)"
-        )
-    return version, url, sha256
+def prune_old(current: str) -> None:
+    """Delete installs and archives beyond the current and the previous version."""
+    installs = host.get_fact(DirectoryEntries, path=configs.INSTALLS) or []
+    cached = host.get_fact(DirectoryEntries, path=configs.CACHE) or []
+    stale_installs, stale_cached = configs.prune(installs, cached, PurePosixPath(current).name)
+    for name in stale_installs:
+        files.directory(name=f"Prune old install {name}", path=f"{configs.INSTALLS}/{name}", present=False)
+    for name in stale_cached:
+        files.file(name=f"Prune old archive {name}", path=f"{configs.CACHE}/{name}", present=False)
 
 
 @deploy("ollama")
 def apply_ollama() -> None:
     inv = load_cached(host.data.hearth_inventory)
     name = host.data.hearth_host
-    version, url, sha256 = release(inv.hosts[name].arch)
-    install = f"/opt/ollama/{version}-{sha256[:12]}"
-    tarball = f"/var/cache/hearth/ollama-{version}-{sha256[:12]}.tgz"
+    version = str(host.data.ollama_version)
+    assets = configs.release_assets(version, inv.hosts[name].arch, str(host.data.ollama_url),
+                                    dict(host.data.ollama_sha256 or {}), configs.gpu_addons(inv, name))
+    install = configs.install_dir(assets, version)
+    # Ollama's install.sh leaves a regular file where hearth puts a link, and models in its home.
+    install_sh_binary = bool(host.get_fact(File, path=configs.BINARY))
+    install_sh_models = bool(host.get_fact(Directory, path=configs.INSTALL_SH_MODELS))
 
+    if configs.archive_ext(version) == ".tar.zst":
+        packages_installed("zstd (Ollama >= 0.14 is released as .tar.zst)", ["zstd"])
+    if install_sh_binary or install_sh_models:
+        systemd.service(name="Stop the Ollama that install.sh set up (taking it over)", service="ollama",
+                        running=False)
+    for group in ("render", "video"):  # GPU device nodes (/dev/dri/renderD*, /dev/kfd) belong to these
+        server.group(name=f"Group {group} (GPU access)", group=group, system=True)
     server.group(name="Group ollama", group="ollama", system=True)
-    server.user(name="User ollama (system, no login)", user="ollama", group="ollama", system=True,
-                home="/var/lib/ollama", shell="/usr/sbin/nologin")
+    server.user(name="User ollama (system, no login, in render and video)", user="ollama", group="ollama",
+                groups=["render", "video"], system=True, home="/var/lib/ollama", shell="/usr/sbin/nologin")
+    if install_sh_models:
+        ollama_ops.models_adopted(name=f"Models from install.sh's store moved to {configs.MODELS}",
+                                  src=configs.INSTALL_SH_MODELS, dest=configs.MODELS)
     files.directory(name="Model store", path=configs.MODELS, user="ollama", group="ollama", mode="0750")
-    files.directory(name="Download cache", path="/var/cache/hearth", mode="0755")
-    files.download(name=f"Download Ollama {version} (sha256 checked)", src=url, dest=tarball,
-                   sha256sum=sha256)
-    archive.unpacked(name=f"Unpack Ollama {version}", src=tarball, dest=install,
-                     creates=f"{install}/bin/ollama")
-    binary = files.link(name="ollama on PATH", path=configs.BINARY, target=f"{install}/bin/ollama")
+    files.directory(name="Download cache", path=configs.CACHE, mode="0755")
+    files.directory(name="Installs", path=configs.INSTALLS, mode="0755")
+    for asset in assets:
+        files.download(name=f"Download {asset.name} {version} (sha256 checked)", src=asset.url,
+                       dest=asset.cached, sha256sum=asset.sha256)
+    archive.unpacked(name=f"Unpack Ollama {version} (through a temporary folder)",
+                     srcs=[asset.cached for asset in assets], dest=install, creates=f"{install}/bin/ollama")
+    binary = files.link(name="ollama on PATH", path=configs.BINARY, target=f"{install}/bin/ollama",
+                        force=True, force_backup=False)
+    if install_sh_binary:
+        files.directory(name="install.sh's libraries removed (the release brings its own)",
+                        path=configs.INSTALL_SH_LIBS, present=False)
 
-    (unit_file,) = configs.host_files(inv, name)
+    unit_file, *extra_files = configs.host_files(inv, name)
     unit = files.put(name="Ollama unit (environment from the inventory)", src=StringIO(unit_file.render()),
                      dest=unit_file.dest, mode=unit_file.mode)
-    systemd.daemon_reload(name="Reload systemd (unit changed)", _if=unit.did_change)
+    extras = [files.put(name=f"Unit {PurePosixPath(extra.dest).name} (reload nvidia_uvm after resume)",
+                        src=StringIO(extra.render()), dest=extra.dest, mode=extra.mode) for extra in extra_files]
+    systemd.daemon_reload(name="Reload systemd (a unit changed)", _if=any_changed(unit, *extras))
+    for extra in extra_files:
+        systemd.service(name=f"{PurePosixPath(extra.dest).name} enabled (runs on resume)",
+                        service=PurePosixPath(extra.dest).name, running=False, enabled=True)
     systemd.service(name="Ollama enabled and running", service="ollama", enabled=True, running=True)
     systemd.service(name="Restart Ollama (unit or binary changed)", service="ollama", restarted=True,
                     _if=any_changed(unit, binary))
+    prune_old(install)
 
     address = configs.listen_address(inv, name)
     for serve in configs.ollama_serves(inv, name):

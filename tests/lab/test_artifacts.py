@@ -13,6 +13,7 @@ import pytest
 
 from hearth.lab.harness import Lab
 from hearth.lab.state import lab_root
+from hearth.operations.archive import extract_command
 
 OLLAMA_PORT = 11499  # not the role's 11434: this test must not touch what the deploy made
 
@@ -62,9 +63,10 @@ def test_ollama_standin_tarball_by_url_and_sha256_runs_on_stock_python(
     d = "/tmp/hearth-lab-test-ollama"
     unit = "hearth-lab-test-ollama"
     try:
-        h.check_output(f"rm -rf {d} && mkdir -p {d} && curl -fsS -o {d}/o.tgz {o['url']}")
-        h.check_output(f"echo '{o['sha256']}  {d}/o.tgz' | sha256sum -c")
-        h.check_output(f"tar -C {d} -xzf {d}/o.tgz")
+        archive = f"{d}/{o['url'].rsplit('/', 1)[1]}"  # .tar.zst from 0.14 on, like the release
+        h.check_output(f"rm -rf {d} && mkdir -p {d} && curl -fsS -o {archive} {o['url']}")
+        h.check_output(f"echo '{o['sha256']}  {archive}' | sha256sum -c")
+        h.check_output(extract_command(archive, d))
         assert h.check_output(f"head -1 {d}/bin/ollama") == "#!/usr/bin/env python3"
         h.check_output(
             f"sudo systemd-run --unit={unit} -E OLLAMA_HOST=0.0.0.0:{OLLAMA_PORT} "

@@ -35,8 +35,8 @@ def ollama_hosts(inv: Any) -> list[str]:
 def test_unit_is_the_rendered_one_and_running(lab: Any, inv: Any, ollama_hosts: list[str]) -> None:
     for name in ollama_hosts:
         node = lab.host(name)
-        (unit,) = configs.host_files(inv, name)
-        assert node.file(unit.dest).content_string == unit.render()
+        for config in configs.host_files(inv, name):  # the unit (and the resume unit on a sleeping NVIDIA box)
+            assert node.file(config.dest).content_string == config.render()
         assert node.service("ollama").is_enabled and node.service("ollama").is_running
         env = node.check_output("systemctl show ollama -p Environment")
         assert "OLLAMA_KEEP_ALIVE=0" in env and "OLLAMA_MAX_LOADED_MODELS=1" in env
@@ -44,14 +44,24 @@ def test_unit_is_the_rendered_one_and_running(lab: Any, inv: Any, ollama_hosts: 
 
 def test_binary_came_from_the_checksummed_release(lab: Any, inv: Any, ollama_hosts: list[str]) -> None:
     settings = {**group_defaults(), **inv.settings}
+    version = settings["ollama_version"]
     for name in ollama_hosts:
         node = lab.host(name)
-        sha = settings["ollama_sha256"][inv.hosts[name].arch]
-        target = node.file(configs.BINARY).linked_to
-        assert target == f"/opt/ollama/{settings['ollama_version']}-{sha[:12]}/bin/ollama"
-        tarball = f"/var/cache/hearth/ollama-{settings['ollama_version']}-{sha[:12]}.tgz"
-        assert node.check_output(f"sha256sum {tarball}").split()[0] == sha
-        assert settings["ollama_version"] in node.check_output("ollama --version")
+        assets = configs.release_assets(version, inv.hosts[name].arch, settings["ollama_url"],
+                                        settings["ollama_sha256"], configs.gpu_addons(inv, name))
+        install = configs.install_dir(assets, version)
+        assert node.file(configs.BINARY).linked_to == f"{install}/bin/ollama"
+        assert not node.file(f"{install}.partial").exists  # unpacked aside, then renamed into place
+        for asset in assets:  # in the release's own format for the version (.tar.zst from 0.14.0 on)
+            assert asset.cached.endswith(configs.archive_ext(version))
+            assert node.check_output(f"sha256sum {asset.cached}").split()[0] == asset.sha256
+        assert version in node.check_output("ollama --version")
+
+
+def test_ollama_user_may_use_the_gpus(lab: Any, ollama_hosts: list[str]) -> None:
+    for name in ollama_hosts:
+        groups = lab.host(name).user("ollama").groups
+        assert "render" in groups and "video" in groups
 
 
 def test_listens_on_the_overlay_only(lab: Any, inv: Any, ollama_hosts: list[str]) -> None:

@@ -27,7 +27,7 @@ def example():
 
 def test_ollama_unit_binds_the_overlay_and_carries_the_seed_settings() -> None:
     inv = load_inventory(REPO / "inventory" / "lab.yml")
-    (unit,) = ollama.host_files(inv, "lab-ollama")
+    unit, _resume = ollama.host_files(inv, "lab-ollama")
     text = unit.render()
     assert unit.dest == "/etc/systemd/system/ollama.service"
     assert 'Environment="OLLAMA_HOST=10.77.0.12:11434"' in text  # overlay only, never 0.0.0.0

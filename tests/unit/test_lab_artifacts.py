@@ -11,9 +11,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
+from hearth.configs import ollama as ollama_configs
 from hearth.lab.artifacts import aptrepo, publish, pyindex
-from hearth.lab.artifacts.tarball import FIXED_MTIME, build_tar_gz, sha256_file
+from hearth.lab.artifacts.tarball import FIXED_MTIME, ZSTD_MAGIC, build_tar_gz, sha256_file, zstd_frame_raw
+
+REPO = Path(__file__).resolve().parents[2]
 
 needs_debian_tools = pytest.mark.skipif(
     not (shutil.which("dpkg-deb") and shutil.which("gpg")), reason="needs dpkg-deb and gpg"
@@ -42,15 +46,43 @@ def test_tarball_changes_when_content_does(tmp_path: Path) -> None:
 
 
 def test_ollama_tarball_looks_like_the_release(tmp_path: Path) -> None:
+    """A stand-in version >= 0.14 ships as .tar.zst, like Ollama's releases since v0.14.0."""
     out, sha = publish.build_ollama_tarball(tmp_path)
-    assert out.name == "ollama-linux-amd64.tgz"
+    assert out.name == "ollama-linux-amd64.tar.zst"
     assert sha == publish.build_ollama_tarball(tmp_path / "again")[1]
-    assert (tmp_path / "ollama-linux-amd64.tgz.sha256").read_text() == f"{sha}  {out.name}\n"
-    with tarfile.open(out) as tar:
+    assert (tmp_path / "ollama-linux-amd64.tar.zst.sha256").read_text() == f"{sha}  {out.name}\n"
+    raw = out.read_bytes()
+    assert raw[:4] == ZSTD_MAGIC
+    with tarfile.open(fileobj=io.BytesIO(unzstd(raw))) as tar:
         ollama = tar.getmember("bin/ollama")
         script = tar.extractfile(ollama).read()  # type: ignore[union-attr]
+        assert "lib/ollama" in tar.getnames()
     assert ollama.mode == 0o755
     assert script.startswith(b"#!/usr/bin/env python3") and b"STAND-IN" in script
+
+
+def unzstd(raw: bytes) -> bytes:
+    """Decompress with the zstd tool itself (Debian package zstd; scripts/bootstrap installs it)."""
+    if shutil.which("zstd") is None:
+        pytest.skip("zstd is not installed (scripts/bootstrap installs it)")
+    return subprocess.run(["zstd", "-dc"], input=raw, capture_output=True, timeout=30, check=True).stdout
+
+
+@pytest.mark.parametrize("size", [0, 1, 131072, 131073, 300000])
+def test_raw_zstd_frames_decode_with_the_real_tool(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert unzstd(zstd_frame_raw(data)) == data
+
+
+def test_lab_inventory_pins_the_published_stand_in(tmp_path: Path) -> None:
+    """inventory/lab.yml's version, URL and sha256 must name what publish() serves."""
+    settings = yaml.safe_load((REPO / "inventory" / "lab.yml").read_text())["settings"]
+    out, sha = publish.build_ollama_tarball(tmp_path)
+    assert settings["ollama_version"] == publish.ollama_version()
+    assert settings["ollama_sha256"]["amd64"] == sha
+    (asset,) = ollama_configs.release_assets(settings["ollama_version"], "amd64", settings["ollama_url"],
+                                             settings["ollama_sha256"], [])
+    assert asset.url.endswith(f"/ollama/releases/download/v{publish.ollama_version()}/{out.name}")
 
 
 def test_pep503_index_links_carry_sha256(tmp_path: Path) -> None:

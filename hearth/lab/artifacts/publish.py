@@ -3,7 +3,7 @@
 Everything lands under ``<lab root>/artifacts`` (served at the bridge address on
 port 8585) plus ``manifest.json`` saying what is where, with each binary's sha256:
 
-    ollama/releases/download/v<ver>/ollama-linux-amd64.tgz   (+ .sha256)
+    ollama/releases/download/v<ver>/ollama-linux-amd64.tar.zst   (+ .sha256; .tgz before 0.14)
     k3s/releases/download/<ver>/{k3s,k3s-arm64,sha256sum-<arch>.txt}   (the k3s stand-in)
     apt/  dists/stable/{Release,InRelease,Release.gpg}, pool/, hearth-lab-archive-keyring.{gpg,asc}
     pypi/ simple/<project>/index.html, packages/<file>
@@ -17,8 +17,9 @@ import re
 import shutil
 from pathlib import Path
 
+from hearth.configs.ollama import archive_ext
 from hearth.lab.artifacts import aptrepo, pyindex
-from hearth.lab.artifacts.tarball import build_tar_gz
+from hearth.lab.artifacts.tarball import build_tar_gz, build_tar_zst
 from hearth.lab.cycle import REPO
 
 STANDINS = REPO / "tests" / "standins"
@@ -33,10 +34,14 @@ def ollama_version() -> str:
 
 
 def build_ollama_tarball(out_dir: Path) -> tuple[Path, str]:
-    """``ollama-linux-amd64.tgz`` with ``bin/ollama`` like the real release; (path, sha256)."""
+    """``ollama-linux-amd64.tar.zst`` (``.tgz`` for a version before 0.14) with ``bin/ollama``
+    and ``lib/ollama/`` like the real release; (path, sha256)."""
     script = (STANDINS / "ollama" / "ollama.py").read_bytes()
-    out = out_dir / "ollama-linux-amd64.tgz"
-    sha = build_tar_gz({"bin/ollama": (script, 0o755)}, out)
+    ext = archive_ext(ollama_version())
+    out = out_dir / f"ollama-linux-amd64{ext}"
+    entries = {"bin/ollama": (script, 0o755),
+               "lib/ollama/STANDIN": (b"hearth lab stand-in: the real release ships its libraries here\n", 0o644)}
+    sha = (build_tar_zst if ext == ".tar.zst" else build_tar_gz)(entries, out)
     out.with_name(out.name + ".sha256").write_text(f"{sha}  {out.name}\n")
     return out, sha
 

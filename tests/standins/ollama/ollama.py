@@ -23,7 +23,7 @@ import urllib.request
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-VERSION = "0.9.6-standin"
+VERSION = "0.14.0-standin"
 DEFAULT_PORT = 11434
 FOREVER = float("inf")
 
