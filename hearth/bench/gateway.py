@@ -77,6 +77,7 @@ def _documented() -> tuple[list[str], set[str], set[str]]:
                f"{x}disconnect_stream_ms", f"{x}disconnect_nonstream_ms"]
         for c in CONCURRENCIES:
             per += [f"{x}ttft_added_p50_ms_c{c}", f"{x}ttft_added_p99_ms_c{c}",
+                    f"{x}cpu_ms_per_stream_c{c}",
                     f"{x}gap_added_p50_ms_c{c}", f"{x}gap_added_p99_ms_c{c}",
                     f"{x}chunks_received_c{c}"]
         keys += per
@@ -261,6 +262,7 @@ class Bench:
             got: dict[str, int] = dict.fromkeys(self.paths, 0)
             lost: dict[str, int] = dict.fromkeys(self.paths, 0)
             order = list(self.paths)
+            cpu0 = {p: self.procs[p].cpu_s() for p in self.procs}
             for _ in range(self.o.stream_rounds[c]):
                 rng.shuffle(order)
                 for p in order:
@@ -275,6 +277,10 @@ class Bench:
                         gaps[p].extend(x.gaps_ms)
                         got[p] += x.chunks
                         lost[p] += max(0, self.o.chunks - x.chunks) + (0 if x.done else 1)
+            n_streams = self.o.stream_rounds[c] * c
+            for p, proc in self.procs.items():  # every path's streams ran in this window
+                self.r[f"{_PREFIX[p]}cpu_ms_per_stream_c{c}"] = (
+                    (proc.cpu_s() - cpu0[p]) / n_streams * 1000)
             dt50, dt99 = percentile(ttft["direct"], 50), percentile(ttft["direct"], 99)
             dg50, dg99 = percentile(gaps["direct"], 50), percentile(gaps["direct"], 99)
             for p in self.procs:
@@ -550,6 +556,7 @@ def report(res: dict[str, Any]) -> str:
         row(f"gap added p50, c={c}", f"gap_added_p50_ms_c{c}")
         row(f"gap added p99, c={c}", f"gap_added_p99_ms_c{c}")
         row(f"chunks received, c={c}", f"chunks_received_c{c}")
+        row(f"CPU ms / stream, c={c}", f"cpu_ms_per_stream_c{c}")
     row("chunks lost (all c)", "chunks_lost")
     lines += ["", "Client disconnect -> upstream sees the close (ms, p50; 5000 = never)",
               head]
