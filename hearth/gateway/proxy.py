@@ -60,6 +60,47 @@ class Deadline:
             raise TimeoutError from exc
 
 
+class StreamDeadline(Deadline):
+    """The deadline of a relayed stream: the exchange must end by ``at`` (loop time) and
+    at most ``idle`` seconds may pass between :meth:`touch` calls (one per chunk).
+
+    One timer for the whole stream, re-armed only when it fires early: a chunk costs one
+    ``loop.time()``, not the cancel + re-arm of a per-read timer (aiohttp's ``sock_read``
+    does that on every chunk). Expiry surfaces as :class:`TimeoutError`, as for
+    :class:`Deadline`.
+    """
+
+    __slots__ = ("_at", "_idle", "_last", "_loop")
+
+    def __init__(self, at: float, idle: float | None) -> None:
+        super().__init__(0.0)
+        self._at, self._idle = at, idle
+
+    def __enter__(self) -> StreamDeadline:
+        self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("StreamDeadline must be used inside a task")
+        self._task, self._cancelling = task, task.cancelling()
+        self._last = self._loop.time()
+        self._handle = self._loop.call_at(self._due(), self._check)
+        return self
+
+    def _due(self) -> float:
+        return self._at if self._idle is None else min(self._at, self._last + self._idle)
+
+    def touch(self) -> None:
+        """Data arrived (or was passed on): the idle clock starts again."""
+        self._last = self._loop.time()
+
+    def _check(self) -> None:
+        due = self._due()
+        if self._loop.time() < due:  # touched since the timer was set: not yet
+            self._handle = self._loop.call_at(due, self._check)
+        else:
+            self._fire()
+
+
 @functools.lru_cache(maxsize=64)
 def _client_timeout(connect_s: float, idle_s: float | None) -> aiohttp.ClientTimeout:
     """The per-request aiohttp timeout (immutable, so one per distinct setting)."""
@@ -340,7 +381,8 @@ class Proxy:
                     resp = await sess.post(
                         _upstream_url(up.cfg.base_url, path), data=data,
                         headers=_JSON_HEADERS,
-                        timeout=_client_timeout(t.connect_s, t.idle_s if stream else None))
+                        # no sock_read: a stream's idle limit is _relay's StreamDeadline
+                        timeout=_client_timeout(t.connect_s, None))
                     if resp.status >= 500:
                         detail = (await resp.content.read(300)).decode("utf-8", "replace")
                         raise Failed(f"HTTP {resp.status}: {detail}")
@@ -405,7 +447,7 @@ class Proxy:
         sep = b"\n" if ndjson else b"data:"
         events, prev, tail = first.count(sep), b"", first
         try:
-            async with asyncio.timeout_at(deadline):
+            with StreamDeadline(deadline, self.state.cfg.timeouts.idle_s) as dl:
                 async for chunk in resp.content.iter_any():
                     events += chunk.count(sep)
                     prev, tail = tail, chunk
@@ -414,6 +456,7 @@ class Proxy:
                     except _CLIENT_ERRORS:
                         ctx.status, ctx.error = 499, "client disconnected"
                         return out, False
+                    dl.touch()
             spend.account(self.state, ctx, self._model_label(ctx),
                           spend.usage_in_stream_tail(prev[-4096:] + tail),
                           max(0, events - (b"[DONE]" in tail or ndjson)))
