@@ -23,6 +23,11 @@ if "linux" in host.groups:
 if "linux" in host.groups and "sleepers" in host.groups:
     local.include("roles/wol/main.py")
 
+# Before k3s (which finds nvidia-container-runtime at its first start) and before
+# the serving roles (a GPU that no longer fits their settings stops them here).
+if "linux" in host.groups and "nvidia" in host.groups:
+    local.include("roles/nvidia/main.py")
+
 if "linux" in host.groups and "ollama" in host.groups:
     local.include("roles/ollama/main.py")
 
@@ -31,3 +36,12 @@ if "gateway" in host.groups:
 
 if "windows" in host.groups:
     local.include("roles/windows/main.py")
+
+# After k3s: restart it where the container toolkit changed under it; the device
+# plugin goes into the k3s servers' auto-deploy folder when there are NVIDIA hosts
+# (and leaves it when the inventory has none any more).
+if "nvidia" in host.groups and ("k3s_servers" in host.groups or "k3s_agents" in host.groups):
+    local.include("roles/nvidia/k3s_runtime.py")
+
+if "k3s_servers" in host.groups:
+    local.include("roles/nvidia/cluster.py")

@@ -15,10 +15,11 @@ import hashlib
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from hearth.configs.ollama import archive_ext
-from hearth.lab.artifacts import aptrepo, pyindex
+from hearth.lab.artifacts import aptrepo, nvidia, pyindex
 from hearth.lab.artifacts.tarball import build_tar_gz, build_tar_zst
 from hearth.lab.cycle import REPO
 
@@ -107,9 +108,12 @@ def publish(root: Path, base_url: str) -> dict[str, dict[str, str]]:
     apt = art / "apt"
     if apt.exists():
         shutil.rmtree(apt)
-    for src in sorted((STANDINS / "debs").iterdir()):
-        if (src / "DEBIAN" / "control").exists():
-            aptrepo.build_deb(src, apt / "pool" / "main")
+    with tempfile.TemporaryDirectory() as work:
+        for src in sorted((STANDINS / "debs").iterdir()):
+            if (src / "DEBIAN" / "control").exists():
+                if src.name == nvidia.TOOLKIT:  # + the nvidia-smi stand-in and the lab's GPU table
+                    src = nvidia.toolkit_tree(src, STANDINS, Path(work), root)
+                aptrepo.build_deb(src, apt / "pool" / "main")
     fpr = aptrepo.build_repo(apt, root / "gpg")
     manifest["apt"] = {
         "url": f"{base_url}/apt", "suite": "stable", "component": "main", "fingerprint": fpr,
