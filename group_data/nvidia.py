@@ -1,6 +1,6 @@
 """Defaults for hosts with NVIDIA GPUs (group `nvidia`); an inventory overrides them under `settings:`.
 
-Driver: the distribution's own packages. Debian needs its `non-free` and
+Driver: the distribution's own packages. Debian needs its `contrib`, `non-free` and
 `non-free-firmware` components (the role adds them, from `nvidia_debian_mirror`);
 Ubuntu gets the server/headless flavour (`nvidia-headless-<branch>-server`,
 `nvidia-utils-<branch>-server`). The branch is pinned: apt may install only

@@ -29,6 +29,7 @@ DEVICE_PLUGIN = f"{MANIFESTS}/hearth-nvidia-device-plugin.yaml"
 RUNTIME_CLASS = f"{MANIFESTS}/hearth-nvidia-runtimeclass.yaml"
 CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
 RUNTIME_BINARY = "/usr/bin/nvidia-container-runtime"
+PERSISTENCED_UNIT = "/lib/systemd/system/nvidia-persistenced.service"
 TOOLKIT_PACKAGE = "nvidia-container-toolkit"
 
 # Label the device plugin selects (and k3s puts on GPU nodes); NVIDIA's GPU operator uses the same.

@@ -51,7 +51,9 @@ def apply_driver() -> None:
         nvidia_ops.reboot_for_driver(name="Reboot for the driver (only if the inventory allows it)",
                                      allow=inv.hosts[name].allow_reboot, _serial=True)  # fmt: skip
 
-    if host.data.nvidia_persistenced:
+    # The daemon comes with the driver packages (or with an OS that brings the driver).
+    persistenced = host.data.nvidia_manage_driver or host.get_fact(PathExists, path=configs.PERSISTENCED_UNIT)
+    if host.data.nvidia_persistenced and persistenced:
         # Without /dev/nvidiactl (no module loaded yet, or a container) the daemon cannot run.
         systemd.service(name="Persistence mode (nvidia-persistenced)" + ("" if device else ", starts with the driver"),
                         service="nvidia-persistenced", enabled=True, running=True if device else None)  # fmt: skip

@@ -115,7 +115,7 @@ def test_runtime_class_only_where_k3s_does_not_ship_one(inv: Inventory) -> None:
 def test_debian_driver_files(inv: Inventory) -> None:
     files = by_dest(nvidia.host_files(inv, "eyes"))
     sources = files[nvidia.NONFREE_SOURCES]
-    assert "Components: non-free non-free-firmware" in sources
+    assert "Components: contrib non-free non-free-firmware" in sources
     assert "Suites: bookworm bookworm-updates" in sources and "Suites: bookworm-security" in sources
     pin = files[nvidia.DRIVER_PIN]
     stanzas = [dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith("#"))
