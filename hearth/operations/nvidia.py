@@ -6,10 +6,9 @@ from facts read at that moment: after the packages before it are installed.
 
 from __future__ import annotations
 
-import logging
 import shlex
 
-from pyinfra import host, state
+from pyinfra import host, logger, state
 from pyinfra.api import StringCommand, operation
 from pyinfra.operations import server
 
@@ -17,8 +16,6 @@ from hearth.drift import report
 from hearth.facts.hardware import Hardware
 from hearth.facts.nvidia import K3sRuntime, NvidiaKernel
 from hearth.inventory import load_cached
-
-log = logging.getLogger("hearth.nvidia")
 
 
 def _fail(message: str) -> StringCommand:
@@ -56,7 +53,7 @@ def gpus_match_inventory(inventory: str, host_name: str, nvidia_smi: str = "nvid
     if refuse:
         yield _fail(text)
     elif text and state.is_executing:
-        log.warning(text)
+        logger.warning(text)
     else:
         host.noop("GPUs as the inventory says")
 
@@ -88,7 +85,7 @@ def reboot_for_driver(allow: bool, timeout: int = 600):
         yield _fail(f"hearth: {host.name} needs a reboot to use the NVIDIA driver ({reason}); set "
                     "allow_reboot: true on the host in the inventory, or reboot it yourself, then re-run")
         return
-    log.warning("hearth: %s reboots now: %s", host.name, reason)
+    logger.warning("hearth: %s reboots now: %s", host.name, reason)
     yield from server.reboot._inner(delay=10, interval=2, reboot_timeout=timeout)
 
 

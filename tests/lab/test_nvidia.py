@@ -154,6 +154,11 @@ def test_card_swap_drift_report_replan_and_refusal(lab: Any, inv: Inventory, gpu
         assert run.failed_hosts == [name], (run.failed_hosts, run.stderr_tail)
         assert "no longer fit the detected hardware" in run.stderr_tail, run.stderr_tail
         assert node.check_output("sudo sha256sum /etc/systemd/system/*.service") == units
+
+        _swap(lab, name, [])  # the card is gone (or the driver cannot see it)
+        shown = _plan_facts(lab)
+        assert shown.returncode == 1
+        assert f"{name} has gpus: in the inventory but no NVIDIA GPU is detected" in shown.stdout
     finally:
         node.check_output(f"sudo rm -f {OVERRIDE}")
     assert _plan_facts(lab).returncode == 0
