@@ -151,6 +151,7 @@ def power_limit_unit(inv: Inventory, name: str) -> ConfigFile | None:
     if not limits:
         return None
     smi = str(settings(inv, name)["nvidia_smi"])
+    smi = smi if smi.startswith("/") else f"/usr/bin/{smi}"  # the driver packages' nvidia-smi
     return ConfigFile(dest=POWER_LIMIT_UNIT, template="nvidia/power-limit.service.j2",
                       context={"nvidia_smi": smi, "limits": limits})  # fmt: skip
 

@@ -169,7 +169,7 @@ def test_power_limit_unit(write_inventory: Callable[..., Path]) -> None:
 
     inv = load_inventory(write_inventory(change), group_defaults())
     unit = by_dest(nvidia.host_files(inv, "eyes"))[nvidia.POWER_LIMIT_UNIT]
-    assert "ExecStart=nvidia-smi -i 0 -pl 120" in unit
+    assert "ExecStart=/usr/bin/nvidia-smi -i 0 -pl 120" in unit
     assert "ConditionPathExists=/dev/nvidiactl" in unit and "Type=oneshot" in unit
     assert nvidia.POWER_LIMIT_UNIT not in by_dest(nvidia.host_files(load_inventory(
         REPO / "inventory" / "example.yml", group_defaults()), "eyes"))
