@@ -125,13 +125,14 @@ def start(m: MachineRecord) -> subprocess.Popen[bytes] | None:
     # /proc/sys is read-only in nspawn; net.* sysctls are per network namespace, so
     # the machine may set its own, as nspawn allows for --private-network machines.
     env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
+    # The boot record first: whoever sees the new pid must never read the last boot's record.
+    _write_boot(m, {"booted_at": time.time(), "sshd_s": None})
     with open(m.path / "nspawn.log", "ab") as log:
         proc = subprocess.Popen(
             nspawn_argv(m), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=env,
         )  # fmt: skip
     (m.path / "nspawn.pid").write_text(f"{proc.pid}\n")
-    _write_boot(m, {"booted_at": time.time(), "sshd_s": None})
     return proc
 
 

@@ -26,13 +26,14 @@ def test_hostname_is_the_inventory_name(host: Any, machine: str) -> None:
     assert host.check_output("hostname") == machine
 
 
-def test_sshd_refuses_passwords(host: Any) -> None:
+def test_sshd_refuses_passwords(lab: Any, host: Any) -> None:
+    inv = load_inventory(lab.inventory, group_defaults())
     dropin = host.file(configs.SSHD_DROPIN)
     assert dropin.exists and dropin.user == "root" and dropin.mode == 0o644
     effective = host.check_output("sudo sshd -T").splitlines()
     assert "passwordauthentication no" in effective
     assert "kbdinteractiveauthentication no" in effective
-    assert "permitrootlogin no" in effective
+    assert f"permitrootlogin {'prohibit-password' if inv.ssh.root_login else 'no'}" in effective
     assert host.service("ssh").is_running
 
 

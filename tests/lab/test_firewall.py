@@ -53,7 +53,7 @@ def test_live_ruleset_is_the_rendered_one(lab: Any, host: Any, machine: str) -> 
     live = host.check_output(f"sudo nft list table {configs.FAMILY} {configs.TABLE}")
     assert f'comment "{cf.context["stamp"]}"' in live
     assert "policy drop;" in live
-    assert 'tcp dport 22 accept comment "ssh"' in live
+    assert f'tcp dport {inventory(lab).ssh.port} accept comment "ssh"' in live
 
 
 def test_ssh_still_reachable(lab: Any, machine: str) -> None:
@@ -104,7 +104,7 @@ def test_broken_ruleset_is_refused_and_ssh_survives(lab: Any, tmp_path: Path) ->
     name = inv.linux_hosts()[-1]
     node = lab.host(name)
     cf = configs.ruleset(inv, name)
-    broken = cf.render().replace('tcp dport 22 accept', 'tcp dport twenty-two accept')
+    broken = cf.render().replace(f'tcp dport {inv.ssh.port} accept', 'tcp dport twenty-two accept')
     assert broken != cf.render()
     deploy = tmp_path / "broken.py"
     deploy.write_text(

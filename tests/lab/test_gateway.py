@@ -1,8 +1,8 @@
 """Lab: the gateway role, and a request through it from another machine to an upstream.
 
-The client is another lab machine on the overlay (as Cursor or Open WebUI would be);
-the upstream is the Ollama stand-in on the sleeping box. The last test puts that box
-to sleep and lets the gateway wake it with a real magic packet.
+The client is another machine on the overlay (as Cursor or Open WebUI would be);
+names, ports, routes and keywords all come from the inventory under test. The last
+test puts a sleeping box to sleep and lets the gateway wake it with a real magic packet.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ import pytest
 
 from hearth.configs import gateway as configs
 from hearth.deploy_data import group_defaults
-from hearth.gateway.from_inventory import admin_token_path
+from hearth.gateway.from_inventory import admin_token_path, upstream_name
 from hearth.inventory import load_inventory, resolve_secret
 
 pytestmark = pytest.mark.lab
+
+# Engines a hearth role installs and runs on a Linux host: requests to them must be answered.
+DEPLOYED_ENGINES = {"ollama"}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,40 @@ def request(
 
 
 def client_key(inv: Any) -> str:
-    return resolve_secret(next(iter(inv.clients.values())).key)
+    """The key of a client the inventory lets use every route."""
+    unrestricted = [c for c in inv.clients.values() if c.routes is None]
+    if not unrestricted:
+        pytest.skip("no client in this inventory may use every route")
+    return resolve_secret(unrestricted[0].key)
+
+
+def deployed_serves(inv: Any) -> list[tuple[str, str, Any]]:
+    """(host, upstream name, serve) for every model a hearth role runs on a Linux host."""
+    out = []
+    for name, host in inv.hosts.items():
+        for i, serve in enumerate(host.serves):
+            if host.os == "linux" and serve.engine in DEPLOYED_ENGINES:
+                out.append((name, upstream_name(name, i, len(host.serves)), serve))
+    if not out:
+        pytest.skip("no model in this inventory runs on an engine a hearth role installs")
+    return out
+
+
+def keyword_for_a_deployed_route(inv: Any) -> tuple[str, str]:
+    """(keyword, route): a keyword of exactly one bucket whose route a deployed model serves."""
+    if inv.routing is None:
+        pytest.skip("no routing policy in this inventory")
+    served = {route for _, _, serve in deployed_serves(inv) for route in serve.routes}
+    counts: dict[str, int] = {}
+    for bucket in inv.routing.buckets.values():
+        for word in bucket.keywords:
+            counts[word] = counts.get(word, 0) + 1
+    for bucket in inv.routing.buckets.values():
+        if bucket.route in served:
+            for word in bucket.keywords:
+                if counts[word] == 1:
+                    return word, bucket.route
+    pytest.skip("no bucket keyword leads to a route a deployed model serves")
 
 
 def test_service_runs_as_its_own_user_from_its_venv(gateway: Any) -> None:
@@ -131,30 +167,44 @@ def test_models_lists_route_aliases(client: Any, inv: Any) -> None:
     status, _, body = request(client, inv, "/v1/models", client_key(inv))
     assert status == 200
     ids = {model["id"] for model in json.loads(body)["data"]}
-    assert {"hearth/auto", "hearth/code", "hearth/chat", "qwen2.5-coder:14b"} <= ids
+    prefix = inv.routing.alias_prefix if inv.routing else "hearth"
+    expected = {f"{prefix}/auto"} | {f"{prefix}/{route}" for route in inv.route_upstreams()}
+    expected |= {serve.name for _, serve in inv.serves()}
+    assert expected <= ids, expected - ids
 
 
-def test_chat_completion_from_another_machine_reaches_the_upstream(client: Any, inv: Any) -> None:
-    body = {"model": "hearth/auto", "messages": [{"role": "user", "content": "refactor this function with pytest"}]}
+def test_each_deployed_model_answers_from_another_machine(client: Any, inv: Any) -> None:
+    for _host, upstream, serve in deployed_serves(inv):
+        body = {"model": serve.name, "messages": [{"role": "user", "content": "hello from the overlay"}]}
+        status, headers, payload = request(client, inv, "/v1/chat/completions", client_key(inv), body)
+        assert status == 200, (serve.name, payload)
+        assert headers["x-hearth-upstream"] == upstream
+        answer = json.loads(payload)
+        assert answer["choices"][0]["message"]["content"]
+        assert answer["model"] == serve.name
+
+
+def test_auto_routes_by_the_inventory_keywords(client: Any, inv: Any) -> None:
+    word, route = keyword_for_a_deployed_route(inv)
+    prefix = inv.routing.alias_prefix
+    body = {"model": f"{prefix}/auto", "messages": [{"role": "user", "content": f"please {word} this"}]}
     status, headers, payload = request(client, inv, "/v1/chat/completions", client_key(inv), body)
     assert status == 200, payload
-    assert headers["x-hearth-route"] == "code"
-    assert headers["x-hearth-upstream"] == "lab-ollama"
-    answer = json.loads(payload)
-    assert answer["choices"][0]["message"]["content"]
-    assert answer["model"] == "qwen2.5-coder:14b"
+    assert headers["x-hearth-route"] == route
+    upstreams = {up for _, up, serve in deployed_serves(inv) if route in serve.routes}
+    assert headers["x-hearth-upstream"] in upstreams
 
 
-def admin(gateway: Any, path: str) -> dict[str, Any]:
+def admin(gateway: Any, inv: Any, path: str) -> dict[str, Any]:
     out = gateway.check_output(
         f"sudo sh -c 'curl -sS -m 10 -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
-        f"http://127.0.0.1:{4000}{path}'"
+        f"http://127.0.0.1:{inv.gateway.port}{path}'"
     )
     return json.loads(out)
 
 
-def upstream_state(gateway: Any, name: str) -> str:
-    upstreams = admin(gateway, "/admin/upstreams")["upstreams"]
+def upstream_state(gateway: Any, inv: Any, name: str) -> str:
+    upstreams = admin(gateway, inv, "/admin/upstreams")["upstreams"]
     row = upstreams[name] if isinstance(upstreams, dict) else next(u for u in upstreams if u["name"] == name)
     return str(row["state"])
 
@@ -166,23 +216,26 @@ def test_a_request_wakes_the_sleeping_box_with_one_magic_packet(lab: Any, gatewa
     from hearth.lab import power_cli
     from hearth.lab.state import lab_root, load_record
 
-    sleeper = next(n for n, h in inv.hosts.items() if h.sleep.sleeps)
+    sleepers = [(h, up, s) for h, up, s in deployed_serves(inv) if inv.hosts[h].sleep.sleeps]
+    if not sleepers:
+        pytest.skip("no sleeping host serves a model in this inventory")
+    sleeper, upstream, serve = sleepers[0]
     record = load_record(lab_root())
     assert record is not None
     power_cli.sleep(record, record.machines[sleeper])
     assert lab_machine.power_state(record.machines[sleeper]) == "asleep"
     deadline = time.monotonic() + 60
-    while upstream_state(gateway, sleeper) != "asleep":  # the prober notices, never waking it
+    while upstream_state(gateway, inv, upstream) != "asleep":  # the prober notices, never waking it
         assert time.monotonic() < deadline, "the gateway never marked the sleeping upstream asleep"
         time.sleep(1)
     assert lab_machine.power_state(record.machines[sleeper]) == "asleep"
 
     log = Path(lab_root()) / "daemon.log"
     before = log.read_text().count(f"magic packet for {inv.hosts[sleeper].mac}") if log.exists() else 0
-    body = {"model": "hearth/code", "messages": [{"role": "user", "content": "implement a function"}]}
+    body = {"model": serve.name, "messages": [{"role": "user", "content": "implement a function"}]}
     status, headers, payload = request(client, inv, "/v1/chat/completions", client_key(inv), body)
     assert status == 200, payload
-    assert headers["x-hearth-upstream"] == sleeper
+    assert headers["x-hearth-upstream"] == upstream
     assert lab_machine.power_state(record.machines[sleeper]) == "on"
     if log.exists():
         assert log.read_text().count(f"magic packet for {inv.hosts[sleeper].mac}") - before == 1

@@ -14,7 +14,7 @@ from hearth.configs import gateway as configs
 from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory
 from hearth.lab import cycle
-from tests.lab.test_gateway import client_key, request
+from tests.lab.test_gateway import client_key, keyword_for_a_deployed_route, request
 
 pytestmark = pytest.mark.lab
 
@@ -35,12 +35,20 @@ def main_pid(node: Any) -> str:
 
 def test_policy_change_reloads_without_restart(lab: Any, tmp_path: Path) -> None:
     data = yaml.safe_load(lab.inventory.read_text())
-    gateway_host = data["gateway"]["host"]
+    inv = load_inventory(lab.inventory, group_defaults())
+    if inv.gateway is None:
+        pytest.skip("no gateway in this inventory")
+    gateway_host = inv.gateway.host
+    _, route = keyword_for_a_deployed_route(inv)
+    bucket = next(b for b, spec in data["routing"]["buckets"].items() if spec["route"] == route)
+    keywords = data["routing"]["buckets"][bucket].setdefault("keywords", {})
+    if isinstance(keywords, list):
+        keywords = data["routing"]["buckets"][bucket]["keywords"] = dict.fromkeys(keywords, 1)
     node = lab.host(gateway_host)
     pid = main_pid(node)
     assert pid != "0"
 
-    data["routing"]["buckets"]["coding"]["keywords"]["kotlin"] = 2  # a policy-only change
+    keywords["kotlin"] = 2  # a policy-only change
     changed_inventory = tmp_path / "changed.yml"
     changed_inventory.write_text(yaml.safe_dump(data, sort_keys=False))
     changed = deploy_gateway_host(changed_inventory, gateway_host)
@@ -50,12 +58,11 @@ def test_policy_change_reloads_without_restart(lab: Any, tmp_path: Path) -> None
         assert main_pid(node) == pid
         with node.sudo():
             assert "kotlin" in node.file(configs.POLICY).content_string
-        inv = load_inventory(lab.inventory, group_defaults())
         client = lab.host(next(n for n, h in inv.hosts.items()
                                if n != gateway_host and h.os == "linux" and not h.sleep.sleeps))
         ask = {"model": "hearth/auto", "messages": [{"role": "user", "content": "kotlin"}]}
         _, headers, _ = request(client, inv, "/v1/chat/completions", client_key(inv), ask)
-        assert headers["x-hearth-route"] == "code"  # the reloaded policy is the one serving
+        assert headers["x-hearth-route"] == route  # the reloaded policy is the one serving
     finally:
         restored = deploy_gateway_host(lab.inventory, gateway_host)
     assert any("Reload gateway" in op for op in restored), restored

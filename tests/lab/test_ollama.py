@@ -1,13 +1,16 @@
-"""Lab: the Ollama role on the sleeping GPU box (the Ollama stand-in, installed like the release).
+"""Lab: the Ollama role on every Ollama host (the Ollama stand-in, installed like the release).
 
 The stand-in is fetched by URL and sha256 from the lab's artifact server, unpacked,
-and run by the unit the role renders; KEEP_ALIVE=0 must unload the model right
-after an answer (seed 000), which the stand-in's /api/ps reflects.
+and run by the unit the role renders with the inventory's environment; each host's
+keep-alive must hold after an answer (KEEP_ALIVE=0 unloads at once, seed 000), which
+the stand-in's /api/ps reflects.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +20,12 @@ from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory
 
 pytestmark = pytest.mark.lab
+
+
+def keep_alive_seconds(value: str) -> float:
+    """Seconds in an Ollama keep-alive duration ('300', '30s', '5m', '24h')."""
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[unit]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +48,11 @@ def test_unit_is_the_rendered_one_and_running(lab: Any, inv: Any, ollama_hosts: 
             assert node.file(config.dest).content_string == config.render()
         assert node.service("ollama").is_enabled and node.service("ollama").is_running
         env = node.check_output("systemctl show ollama -p Environment")
-        assert "OLLAMA_KEEP_ALIVE=0" in env and "OLLAMA_MAX_LOADED_MODELS=1" in env
+        for key, value in configs.environment(inv, name).items():
+            assert f"{key}={value}" in env, (name, key, value, env)
+        serve = configs.ollama_serves(inv, name)[0]
+        assert f"OLLAMA_KEEP_ALIVE={serve.keep_alive or configs.DEFAULT_KEEP_ALIVE}" in env
+        assert f"OLLAMA_HOST={inv.hosts[name].overlay_ip}:{serve.listen_port}" in env
 
 
 def test_binary_came_from_the_checksummed_release(lab: Any, inv: Any, ollama_hosts: list[str]) -> None:
@@ -74,9 +87,11 @@ def test_listens_on_the_overlay_only(lab: Any, inv: Any, ollama_hosts: list[str]
         assert not node.socket(f"tcp://{inv.hosts[name].address}:{port}").is_listening
 
 
-def test_models_pulled_and_keep_alive_zero_unloads_after_the_answer(
+def test_models_pulled_and_keep_alive_honoured_after_the_answer(
     lab: Any, inv: Any, ollama_hosts: list[str]
 ) -> None:
+    """KEEP_ALIVE=0 (seed 000): unloaded as soon as the answer is done; a duration keeps it
+    loaded until about then; negative keeps it loaded for good."""
     for name in ollama_hosts:
         node = lab.host(name)
         address = configs.listen_address(inv, name)
@@ -86,5 +101,16 @@ def test_models_pulled_and_keep_alive_zero_unloads_after_the_answer(
         body = json.dumps({"model": model, "prompt": "hello", "stream": False})
         answer = json.loads(node.check_output(f"curl -sS -m 20 http://{address}/api/generate -d '{body}'"))
         assert answer["done"] is True and answer["response"]
-        loaded = json.loads(node.check_output(f"curl -sS -m 5 http://{address}/api/ps"))
-        assert loaded["models"] == []  # KEEP_ALIVE=0: unloaded as soon as the answer was done
+        asked = datetime.now(UTC)
+        loaded = json.loads(node.check_output(f"curl -sS -m 5 http://{address}/api/ps"))["models"]
+        keep = configs.ollama_serves(inv, name)[0].keep_alive or configs.DEFAULT_KEEP_ALIVE
+        if keep == "0":
+            assert loaded == [], (name, loaded)
+            continue
+        (row,) = [m for m in loaded if m["name"] == model]
+        expires = datetime.fromisoformat(row["expires_at"].replace("Z", "+00:00"))
+        if keep.startswith("-"):
+            assert expires.year > 2100, row
+        else:
+            expected = asked + timedelta(seconds=keep_alive_seconds(keep))
+            assert abs((expires - expected).total_seconds()) < 120, (name, keep, row)
