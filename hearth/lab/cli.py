@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from hearth.lab import cycle, daemon_ctl, gateway_check, lifecycle, machine, power_cli
+from hearth.lab import cycle, daemon_ctl, gateway_check, lifecycle, machine, power_cli, try_gateway
 from hearth.lab.sh import LabError
 from hearth.lab.state import LabRecord, lab_root, load_record
 
@@ -33,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="machines, addresses, power state, boot-to-sshd time")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_status)
+    p = sub.add_parser("try", help="one chat completion through the gateway with the openai client, "
+                                   "from another lab machine; prints answer, route and upstream")
+    p.add_argument("--model", default=None, help="model or route alias (default: <prefix>/auto)")
+    p.add_argument("--prompt", default="Say hello to the lab in one sentence.")
+    p.set_defaults(func=_try)
     for name, helptext, func in (
         ("sleep", "suspend HOST (systemctl suspend inside); the lab powers it off", _sleep),
         ("wake", "send HOST a real Wake-on-LAN magic packet and wait for sshd", _wake),
@@ -90,6 +95,14 @@ def _deploy(args: argparse.Namespace) -> int:
     )
     print(gateway_check.banner(args.inventory))
     return 0
+
+
+@_guard
+def _try(args: argparse.Namespace) -> int:
+    lab = _need_lab()
+    result = try_gateway.ask(lab, Path(lab.inventory), args.model, args.prompt)
+    print(try_gateway.report(result))
+    return 0 if result.status == 200 else 1
 
 
 @_guard

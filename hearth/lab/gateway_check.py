@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 from hearth.inventory import Inventory, load_inventory
@@ -33,8 +35,20 @@ def banner(inventory: Path) -> str:
     probe = [*ssh, f"curl -sS -m 5 {url.removesuffix('/v1')}/readyz"]
     result = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
     answer = (result.stdout or result.stderr).strip().replace("\n", " ")[:200]
-    return (
-        f"gateway: {url} (loopback and overlay only; from {peers[0]}: /readyz -> {answer})\n"
-        f"try it:  {' '.join(ssh)} \\\n"
-        f"           curl -s {url}/models -H 'Authorization: Bearer <a client key>'"
-    )
+    lines = [f"gateway: {url} (loopback and overlay only; from {peers[0]}: /readyz -> {answer})",
+             "try it (the openai client, from another lab machine):",
+             f"  {Path(sys.argv[0]).parent / 'hearth'} lab try"]
+    key = _client_key_file(inv)
+    if key is not None:
+        lines += ["or with curl from that machine (the key is read from its file on this machine):",
+                  f"  {shlex.join(ssh)} \\",
+                  f"    \"curl -s {url}/models -H 'Authorization: Bearer $(cat {key})'\""]
+    return "\n".join(lines)
+
+
+def _client_key_file(inv: Inventory) -> str | None:
+    """The file holding the key of a client allowed every route, if the inventory keeps it in one."""
+    for client in inv.clients.values():
+        if client.routes is None and client.key.startswith("file:"):
+            return client.key.removeprefix("file:")
+    return None
