@@ -79,8 +79,8 @@ def test_ollama_standin_tarball_by_url_and_sha256_runs_on_stock_python(
         assert version == o["version"]
         env = f"OLLAMA_HOST=127.0.0.1:{OLLAMA_PORT}"
         assert h.check_output(f"{env} {d}/bin/ollama --version").endswith(o["version"])
-        h.check_output(f"{env} {d}/bin/ollama pull qwen2.5-coder:14b")
-        body = json.dumps({"model": "qwen2.5-coder:14b", "stream": False,
+        h.check_output(f"{env} {d}/bin/ollama pull tinyllama:1.1b")
+        body = json.dumps({"model": "tinyllama:1.1b", "stream": False,
                            "messages": [{"role": "user", "content": "ping"}]})  # fmt: skip
         chat = json.loads(h.check_output(f"curl -fsS {url}/api/chat -d '{body}'"))
         assert chat["message"]["content"].endswith("you said: ping")

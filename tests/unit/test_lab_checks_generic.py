@@ -1,0 +1,60 @@
+"""The lab checks hold for any inventory: none names a host, a port or a route of a lab shape.
+
+A check that assumes inventory/lab.yml reports failures that are not there on a user's
+cluster; the second lab shape catches that at run time, this catches it at once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hearth.inventory import load_inventory
+from hearth.lab.try_gateway import TryResult, client_key, report
+
+REPO = Path(__file__).resolve().parents[2]
+SHAPES = [REPO / "inventory" / "lab.yml", REPO / "inventory" / "lab2.yml"]
+CHECKS = sorted((REPO / "tests" / "lab").glob("*.py"))
+
+
+def literals(path: Path) -> set[str]:
+    return set(re.findall(r"[\"']([^\"'\n]+)[\"']", path.read_text()))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda p: p.name)
+def test_no_check_names_a_host_or_a_served_model_of_a_lab_shape(shape: Path) -> None:
+    inv = load_inventory(shape)
+    names = set(inv.hosts) | {serve.name for _, serve in inv.serves()} | set(inv.clients)
+    hits = [f"{check.name}: {name}" for check in CHECKS for name in names & literals(check)]
+    assert not hits
+
+
+def test_the_two_shapes_differ_where_checks_could_lean_on_one() -> None:
+    one, two = (load_inventory(shape) for shape in SHAPES)
+    assert set(one.hosts).isdisjoint(two.hosts) and len(one.hosts) != len(two.hosts)
+    assert one.overlay.topology != two.overlay.topology
+    assert one.overlay.interface != two.overlay.interface and one.overlay.port != two.overlay.port
+    assert one.gateway and two.gateway and one.gateway.port != two.gateway.port
+    assert ("k3s_server" in one.hosts[one.gateway.host].roles) != ("k3s_server" in two.hosts[two.gateway.host].roles)
+    keep_alives = [{s.keep_alive for _, s in inv.serves() if s.engine == "ollama"} for inv in (one, two)]
+    assert keep_alives[0] != keep_alives[1]
+    assert set(one.route_upstreams()).isdisjoint(two.route_upstreams())
+    assert set(one.clients).isdisjoint(two.clients) and len(two.clients) > 1
+
+
+def test_try_uses_a_client_with_every_route(tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("sk-every-route\n")
+    inv = load_inventory(SHAPES[1])
+    clients = {name: c.model_copy(update={"key": f"file:{key}"}) if c.routes is None else c
+               for name, c in inv.clients.items()}
+    assert client_key(inv.model_copy(update={"clients": clients})) == "sk-every-route"
+
+
+def test_try_report_says_route_upstream_and_answer_or_the_refusal() -> None:
+    ok = TryResult("den-pi", "http://10.78.0.2:8081/v1", "den/auto", 200, "hello", "fast", "den-mini-0")
+    assert report(ok).splitlines()[1:] == ["route: fast   upstream: den-mini-0", "answer: hello"]
+    refused = TryResult("den-pi", "http://10.78.0.2:8081/v1", "den/deep", 503, error="route deep is down")
+    assert "refused: HTTP 503: route deep is down" in report(refused)
