@@ -60,7 +60,7 @@ def test_policy_change_reloads_without_restart(lab: Any, tmp_path: Path) -> None
             assert "kotlin" in node.file(configs.POLICY).content_string
         client = lab.host(next(n for n, h in inv.hosts.items()
                                if n != gateway_host and h.os == "linux" and not h.sleep.sleeps))
-        ask = {"model": "hearth/auto", "messages": [{"role": "user", "content": "kotlin"}]}
+        ask = {"model": f"{inv.routing.alias_prefix}/auto", "messages": [{"role": "user", "content": "kotlin"}]}
         _, headers, _ = request(client, inv, "/v1/chat/completions", client_key(inv), ask)
         assert headers["x-hearth-route"] == route  # the reloaded policy is the one serving
     finally:
