@@ -41,7 +41,7 @@ answer = raw.parse()
 print(json.dumps({
     "status": raw.status_code,
     "answer": answer.choices[0].message.content,
-    "model": answer.model,
+    "served_model": answer.model,
     "route": raw.headers.get("x-hearth-route"),
     "upstream": raw.headers.get("x-hearth-upstream"),
 }))
@@ -60,6 +60,7 @@ class TryResult:
     route: str | None = None
     upstream: str | None = None
     error: str | None = None
+    served_model: str | None = None
 
 
 def client_key(inv: Inventory) -> str:
@@ -92,12 +93,17 @@ def ask(lab: LabRecord, inventory: Path, model: str | None, prompt: str, timeout
     name = client_machine(inv, lab)
     env = {**os.environ, "HEARTH_TRY_URL": url, "HEARTH_TRY_KEY": client_key(inv), "HEARTH_TRY_MODEL": model,
            "HEARTH_TRY_PROMPT": prompt, "HEARTH_TRY_TIMEOUT": str(timeout)}  # fmt: skip
-    argv = ["ip", "netns", "exec", lab.machines[name].netns, sys.executable, "-c", CLIENT]
+    data = run_client(["ip", "netns", "exec", lab.machines[name].netns], env, timeout)
+    return TryResult(client_machine=name, url=url, model=model, **data)
+
+
+def run_client(prefix: list[str], env: dict[str, str], timeout: float) -> dict[str, object]:
+    """Run the openai client (``prefix`` places it, e.g. in a machine's namespace); its JSON line."""
+    argv = [*prefix, sys.executable, "-c", CLIENT]
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout + 30, check=False)
     if proc.returncode != 0 or not proc.stdout.strip():
-        raise LabError(f"the openai client failed in {name}'s namespace: {proc.stderr.strip()[-800:]}")
-    data = json.loads(proc.stdout.strip().splitlines()[-1])
-    return TryResult(client_machine=name, url=url, model=model, **data)
+        raise LabError(f"the openai client failed: {proc.stderr.strip()[-800:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def report(result: TryResult) -> str:
@@ -105,5 +111,5 @@ def report(result: TryResult) -> str:
     head = f"from {result.client_machine} -> {result.url} (model {result.model})"
     if result.status != 200:
         return f"{head}\nrefused: HTTP {result.status}: {result.error}"
-    return (f"{head}\nroute: {result.route}   upstream: {result.upstream}\n"
+    return (f"{head}\nroute: {result.route}   upstream: {result.upstream}   model: {result.served_model}\n"
             f"answer: {result.answer}")

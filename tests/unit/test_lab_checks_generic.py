@@ -54,7 +54,46 @@ def test_try_uses_a_client_with_every_route(tmp_path: Path) -> None:
 
 
 def test_try_report_says_route_upstream_and_answer_or_the_refusal() -> None:
-    ok = TryResult("den-pi", "http://10.78.0.2:8081/v1", "den/auto", 200, "hello", "fast", "den-mini-0")
-    assert report(ok).splitlines()[1:] == ["route: fast   upstream: den-mini-0", "answer: hello"]
+    ok = TryResult("den-pi", "http://10.78.0.2:8081/v1", "den/auto", 200, "hello", "fast", "den-mini-0",
+                   served_model="qwen2.5:7b")
+    assert report(ok).splitlines()[1:] == ["route: fast   upstream: den-mini-0   model: qwen2.5:7b", "answer: hello"]
     refused = TryResult("den-pi", "http://10.78.0.2:8081/v1", "den/deep", 503, error="route deep is down")
     assert "refused: HTTP 503: route deep is down" in report(refused)
+
+
+def test_try_client_reads_answer_route_and_upstream_from_a_server() -> None:
+    """The embedded openai-client script against a loopback test server (stand-in for the gateway)."""
+    import json
+    import os
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from hearth.lab.try_gateway import run_client
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "qwen2.5:7b",
+                               "choices": [{"index": 0, "finish_reason": "stop",
+                                            "message": {"role": "assistant", "content": "hi there"}}]}).encode()
+            self.send_response(200)
+            for key, value in (("Content-Type", "application/json"), ("X-Hearth-Route", "fast"),
+                               ("X-Hearth-Upstream", "den-mini-0"), ("Content-Length", str(len(body)))):
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {**os.environ, "HEARTH_TRY_URL": f"http://127.0.0.1:{server.server_port}/v1",
+               "HEARTH_TRY_KEY": "k", "HEARTH_TRY_MODEL": "den/auto", "HEARTH_TRY_PROMPT": "hello",
+               "HEARTH_TRY_TIMEOUT": "20"}
+        data = run_client([], env, 20)
+    finally:
+        server.shutdown()
+    assert data == {"status": 200, "answer": "hi there", "served_model": "qwen2.5:7b", "route": "fast",
+                    "upstream": "den-mini-0"}
