@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import aiohttp
 import openai
 import pytest
 
@@ -102,7 +103,7 @@ async def test_gateway_limits_each_alias_across_clients_before_the_provider(
             assert status == 429 and "per day" in json.loads(raw)["error"]["message"]
             assert int(h["Retry-After"]) > 3600
             assert len(provider.requests) == 3
-            async with __import__("aiohttp").ClientSession() as s, s.get(
+            async with aiohttp.ClientSession() as s, s.get(
                     base + "/metrics") as r:
                 text = await r.text()
             assert 'hearth_cloud_limited_total{alias="llama-70b",provider="openrouter",' \
