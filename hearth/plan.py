@@ -115,17 +115,9 @@ def sleep_lines(inv: Inventory) -> Iterator[str]:
 
 
 def cloud_lines(inv: Inventory) -> Iterator[str]:
-    if inv.clouds:
-        yield "Cloud models (only on explicit request: pin cloud/<provider>/<model> + header X-Hearth-Escalate: cloud)"
-        for provider, cloud in inv.clouds.items():
-            yield f"  {provider}: {', '.join(f'cloud/{provider}/{m}' for m in cloud.models)}"
-    if inv.clients:
-        yield "Clients"
-        for name, client in inv.clients.items():
-            routes = ", ".join(client.routes) if client.routes else "all routes"
-            extra = (f", {client.rate_per_minute}/min" if client.rate_per_minute else "") + (
-                ", may escalate to cloud" if client.cloud else "")
-            yield f"  {name}: {routes}{extra}"
+    from hearth.plan_cloud import cloud_lines as lines
+
+    yield from lines(inv)
 
 
 def plan_text(inv: Inventory) -> str:
