@@ -119,6 +119,7 @@ class CloudRuntime:
     st: Any
     aliases: dict[str, AliasState] = field(default_factory=dict)
     spend: dict[str, ClientSpend] = field(default_factory=dict)
+    _children: dict[tuple[str, ...], Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         reg = self.st.metrics.registry
@@ -135,6 +136,15 @@ class CloudRuntime:
         self.over_budget = Counter("hearth_budget_refused", "Requests refused: client over "
                                    "its daily budget", ["client", "budget"], registry=reg)
         reg.register(_AvailCollector(self))
+
+    def token_child(self, *labels: str) -> Any:
+        """The ``hearth_tokens`` child for these labels (cached: called per answer)."""
+        child = self._children.get(labels)
+        if child is None:
+            if len(self._children) > 10000:  # bounded: labels come from the config
+                self._children.clear()
+            child = self._children[labels] = self.tokens.labels(*labels)
+        return child
 
     def refs(self) -> list[str]:
         """Every configured alias as ``<provider>/<alias>``."""

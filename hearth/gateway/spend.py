@@ -33,14 +33,35 @@ def usage_of(obj: Any) -> dict[str, Any] | None:
     return None
 
 
+_DECODER = json.JSONDecoder()
+
+
 def usage_in_json(raw: bytes) -> dict[str, Any] | None:
-    """``usage`` of a JSON answer body (None if it has none or is not JSON)."""
-    if b'"usage"' not in raw and b'"eval_count"' not in raw:
+    """``usage`` of a JSON answer body (None if it has none or is not JSON).
+
+    Only the ``usage`` object is decoded (found from the end of the body), not the
+    whole answer: this runs for every answer.
+    """
+    end = len(raw)
+    while (i := raw.rfind(b'"usage"', 0, end)) >= 0:
+        end = i
+        rest = raw[i + 7:i + 64].lstrip()
+        if not rest.startswith(b":") or not rest[1:].lstrip().startswith(b"{"):
+            continue  # the word inside a string, or a null usage
+        j = raw.find(b"{", i)
+        try:
+            u, _ = _DECODER.raw_decode(raw[j:].decode("utf-8", "replace"))
+        except ValueError:
+            continue
+        if isinstance(u, dict) and ("prompt_tokens" in u or "completion_tokens" in u):
+            return u
+    if b'"eval_count"' not in raw:
         return None
     try:
-        return usage_of(json.loads(raw))
+        u = usage_of(json.loads(raw))
     except ValueError:
         return None
+    return u if isinstance(u, dict) else None
 
 
 def usage_in_stream_tail(tail: bytes) -> dict[str, Any] | None:
@@ -88,8 +109,8 @@ def account(st: GatewayState, ctx: Any, model: str, usage: dict[str, Any] | None
             prompt, completion, source = int(p or 0), int(c or 0), "usage"
     if source == "counted":
         prompt, completion = ctx.est_tokens, counted_completion
-    rt.tokens.labels(client, route, model, "prompt", source).inc(prompt)
-    rt.tokens.labels(client, route, model, "completion", source).inc(completion)
+    rt.token_child(client, route, model, "prompt", source).inc(prompt)
+    rt.token_child(client, route, model, "completion", source).inc(completion)
     usd = 0.0
     if price is not None and (price.usd_per_mtok_in is not None
                               or price.usd_per_mtok_out is not None):

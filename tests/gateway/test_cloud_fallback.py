@@ -149,3 +149,22 @@ def test_validation_refuses_fallback_on_terminal_private_or_retaining(
         parse_config(data)
     assert any(e.startswith("routes.code.cloud_fallback: ") and message in e
                for e in exc.value.errors), exc.value.errors
+
+
+async def test_fallback_after_a_sleeper_misses_its_ready_timeout(tmp_path: Path) -> None:
+    provider = await StandinProvider().start()
+    stands = await standins(hands="fail500", spark="fail500")  # windows-gpu never wakes
+    cfg = cloud_config(tmp_path, provider, stands,
+                       routes={"coder-local": {"cloud_fallback": "openrouter/llama-70b"}})
+    try:
+        async with running(cfg) as (base, _st):
+            status, h, raw = await post(base, body("x", model="hearth/coder-local"), ANY)
+            assert status == 200, raw
+            reason = h["X-Hearth-Reason"]
+            assert "failover:coder-local->code" in reason and "cloud_fallback:" in reason
+            assert len(provider.requests) == 1
+            _, text = await _get(base, "/metrics")
+            assert 'hearth_wakes_total{upstream="windows-gpu"} 1.0' in text  # it was woken
+    finally:
+        await provider.stop()
+        await stop_all(stands)

@@ -81,3 +81,24 @@ def test_inventory_refuses_bad_fallbacks_with_file_and_line(
         load_inventory(path)
     line = next(x for x in exc.value.lines if "routing.routes.gemma.cloud_fallback" in x)
     assert message in line and line.startswith(f"{path}:")
+
+
+def test_docs_fragments_per_seed_are_valid_inventory() -> None:
+    import re
+
+    import yaml
+
+    from hearth.inventory.model import Client, Cloud, RoutePolicy
+
+    doc = (EXAMPLE.parents[1] / "docs" / "gateway.md").read_text()
+    section = doc[doc.index("### One inventory fragment per seed"):]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    assert len(blocks) == 4  # seeds 000, 001, 002, 004
+    for block in blocks:
+        data = yaml.safe_load(block)
+        for c in (data.get("clouds") or {}).values():
+            Cloud.model_validate(c)
+        for c in (data.get("clients") or {}).values():
+            Client.model_validate(c)
+        for r in ((data.get("routing") or {}).get("routes") or {}).values():
+            RoutePolicy.model_validate(r)

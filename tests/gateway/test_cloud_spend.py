@@ -91,3 +91,18 @@ async def test_daily_token_budget_answers_429_when_spent(tmp_path: Path) -> None
     finally:
         await provider.stop()
         await stop_all(stands)
+
+
+def test_usage_is_found_without_decoding_the_whole_answer() -> None:
+    from hearth.gateway.spend import usage_in_json, usage_in_stream_tail
+
+    raw = (b'{"choices":[{"message":{"content":"the word \\"usage\\": {} and usage"}}],'
+           b'"usage": {"prompt_tokens": 3, "completion_tokens": 4}, "note": "usage"}')
+    assert usage_in_json(raw) == {"prompt_tokens": 3, "completion_tokens": 4}
+    assert usage_in_json(b'{"usage": null}') is None
+    assert usage_in_json(b'not json "usage": {') is None
+    assert usage_in_json(b'{"done":true,"prompt_eval_count":5,"eval_count":6}') == {
+        "prompt_tokens": 5, "completion_tokens": 6}
+    tail = (b'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}\n\n'
+            b"data: [DONE]\n\n")
+    assert usage_in_stream_tail(tail) == {"prompt_tokens": 1, "completion_tokens": 2}
