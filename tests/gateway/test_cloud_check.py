@@ -94,3 +94,17 @@ async def test_cloud_check_unreachable_provider_is_an_error(tmp_path: Path) -> N
                                               "--timeout", "5"]) == 2
     finally:
         await openrouter.stop()
+
+
+def test_rewrite_short_form_keeps_comment_and_touches_nothing_else() -> None:
+    from hearth.gateway.cloud_check import Finding, Live, rewrite
+
+    text = ("clouds:\n  p:\n    base_url: http://127.0.0.1:9/v1\n    models:\n"
+            "      a: vendor/model-a:free   # the coder\n      b: vendor/model-b:free\n"
+            "clients: {}\n")
+    f = Finding("p", "a", "vendor/model-a:free", "retired",
+                replacement=Live("vendor/model-a2:free"))
+    new, lines = rewrite(text, [f])
+    assert lines == [5]
+    assert new == text.replace("      a: vendor/model-a:free   # the coder",
+                               "      a: vendor/model-a2:free   # the coder")

@@ -93,6 +93,24 @@ async def test_daily_token_budget_answers_429_when_spent(tmp_path: Path) -> None
         await stop_all(stands)
 
 
+async def test_daily_money_budget_counts_the_alias_price(tmp_path: Path) -> None:
+    provider = await StandinProvider(usage=(11, 13)).start()  # 74e-6 USD per call
+    stands = await standins()
+    cfg = cloud_config(tmp_path, provider, stands,
+                       clients={"anything": {"budget": {"usd_per_day": 0.0001}}})
+    try:
+        async with running(cfg) as (base, _st):
+            llama = body("hi", model="cloud/openrouter/llama-70b")
+            assert (await post(base, llama, ANY))[0] == 200
+            assert (await post(base, llama, ANY))[0] == 200  # 148e-6 spent now
+            status, _h, raw = await post(base, llama, ANY)
+            assert status == 429 and b"clients.anything.budget.usd_per_day" in raw
+            assert len(provider.requests) == 2
+    finally:
+        await provider.stop()
+        await stop_all(stands)
+
+
 def test_usage_is_found_without_decoding_the_whole_answer() -> None:
     from hearth.gateway.spend import usage_in_json, usage_in_stream_tail
 
