@@ -222,6 +222,10 @@ async def call(request: web.Request, st: GatewayState, ctx: Any, ref: str,
     prov = cfg.clouds[p]
     m: CloudModelCfg = prov.models[a]
     rt = runtime(st)
+    key = st.policy.cloud_keys.get(p)
+    if not key:  # before the limit: a call that cannot be made spends none of it
+        return _refuse(ctx, 503, f"Cloud provider '{p}' has no API key configured",
+                       "cloud_unconfigured")
     if not reserved:
         state = rt.alias(ref)
         state.configure(m)
@@ -232,10 +236,6 @@ async def call(request: web.Request, st: GatewayState, ctx: Any, ref: str,
             return _refuse(ctx, 429, f"cloud/{ref} allows {lim} calls per {window} (the "
                            f"provider's limit, counted by the gateway across clients); "
                            f"retry in {wait:.0f}s", "cloud_rate_limited", None, wait)
-    key = st.policy.cloud_keys.get(p)
-    if not key:
-        return _refuse(ctx, 503, f"Cloud provider '{p}' has no API key configured",
-                       "cloud_unconfigured")
     clean, redacted = Sanitiser(cfg.sanitise.hostnames).payload(payload)
     clean["model"] = m.id
     if isinstance(clean.get("metadata"), dict):

@@ -64,6 +64,11 @@ def cloud_config(tmp_path: Path, provider: StandinProvider,
         "cloud": {"mode": "by_name", "no_retention": True}}
     for name, extra in (clients or {}).items():
         data["clients"].setdefault(name, {}).update(extra)
+    known = {f"{p}/{a}" for p, prov in data["clouds"].items() for a in prov["models"]}
+    for c in data["clients"].values():  # lists follow the aliases a test keeps
+        cc = c.get("cloud")
+        if isinstance(cc, dict) and cc.get("aliases") is not None:
+            cc["aliases"] = [r for r in cc["aliases"] if r in known]
     for name, extra in (routes or {}).items():
         data["routes"][name].update(extra)
     for prov in data["clouds"].values():

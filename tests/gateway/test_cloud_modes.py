@@ -128,3 +128,21 @@ def test_old_boolean_cloud_switch_still_means_escalation() -> None:
     cfg = example_config()
     assert cfg.clients["hermes"].cloud.mode == "escalation"
     assert cfg.clouds["openrouter"].models["qwen3-coder"].id == "qwen/qwen3-coder:free"
+
+
+async def test_a_call_without_provider_key_spends_no_limit(tmp_path: Path) -> None:
+    provider = await StandinProvider().start()
+    aliases = {"llama-70b": {"id": "meta-llama/llama-3.3-70b-instruct:free", "per_minute": 1}}
+    cfg = cloud_config(tmp_path, provider, aliases=aliases)
+    (tmp_path / "or-key").write_text("")  # no key yet
+    try:
+        async with running(cfg) as (base, st):
+            status, _h, raw = await post(base, body("a", model=LLAMA), ANY)
+            assert status == 503 and b"cloud_unconfigured" in raw
+            (tmp_path / "or-key").write_text(PROVIDER_KEY)
+            await st.reload(cfg)  # the key is read with the policy
+            assert (await post(base, body("b", model=LLAMA), ANY))[0] == 200
+            assert (await post(base, body("c", model=LLAMA), ANY))[0] == 429
+            assert len(provider.requests) == 1
+    finally:
+        await provider.stop()
