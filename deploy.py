@@ -10,12 +10,23 @@ which hosts it applies to.
 
 from pyinfra import host, local
 
+from hearth.facts.system import DebianArch
+from hearth.inventory import load_cached
+
 if "windows" in host.groups:
     # The Windows overlay key pair first: Linux peers read its public half when their
     # WireGuard configs are written (roles/overlay).
     local.include("roles/windows/keys.py")
 
 if "linux" in host.groups:
+    # Every artifact is chosen by the inventory's arch: a wrong one must stop here.
+    want = load_cached(host.data.hearth_inventory).hosts[host.data.hearth_host].arch
+    arch = host.get_fact(DebianArch)
+    if arch != want:
+        raise RuntimeError(
+            f"host {host.data.hearth_host}: the inventory says arch {want} but the machine is "
+            f"{arch} (dpkg --print-architecture); fix hosts.{host.data.hearth_host}.arch"
+        )
     local.include("roles/base/main.py")
     local.include("roles/overlay/main.py")
     local.include("roles/firewall/main.py")

@@ -40,3 +40,20 @@ class PathExists(FactBase[bool]):
 
     def process(self, output: list[str]) -> bool:
         return "\n".join(output).strip() == "yes"
+
+
+class DebianArch(FactBase[str]):
+    """
+    The machine's Debian architecture (``dpkg --print-architecture``): what the
+    inventory's ``arch`` must say.
+
+    .. code:: python
+
+        host.get_fact(DebianArch)  # "amd64", "arm64"
+    """
+
+    def command(self) -> str:
+        return "dpkg --print-architecture"
+
+    def process(self, output: list[str]) -> str:
+        return "\n".join(output).strip()

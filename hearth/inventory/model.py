@@ -203,6 +203,17 @@ class Windows(Strict):
 HostRole = Literal["k3s_server", "k3s_agent", "gateway"]
 
 
+class LabMachine(Strict):
+    """How `hearth lab` builds this host (ignored by deploys): a container or a QEMU VM.
+
+    The architecture is the host's own ``arch``; an arm64 host is an emulated container.
+    """
+
+    kind: Literal["container", "vm"] = "container"
+    memory_mb: int = Field(1024, ge=256, le=16384)
+    cpus: int = Field(2, ge=1, le=8)
+
+
 class Host(Strict):
     address: str = Field(min_length=1)
     overlay_ip: IPv4Address
@@ -214,6 +225,7 @@ class Host(Strict):
     serves: list[Serve] = []
     sleep: Sleep = Sleep()
     windows: Windows | None = None
+    lab: LabMachine = LabMachine()
     ssh_user: str | None = None
     ssh_port: int | None = Field(None, ge=1, le=65535)
     allow_reboot: bool = False  # may a deploy reboot this host (e.g. for a new driver)? one at a time

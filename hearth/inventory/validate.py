@@ -81,6 +81,29 @@ def check_windows(inv: Inventory) -> Iterator[Problem]:
             yield Problem(f"{path}.reach", "reach ssh_tunnel needs the gateway section (the tunnel starts there)")
 
 
+# What must not run on an arm64 worker (a Pi, a phone): NVIDIA's driver role and the
+# GPU-only engine are amd64 here; an arm64 box serves through Ollama on its CPU.
+ARM64_REFUSED_ENGINES = {"vllm": "vLLM serves from a CUDA GPU"}
+
+
+def check_arm64(inv: Inventory) -> Iterator[Problem]:
+    """Roles that must not run on an arm64 worker are refused, not skipped."""
+    for name, host in inv.hosts.items():
+        if host.arch != "arm64":
+            continue
+        for i, gpu in enumerate(host.gpus):
+            if gpu.vendor == "nvidia":
+                yield Problem(f"hosts.{name}.gpus[{i}]", "arch arm64: the NVIDIA role supports amd64 "
+                              "hosts only; remove the GPU or set arch: amd64")
+        for i, serve in enumerate(host.serves):
+            if serve.engine in ARM64_REFUSED_ENGINES:
+                yield Problem(f"hosts.{name}.serves[{i}].engine", f"arch arm64: {serve.engine} cannot "
+                              f"run on an arm64 worker ({ARM64_REFUSED_ENGINES[serve.engine]})")
+        if host.lab.kind == "vm":
+            yield Problem(f"hosts.{name}.lab.kind", "arch arm64: lab VMs are amd64 only; an arm64 lab "
+                          "machine is an emulated container (lab.kind: container)")
+
+
 def check_roles(inv: Inventory) -> Iterator[Problem]:
     """k3s and gateway settings agree with the hosts' roles; Windows stays out of k3s."""
     for name, host in inv.hosts.items():
@@ -404,6 +427,7 @@ CHECKS: tuple[Check, ...] = (
     check_k3s,
     check_plain_secrets,
     check_cloud,
+    check_arm64,
 )
 
 

@@ -16,7 +16,9 @@ DEFAULT_INVENTORY = "inventory/lab.yml"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `lab` and its sub-commands to the hearth CLI."""
-    lab = subparsers.add_parser("lab", help="local test machines (systemd-nspawn) for the deploy")
+    lab = subparsers.add_parser(
+        "lab", help="local test machines (nspawn containers, QEMU VMs, arm64) for the deploy"
+    )
     sub = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
     p = sub.add_parser("up", help="create and boot the lab machines (idempotent)")
     p.add_argument("--inventory", "-i", default=DEFAULT_INVENTORY, type=Path)
@@ -39,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt", default="Say hello to the lab in one sentence.")
     p.set_defaults(func=_try)
     for name, helptext, func in (
-        ("sleep", "suspend HOST (systemctl suspend inside); the lab powers it off", _sleep),
+        ("sleep", "suspend HOST (systemctl suspend inside): a VM sleeps in S3, a container is held off", _sleep),
         ("wake", "send HOST a real Wake-on-LAN magic packet and wait for sshd", _wake),
     ):
         p = sub.add_parser(name, help=helptext)
@@ -66,12 +68,13 @@ def _need_lab() -> LabRecord:
 
 
 def status_rows(lab: LabRecord) -> list[dict[str, object]]:
-    """One dict per machine: name, address, mac, power, boot-to-sshd seconds."""
+    """One dict per machine: name, kind, arch (accel for VMs), address, mac, power, boot time."""
     rows = []
     for m in lab.machines.values():
+        mach = machine.get(m)
         rows.append({
-            "name": m.name, "address": m.address, "mac": m.mac,
-            "power": machine.power_state(m), "boot_to_sshd_s": machine.read_boot(m).get("sshd_s"),
+            "name": m.name, **mach.describe(), "address": m.address, "mac": m.mac,
+            "power": mach.state(), "boot_to_sshd_s": machine.read_boot(m).get("sshd_s"),
         })  # fmt: skip
     return rows
 
@@ -129,11 +132,17 @@ def _status(args: argparse.Namespace) -> int:
 def _print_status(lab: LabRecord) -> None:
     daemon = "running" if daemon_ctl.pid(lab_root()) else "NOT RUNNING"
     print(f"lab LAN {lab.bridge} {lab.host_cidr}   daemon: {daemon}   inventory: {lab.inventory}")
-    print(f"{'MACHINE':<16}{'ADDRESS':<16}{'MAC':<19}{'POWER':<8}BOOT->SSHD")
+    print(f"{'MACHINE':<16}{'KIND':<16}{'ADDRESS':<16}{'MAC':<19}{'POWER':<8}BOOT->SSHD")
+    notes = []
     for r in status_rows(lab):
         t = r["boot_to_sshd_s"]
         shown = f"{t:.2f}s" if isinstance(t, float | int) else "-"
-        print(f"{r['name']:<16}{r['address']:<16}{r['mac']:<19}{r['power']:<8}{shown}")
+        kind = f"{r['arch']} {r['kind']}" + (f" {r['accel']}" if "accel" in r else "")
+        print(f"{r['name']:<16}{kind:<16}{r['address']:<16}{r['mac']:<19}{r['power']:<8}{shown}")
+        if "accel_why" in r:
+            notes.append(f"  {r['name']}: {r['accel']}: {r['accel_why']}")
+    if notes:
+        print("VM accelerator:\n" + "\n".join(notes))
 
 
 @_guard

@@ -48,15 +48,17 @@ rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
 """
 
 
-def image_key(user: str) -> str:
-    """Content hash naming the cached image."""
-    text = "\n".join([SUITE, MIRROR, " ".join(PACKAGES), user, RECIPE, SUSPEND_DROPIN])
+def image_key(user: str, arch: str = "amd64") -> str:
+    """Content hash naming the cached image (amd64 keeps its historical key)."""
+    parts = [SUITE, MIRROR, " ".join(PACKAGES), user, RECIPE, SUSPEND_DROPIN]
+    text = "\n".join(parts + ([arch] if arch != "amd64" else []))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def ensure_base_image(cache_dir: Path, user: str) -> Path:
-    """Return the cached base image directory, building it first if absent."""
-    target = cache_dir / f"base-{image_key(user)}"
+def ensure_base_image(cache_dir: Path, user: str, arch: str = "amd64") -> Path:
+    """Return the cached base image directory for ``arch``, building it first if absent."""
+    suffix = "" if arch == "amd64" else f"-{arch}"
+    target = cache_dir / f"base{suffix}-{image_key(user, arch)}"
     if (target / "etc" / "os-release").exists():
         print(f"--> Reuse cached base image {target}", flush=True)
         return target
@@ -64,11 +66,11 @@ def ensure_base_image(cache_dir: Path, user: str) -> Path:
     work = cache_dir / f".build-{target.name}"
     if work.exists():
         shutil.rmtree(work)
-    with step(f"Build base image {target.name} (debootstrap {SUITE}, {len(PACKAGES)} packages)"):
+    with step(f"Build {arch} base image {target.name} (debootstrap {SUITE}, {len(PACKAGES)} packages)"):
         run(
             [
-                "debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-                SUITE, str(work), MIRROR,
+                "debootstrap", "--variant=minbase", f"--arch={arch}",
+                f"--include={','.join(PACKAGES)}", SUITE, str(work), MIRROR,
             ],
             timeout=1800,
         )  # fmt: skip

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hearth.lab import daemon_ctl, keys, machine, network
+from hearth.lab import daemon_ctl, hostcheck, keys, machine, network
 from hearth.lab.artifacts.publish import publish
 from hearth.lab.image import ensure_base_image
 from hearth.lab.sh import LabError, step
-from hearth.lab.spec import APT_PROXY_PORT, BRIDGE, LabSpec, load_spec
+from hearth.lab.vmimage import ensure_vm_image
+from hearth.lab.spec import APT_PROXY_PORT, BRIDGE, LabSpec, MachineSpec, load_spec
 from hearth.lab.state import (
     NFT_TABLE,
     LabRecord,
@@ -21,25 +21,9 @@ from hearth.lab.state import (
     load_record,
 )
 
-# Host command -> Debian package that provides it (checked before anything is made).
-HOST_TOOLS = {
-    "systemd-nspawn": "systemd-container",
-    "debootstrap": "debootstrap",
-    "nft": "nftables",
-    "ip": "iproute2",
-    "ssh-keygen": "openssh-client",
-    "gpg": "gnupg",
-    "mountpoint": "util-linux",
-}
-
-
-def preflight() -> None:
-    """Fail early, naming what is missing, unless this box can run the lab."""
-    if os.geteuid() != 0:
-        raise LabError("the lab needs root (network namespaces, bridge, systemd-nspawn)")
-    missing = sorted({pkg for cmd, pkg in HOST_TOOLS.items() if shutil.which(cmd) is None})
-    if missing:
-        raise LabError(f"missing host packages: apt-get install {' '.join(missing)}")
+def preflight(spec: LabSpec | None = None) -> None:
+    """Fail early, in one line naming what to install, unless this box can run the lab."""
+    hostcheck.check((m.kind, m.arch) for m in (spec.machines if spec else ()))
 
 
 def _record_for(spec: LabSpec, inventory: Path, existing: LabRecord | None) -> LabRecord:
@@ -66,19 +50,35 @@ def _record_for(spec: LabSpec, inventory: Path, existing: LabRecord | None) -> L
 
 def up(inventory: Path) -> LabRecord:
     """Create (or complete) the lab the inventory describes and power it all on."""
-    preflight()
-    with exclusive():
-        return _up(inventory)
-
-
-def _up(inventory: Path) -> LabRecord:
     spec = load_spec(inventory)
+    preflight(spec)
+    with exclusive():
+        return _up(inventory, spec)
+
+
+def images(spec: LabSpec, cache: Path) -> dict[tuple[str, str], Path]:
+    """The image each (kind, arch) boots, built (in parallel per arch) when not cached."""
+    wanted = {(m.kind, m.arch) for m in spec.machines}
+
+    def chain(arch: str) -> dict[tuple[str, str], Path]:
+        base = ensure_base_image(cache, spec.ssh_user, arch)
+        made = {("container", arch): base}
+        if ("vm", arch) in wanted:
+            made[("vm", arch)] = ensure_vm_image(cache, base)
+        return made
+
+    archs = sorted({arch for _, arch in wanted})
+    with ThreadPoolExecutor(max_workers=len(archs)) as pool:
+        return {k: v for made in pool.map(chain, archs) for k, v in made.items()}
+
+
+def _up(inventory: Path, spec: LabSpec) -> LabRecord:
     root = lab_root()
     lab = _record_for(spec, inventory, load_record(root))
     pubkey = keys.ensure_user_key(spec.ssh_key)
     with step("Lab secrets the inventory references (admin token, client keys), 0600"):
         keys.ensure_secrets(keys.secret_files(inventory, root))
-    base = ensure_base_image(root / "cache", spec.ssh_user)
+    image = images(spec, root / "cache")
     with step(f"Create LAN bridge {BRIDGE} ({lab.host_cidr}) and nft fence"):
         lab.bridge_created = network.ensure_bridge(BRIDGE, lab.host_cidr) or lab.bridge_created
         lab.save(root)
@@ -86,22 +86,26 @@ def _up(inventory: Path) -> LabRecord:
     host_keys: dict[str, tuple[str, str]] = {}
     with step(f"Create {len(spec.machines)} machines (namespace, veth, overlay root, keys)"):
         for ms in spec.machines:
-            m = lab.machines.get(ms.name) or MachineRecord(
-                name=ms.name, address=ms.address, mac=ms.mac,
-                netns=network.netns_name(ms.name), veth=network.veth_name(ms.name),
-                dir=str(root / "machines" / ms.name), base=str(base), sleeps=ms.sleeps,
-            )  # fmt: skip
+            m = lab.machines.get(ms.name) or _new_record(ms, root, image[(ms.kind, ms.arch)])
+            if (m.kind, m.arch) != (ms.kind, ms.arch):
+                raise LabError(
+                    f"{m.name} is up as a {m.arch} {m.kind} but the inventory now says "
+                    f"{ms.arch} {ms.kind}; run `hearth lab down` first"
+                )
             lab.machines[ms.name] = m
             lab.save(root)  # recorded before it exists, so `down` can clean a half-made lab
-            network.ensure_machine_link(
-                m.netns, m.veth, BRIDGE, m.mac,
-                f"{m.address}/{spec.cidr.prefixlen}", spec.host_ip,
-            )  # fmt: skip
-            key = machine.create(m, lab, pubkey, APT_PROXY_PORT)
+            if m.tap:
+                network.ensure_tap(m.tap, BRIDGE)
+            else:
+                network.ensure_machine_link(
+                    m.netns, m.veth, BRIDGE, m.mac,
+                    f"{m.address}/{spec.cidr.prefixlen}", spec.host_ip,
+                )  # fmt: skip
+            key = machine.get(m).create(lab, pubkey, APT_PROXY_PORT)
             host_keys[m.name] = (m.address, key)
     for name, m in lab.machines.items():
         if name not in host_keys:  # kept from an earlier `up`
-            host_keys[name] = (m.address, keys.host_key_line(m.path / "rootfs/etc/ssh"))
+            host_keys[name] = (m.address, machine.get(m).host_key())
     keys.write_known_hosts(spec.known_hosts, keys.known_hosts_text(host_keys, spec.ssh_port))
     with step(f"Publish artifacts (stand-ins, signed apt repo, pip index) at {spec.artifact_url}"):
         publish(root, spec.artifact_url)
@@ -111,13 +115,29 @@ def _up(inventory: Path) -> LabRecord:
     return lab
 
 
+def _new_record(ms: MachineSpec, root: Path, image: Path) -> MachineRecord:
+    vm = ms.kind == "vm"
+    return MachineRecord(
+        name=ms.name, address=ms.address, mac=ms.mac,
+        netns="" if vm else network.netns_name(ms.name),
+        veth="" if vm else network.veth_name(ms.name),
+        tap=network.tap_name(ms.name) if vm else "",
+        dir=str(root / "machines" / ms.name), base=str(image), sleeps=ms.sleeps,
+        kind=ms.kind, arch=ms.arch, memory_mb=ms.memory_mb, cpus=ms.cpus,
+    )  # fmt: skip
+
+
 def boot_all(lab: LabRecord, machines: list[MachineRecord]) -> None:
-    """Power on ``machines`` that are off and wait for every sshd."""
-    with step(f"Boot {len(machines)} machines and wait for sshd"):
+    """Power on ``machines`` that are off (wake those asleep) and wait for every sshd."""
+    kinds = sorted({f"{m.arch} {m.kind}" for m in machines})
+    with step(f"Boot {len(machines)} machines ({', '.join(kinds)}) and wait for sshd"):
         for m in machines:
             machine.request_power_on(m)
         with ThreadPoolExecutor(max_workers=max(1, len(machines))) as pool:
-            list(pool.map(lambda m: machine.wait_sshd(m, lab.ssh_port), machines))
+            list(pool.map(
+                lambda m: machine.wait_sshd(m, lab.ssh_port, timeout=machine.boot_timeout(m)),
+                machines,
+            ))  # fmt: skip
 
 
 def down(*, purge: bool = False) -> list[str]:
@@ -134,9 +154,10 @@ def _down(*, purge: bool) -> list[str]:
     if lab is not None:
         for m in lab.machines.values():  # before the daemon, so it reaps their processes
             with step(f"Remove machine {m.name}"):
-                machine.destroy(m)
-                network.remove_machine_link(m.netns, m.veth)
-            removed.append(f"machine {m.name} (netns {m.netns}, veth {m.veth})")
+                machine.get(m).destroy()
+                network.remove_machine_link(m.netns, m.veth, m.tap)
+            plumbing = f"tap {m.tap}" if m.tap else f"netns {m.netns}, veth {m.veth}"
+            removed.append(f"machine {m.name} ({m.arch} {m.kind}, {plumbing})")
         if daemon_ctl.stop(root):
             removed.append("lab daemon")
         network.remove_fence(lab.nft_table)

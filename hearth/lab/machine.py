@@ -1,14 +1,20 @@
-"""One lab machine: an overlay root filesystem and a booted systemd-nspawn.
+"""One lab machine behind one interface, whatever kind it is.
 
-Layout of a machine directory::
+Kinds (``hosts.<name>.lab.kind`` in the inventory; the architecture is the host's
+``arch``), one module each:
 
-    upper/ work/   overlay layers over the shared, read-only base image
-    rootfs/        the overlay mount nspawn boots (persists across sleep/wake)
-    ctl/           bind-mounted at /run/hearth-lab (suspend requests land here)
-    power-state    stand-in for /sys/power/state so logind allows `systemctl suspend`
-    nspawn.pid     nspawn's pid while powered on; nspawn.log its output
-    asleep         present while the lab holds the machine powered off after a suspend
-    boot.json      when it last booted and how long until sshd answered
+* ``container`` (:mod:`hearth.lab.container`): systemd-nspawn on an overlay root;
+  amd64 natively, arm64 emulated through qemu-user-static and binfmt_misc;
+* ``vm`` (:mod:`hearth.lab.vm`): a QEMU q35 VM with Debian's kernel, its own disk,
+  real S3 suspend, KVM when it works and TCG otherwise.
+
+The power controller, `hearth lab` and the tests hold a :class:`Machine` from
+:func:`get` and never ask which kind it is. Every machine directory has::
+
+    upper/ work/ rootfs/   overlay over the shared, read-only image; the machine's
+                           identity (hostname, machine-id, host key, lab key) is
+                           written here (a VM's disk is made from it once)
+    boot.json              when it last booted or woke and how long until sshd answered
 """
 
 from __future__ import annotations
@@ -16,10 +22,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 from hearth.lab import keys
@@ -34,17 +40,103 @@ Acquire::http::Proxy::{host} "DIRECT";
 """
 
 
+class Machine(ABC):
+    """A lab machine: power on/off, suspend/wake, state, console log."""
+
+    kind = "?"
+
+    def __init__(self, record: MachineRecord) -> None:
+        self.record = record
+
+    @property
+    def name(self) -> str:
+        """The inventory's host name."""
+        return self.record.name
+
+    @property
+    def path(self) -> Path:
+        """The machine's directory."""
+        return self.record.path
+
+    @abstractmethod
+    def create(self, lab: LabRecord, pubkey: str, apt_proxy_port: int) -> str:
+        """Make the machine (idempotent); return its SSH host public key (``type base64``)."""
+
+    @abstractmethod
+    def power_on(self) -> subprocess.Popen[bytes] | None:
+        """Boot it as a child of the caller (the lab daemon); None if it was on."""
+
+    @abstractmethod
+    def power_off(self, *, timeout: float = 20.0, hard: bool = False) -> None:
+        """Orderly shutdown (``hard``: pull the plug), then a kill after ``timeout``."""
+
+    @abstractmethod
+    def pid(self) -> int | None:
+        """The process that is the machine (nspawn, qemu) while it exists, else None."""
+
+    @abstractmethod
+    def state(self) -> str:
+        """``on``, ``asleep`` (suspended) or ``off``."""
+
+    @abstractmethod
+    def wake(self) -> subprocess.Popen[bytes] | None:
+        """What a magic packet does: resume it if asleep, boot it if off (child or None)."""
+
+    @abstractmethod
+    def console_log(self, lines: int = 30) -> str:
+        """The tail of the machine's console (boot messages, login prompt)."""
+
+    def suspend_requested(self) -> bool:
+        """The machine asked the lab to act on its `systemctl suspend` (containers)."""
+        return False
+
+    def suspend(self) -> None:
+        """Act on that request (containers: power off, held ``asleep``); VMs suspend themselves."""
+
+    def describe(self) -> dict[str, str]:
+        """What `hearth lab status` shows about the kind (VMs add the accelerator)."""
+        return {"kind": self.kind, "arch": self.record.arch}
+
+    def host_key(self) -> str:
+        """The host public key made by :meth:`create`."""
+        return keys.host_key_line(self.path / "upper/etc/ssh")
+
+    def destroy(self) -> None:
+        """Power off for good and delete everything it was."""
+        self.power_off(hard=True)
+        if is_mounted(self.path / "rootfs"):
+            run(["umount", str(self.path / "rootfs")])
+        run(["rm", "-rf", "--one-file-system", str(self.path)])
+
+    def mark_booted(self, *, resumed: bool = False) -> None:
+        """Start timing a boot (or a resume) until sshd answers."""
+        _write_boot(self.record, {"booted_at": time.time(), "sshd_s": None,
+                                  "resumed": resumed})  # fmt: skip
+
+
+def get(m: MachineRecord) -> Machine:
+    """The machine of the record's kind."""
+    if m.kind == "vm":
+        from hearth.lab.vm import VirtualMachine
+
+        return VirtualMachine(m)
+    if m.kind == "container":
+        from hearth.lab.container import Container
+
+        return Container(m)
+    raise LabError(f"{m.name}: unknown lab machine kind {m.kind!r} (container or vm)")
+
+
 def is_mounted(path: Path) -> bool:
     """True when ``path`` is a mount point."""
     return ok(["mountpoint", "-q", str(path)])
 
 
-def create(m: MachineRecord, lab: LabRecord, pubkey: str, apt_proxy_port: int) -> str:
-    """Make the machine's root filesystem (idempotent); return its host public key."""
+def prepare_root(m: MachineRecord, lab: LabRecord, pubkey: str, apt_proxy_port: int) -> Path:
+    """Mount the machine's overlay root and give it its identity (idempotent); the root."""
     d = m.path
-    for sub in ("upper", "work", "rootfs", "ctl"):
+    for sub in ("upper", "work", "rootfs"):
         (d / sub).mkdir(parents=True, exist_ok=True)
-    (d / "power-state").write_text("freeze mem\n")
     if not is_mounted(d / "rootfs"):
         opts = f"lowerdir={m.base},upperdir={d / 'upper'},workdir={d / 'work'}"
         run(["mount", "-t", "overlay", "overlay", "-o", opts, str(d / "rootfs")])
@@ -60,7 +152,8 @@ def create(m: MachineRecord, lab: LabRecord, pubkey: str, apt_proxy_port: int) -
         APT_PROXY_CONF.format(host=lab.host_ip, port=apt_proxy_port)
     )
     _authorize(root, lab.ssh_user, pubkey)
-    return keys.make_host_key(root / "etc/ssh")
+    keys.make_host_key(root / "etc/ssh")
+    return root
 
 
 def _authorize(root: Path, user: str, pubkey: str) -> None:
@@ -81,99 +174,56 @@ def _authorize(root: Path, user: str, pubkey: str) -> None:
     auth.chmod(0o600)
 
 
-def nspawn_argv(m: MachineRecord) -> list[str]:
-    """The systemd-nspawn command line that boots ``m``."""
-    d = m.path
-    return [
-        "systemd-nspawn", "--boot", f"--machine={m.name}", f"--directory={d / 'rootfs'}",
-        "--register=no", "--keep-unit", "--console=passive", "--link-journal=no",
-        "--resolv-conf=off", "--timezone=off", "--settings=no",
-        f"--network-namespace-path=/run/netns/{m.netns}",
-        "--capability=CAP_NET_ADMIN", "--bind=/dev/net/tun",
-        f"--bind={d / 'power-state'}:/sys/power/state", f"--bind={d / 'ctl'}:/run/hearth-lab",
-    ]  # fmt: skip
-
-
-def pid(m: MachineRecord) -> int | None:
-    """nspawn's pid while the machine is powered on, else None."""
+def live_pid(pidfile: Path, marker: str) -> int | None:
+    """The pid in ``pidfile`` if that process runs (not a zombie) with ``marker`` in its argv."""
     try:
-        value = int((m.path / "nspawn.pid").read_text())
+        value = int(pidfile.read_text())
         cmdline = Path(f"/proc/{value}/cmdline").read_bytes().split(b"\0")
         stat = Path(f"/proc/{value}/stat").read_text()
     except (OSError, ValueError):
         return None
-    if f"--machine={m.name}".encode() not in cmdline:
-        return None
-    if stat.rsplit(")", 1)[1].split()[0] == "Z":
+    if marker.encode() not in cmdline or stat.rsplit(")", 1)[1].split()[0] == "Z":
         return None
     return value
 
 
+def tail(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of a text file ('' when it does not exist)."""
+    try:
+        data = path.read_bytes()[-65536:]
+    except OSError:
+        return ""
+    text = data.decode(errors="replace").replace("\r", "")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# Module-level shorthands for callers holding a record.
+
+
+def pid(m: MachineRecord) -> int | None:
+    """See :meth:`Machine.pid`."""
+    return get(m).pid()
+
+
 def power_state(m: MachineRecord) -> str:
-    """``on``, ``asleep`` (held off by the lab after a suspend) or ``off``."""
-    if pid(m) is not None:
-        return "on"
-    return "asleep" if (m.path / "asleep").exists() else "off"
-
-
-def start(m: MachineRecord) -> subprocess.Popen[bytes] | None:
-    """Power the machine on as a child of the caller (the lab daemon); None if it was on."""
-    if pid(m) is not None:
-        return None
-    for stale in ("asleep", "ctl/suspend-requested", "nspawn.pid"):
-        (m.path / stale).unlink(missing_ok=True)
-    # /proc/sys is read-only in nspawn; net.* sysctls are per network namespace, so
-    # the machine may set its own, as nspawn allows for --private-network machines.
-    env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
-    # The boot record first: whoever sees the new pid must never read the last boot's record.
-    _write_boot(m, {"booted_at": time.time(), "sshd_s": None})
-    with open(m.path / "nspawn.log", "ab") as log:
-        proc = subprocess.Popen(
-            nspawn_argv(m), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, env=env,
-        )  # fmt: skip
-    (m.path / "nspawn.pid").write_text(f"{proc.pid}\n")
-    return proc
+    """See :meth:`Machine.state`."""
+    return get(m).state()
 
 
 def request_power_on(m: MachineRecord, *, timeout: float = 15.0) -> None:
-    """Ask the lab daemon to power ``m`` on (it owns and reaps the nspawn processes)."""
-    if pid(m) is not None:
+    """Ask the lab daemon to power ``m`` on or wake it (it owns the machine processes)."""
+    mach = get(m)
+    if mach.state() == "on":
         return
     (m.path / POWER_ON_REQUEST).write_text(f"{time.time():.3f}\n")
     deadline = time.monotonic() + timeout
-    while pid(m) is None:
+    while mach.state() != "on":
         if time.monotonic() > deadline:
             raise LabError(
-                f"{m.name}: not powered on within {timeout}s; see {m.path / 'nspawn.log'} "
-                "and the lab daemon's log"
+                f"{m.name}: not powered on within {timeout}s; the lab daemon's log says why\n"
+                + mach.console_log()
             )
-        time.sleep(0.05)
-
-
-def stop(m: MachineRecord, *, timeout: float = 20.0) -> None:
-    """Power the machine off: orderly shutdown, then a hard kill after ``timeout``."""
-    p = pid(m)
-    if p is None:
-        return
-    os.kill(p, signal.SIGTERM)  # nspawn asks the machine's systemd to halt
-    deadline = time.monotonic() + timeout
-    while pid(m) is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid(m) is not None:
-        for child in _children(p):
-            os.kill(child, signal.SIGKILL)
-        os.kill(p, signal.SIGKILL)
-        while pid(m) is not None and time.monotonic() < deadline + 5:
-            time.sleep(0.05)
-    (m.path / "nspawn.pid").unlink(missing_ok=True)
-
-
-def _children(p: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
-    except OSError:
-        return []
+        time.sleep(0.1)
 
 
 def wait_sshd(m: MachineRecord, port: int, *, timeout: float = 60.0) -> float:
@@ -188,7 +238,11 @@ def wait_sshd(m: MachineRecord, port: int, *, timeout: float = 60.0) -> float:
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise LabError(f"{m.name}: sshd on {m.address}:{port} not up after {timeout}s")
+            mach = get(m)
+            raise LabError(
+                f"{m.name} ({mach.kind}): sshd on {m.address}:{port} not up after {timeout}s; "
+                f"its console ends:\n{mach.console_log()}"
+            )
         time.sleep(0.05)
     boot = read_boot(m)
     if boot.get("sshd_s") is not None:  # this boot was measured already
@@ -198,8 +252,15 @@ def wait_sshd(m: MachineRecord, port: int, *, timeout: float = 60.0) -> float:
     return seconds
 
 
+def boot_timeout(m: MachineRecord) -> float:
+    """How long a boot of ``m`` may take to reach sshd (emulated machines are slower)."""
+    if m.kind == "vm":
+        return 240.0
+    return 120.0 if m.arch != "amd64" else 60.0
+
+
 def read_boot(m: MachineRecord) -> dict[str, float | None]:
-    """The last boot's record (``booted_at``, ``sshd_s``), or {}."""
+    """The last boot's record (``booted_at``, ``sshd_s``, ``resumed``), or {}."""
     try:
         return json.loads((m.path / "boot.json").read_text())
     except (OSError, ValueError):
@@ -210,11 +271,3 @@ def _write_boot(m: MachineRecord, data: dict[str, float | None]) -> None:
     tmp = m.path / "boot.json.tmp"
     tmp.write_text(json.dumps(data))
     tmp.replace(m.path / "boot.json")
-
-
-def destroy(m: MachineRecord) -> None:
-    """Power off, unmount and delete the machine directory."""
-    stop(m)
-    if is_mounted(m.path / "rootfs"):
-        run(["umount", str(m.path / "rootfs")])
-    run(["rm", "-rf", "--one-file-system", str(m.path)])

@@ -1,8 +1,9 @@
 """The home LAN: a bridge, one network namespace + veth per machine, an nft fence.
 
-Each machine gets a namespace ``hearth-<name>`` whose ``eth0`` carries the
+Each container gets a namespace ``hearth-<name>`` whose ``eth0`` carries the
 inventory's MAC and address, with a default route via this machine's bridge
-address. The nft table ``inet hearth_lab`` drops anything that would be routed
+address; a VM gets a tap port on the bridge instead (its NIC carries the MAC,
+the guest sets its own address). The nft table ``inet hearth_lab`` drops anything that would be routed
 off the bridge, so lab traffic stays on the lab LAN whatever the host's sysctls.
 """
 
@@ -22,6 +23,11 @@ def netns_name(machine: str) -> str:
 def veth_name(machine: str) -> str:
     """Host-side veth name (<= 15 chars, stable per machine name)."""
     return "hl" + hashlib.sha1(machine.encode()).hexdigest()[:10]
+
+
+def tap_name(machine: str) -> str:
+    """Host-side tap name of a VM's NIC (<= 15 chars, stable per machine name)."""
+    return "hk" + hashlib.sha1(machine.encode()).hexdigest()[:10]
 
 
 def link_exists(name: str) -> bool:
@@ -89,11 +95,19 @@ def ensure_machine_link(
     run(["ip", "-n", netns, "route", "replace", "default", "via", gateway])
 
 
-def remove_machine_link(netns: str, veth: str) -> None:
-    """Delete the veth and the namespace if they exist."""
-    if link_exists(veth):
-        run(["ip", "link", "del", veth])
-    if netns_exists(netns):
+def ensure_tap(tap: str, bridge: str) -> None:
+    """A tap port on ``bridge`` for a VM's NIC (QEMU attaches to it by name)."""
+    if not link_exists(tap):
+        run(["ip", "tuntap", "add", "dev", tap, "mode", "tap"])
+    run(["ip", "link", "set", tap, "master", bridge, "up"])
+
+
+def remove_machine_link(netns: str, veth: str, tap: str = "") -> None:
+    """Delete the veth, the namespace and the tap, those that exist."""
+    for link in (veth, tap):
+        if link and link_exists(link):
+            run(["ip", "link", "del", link])
+    if netns and netns_exists(netns):
         run(["ip", "netns", "del", netns])
 
 

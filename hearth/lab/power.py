@@ -1,10 +1,12 @@
-"""The lab's power controller: Wake-on-LAN in, suspend-to-off out.
+"""The lab's power controller: Wake-on-LAN in, suspend requests out.
 
-It listens on the LAN bridge for magic packets (UDP 9 and 7, broadcast) and powers
-on the machine whose MAC they name if it is off or asleep. A machine that runs
-`systemctl suspend` drops a request in its control directory; the controller then
-powers it off and marks it asleep. Both go through the same machine functions as
-`hearth lab up`, so a woken machine is the same machine with the same disk.
+It listens on the LAN bridge for magic packets (UDP 9 and 7, broadcast) and wakes
+the machine whose MAC they name if it is off or asleep: whatever its kind, through
+:meth:`hearth.lab.machine.Machine.wake` (a suspended VM resumes through QMP, a VM
+or container that is off boots). A container that runs `systemctl suspend` drops a
+request in its control directory; the controller then powers it off and marks it
+asleep (a VM suspends itself, for real). Both go through the same machine objects
+as `hearth lab up`, so a woken machine is the same machine with the same disk.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 
 from hearth.lab import machine, magic
-from hearth.lab.state import LabRecord, load_record
+from hearth.lab.state import LabRecord, MachineRecord, load_record
 
 log = logging.getLogger("hearth.lab.power")
 WOL_PORTS = (9, 7)
@@ -60,30 +62,38 @@ class PowerController:
             self.wake_mac(mac)
 
     def wake_mac(self, mac: str) -> None:
-        """Power on the machine with ``mac`` unless it is on (or already booting)."""
+        """Wake the machine with ``mac`` unless it is on (or already waking)."""
         lab = self.lab()
         target = next((m for m in (lab.machines.values() if lab else ()) if m.mac == mac), None)
         if target is None or lab is None:
             log.info("no lab machine has MAC %s; ignored", mac)
             return
-        with self._lock:
-            if target.name in self._busy or machine.power_state(target) == "on":
-                log.info("%s is already on", target.name)
-                return
-            self._busy.add(target.name)
-        threading.Thread(target=self._boot, args=(target, lab.ssh_port), daemon=True).start()
+        self._start_wake(target, lab.ssh_port, "Wake-on-LAN")
 
-    def _boot(self, m: machine.MachineRecord, port: int, why: str = "Wake-on-LAN") -> None:
-        try:
-            proc = machine.start(m)
-            (m.path / machine.POWER_ON_REQUEST).unlink(missing_ok=True)
-            if proc is None:
+    def _start_wake(self, m: MachineRecord, port: int, why: str) -> None:
+        with self._lock:
+            if m.name in self._busy:
                 return
-            with self._lock:
-                self._children.append(proc)
-            log.info("%s: powered on by %s", m.name, why)
-            seconds = machine.wait_sshd(m, port, timeout=120)
-            log.info("%s: sshd up %.2fs after power-on", m.name, seconds)
+            self._busy.add(m.name)
+        threading.Thread(target=self._wake, args=(m, port, why), daemon=True).start()
+
+    def _wake(self, m: MachineRecord, port: int, why: str) -> None:
+        mach = machine.get(m)
+        try:
+            (m.path / machine.POWER_ON_REQUEST).unlink(missing_ok=True)
+            state = mach.state()
+            if state == "on":
+                log.info("%s is already on", m.name)
+                return
+            proc = mach.wake()
+            if proc is not None:
+                with self._lock:
+                    self._children.append(proc)
+            verb = "resumed" if state == "asleep" and proc is None else "powered on"
+            log.info("%s (%s): %s by %s", m.name, mach.kind, verb, why)
+            seconds = machine.wait_sshd(m, port, timeout=machine.boot_timeout(m))
+            log.info("%s: sshd up %.2fs after %s", m.name, seconds,
+                     "resume" if verb == "resumed" else "power-on")  # fmt: skip
         except Exception:
             log.exception("%s: wake failed", m.name)
         finally:
@@ -95,36 +105,27 @@ class PowerController:
             self._reap()
             lab = self.lab()
             for m in lab.machines.values() if lab else ():
-                request = m.path / "ctl" / "suspend-requested"
-                if request.exists():
-                    self._suspend(m, request)
+                mach = machine.get(m)
+                if mach.suspend_requested():
+                    self._suspend(mach)
                 if (m.path / machine.POWER_ON_REQUEST).exists():
-                    self._request_on(m, lab.ssh_port)
-
-    def _request_on(self, m: machine.MachineRecord, port: int) -> None:
-        with self._lock:
-            if m.name in self._busy:
-                return
-            self._busy.add(m.name)
-        threading.Thread(target=self._boot, args=(m, port, "request"), daemon=True).start()
+                    self._start_wake(m, lab.ssh_port, "request")
 
     def _reap(self) -> None:
         with self._lock:
             self._children = [p for p in self._children if p.poll() is None]
 
-    def _suspend(self, m: machine.MachineRecord, request: Path) -> None:
+    def _suspend(self, mach: machine.Machine) -> None:
         with self._lock:
-            if m.name in self._busy:
+            if mach.name in self._busy:
                 return
-            self._busy.add(m.name)
+            self._busy.add(mach.name)
         try:
             start = time.monotonic()
-            machine.stop(m)
-            (m.path / "asleep").write_text(f"{time.time():.0f}\n")
-            request.unlink(missing_ok=True)
-            log.info("%s: suspended -> powered off (%.1fs)", m.name, time.monotonic() - start)
+            mach.suspend()
+            log.info("%s: suspended -> powered off (%.1fs)", mach.name, time.monotonic() - start)
         except Exception:
-            log.exception("%s: suspend handling failed", m.name)
+            log.exception("%s: suspend handling failed", mach.name)
         finally:
             with self._lock:
-                self._busy.discard(m.name)
+                self._busy.discard(mach.name)

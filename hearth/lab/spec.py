@@ -30,6 +30,10 @@ class MachineSpec:
     address: str
     mac: str
     sleeps: bool = False
+    kind: str = "container"
+    arch: str = "amd64"
+    memory_mb: int = 1024
+    cpus: int = 2
 
 
 @dataclass(frozen=True)
@@ -125,4 +129,14 @@ def _machine(
             raise LabError(f"{where}: host {name}: {key} is already used by {seen[key]}")
         seen[key] = name
     sleeps = bool((host.get("sleep") or {}).get("sleeps"))
-    return MachineSpec(name=name, address=str(addr), mac=mac, sleeps=sleeps)
+    lab = host.get("lab") or {}
+    kind, arch = str(lab.get("kind") or "container"), str(host.get("arch") or "amd64")
+    if kind == "vm" and arch != "amd64":
+        raise LabError(
+            f"{where}: host {name}: lab.kind vm is amd64 only (arch is {arch}); "
+            "an arm64 host is an emulated container: drop lab.kind or set it to container"
+        )
+    return MachineSpec(
+        name=name, address=str(addr), mac=mac, sleeps=sleeps, kind=kind, arch=arch,
+        memory_mb=int(lab.get("memory_mb") or 1024), cpus=int(lab.get("cpus") or 2),
+    )  # fmt: skip

@@ -38,6 +38,11 @@ class MachineRecord:
     dir: str
     base: str
     sleeps: bool = False
+    kind: str = "container"
+    arch: str = "amd64"
+    memory_mb: int = 1024
+    cpus: int = 2
+    tap: str = ""
 
     @property
     def path(self) -> Path:

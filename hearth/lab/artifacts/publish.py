@@ -3,7 +3,7 @@
 Everything lands under ``<lab root>/artifacts`` (served at the bridge address on
 port 8585) plus ``manifest.json`` saying what is where, with each binary's sha256:
 
-    ollama/releases/download/v<ver>/ollama-linux-amd64.tar.zst   (+ .sha256; .tgz before 0.14)
+    ollama/releases/download/v<ver>/ollama-linux-{amd64,arm64}.tar.zst   (+ .sha256; .tgz before 0.14)
     k3s/releases/download/<ver>/{k3s,k3s-arm64,sha256sum-<arch>.txt}   (the k3s stand-in)
     apt/  dists/stable/{Release,InRelease,Release.gpg}, pool/, hearth-lab-archive-keyring.{gpg,asc}
     pypi/ simple/<project>/index.html, packages/<file>
@@ -34,14 +34,24 @@ def ollama_version() -> str:
     return match.group(1)
 
 
-def build_ollama_tarball(out_dir: Path) -> tuple[Path, str]:
-    """``ollama-linux-amd64.tar.zst`` (``.tgz`` for a version before 0.14) with ``bin/ollama``
-    and ``lib/ollama/`` like the real release; (path, sha256)."""
+ARCHES = ("amd64", "arm64")
+
+
+def build_ollama_tarball(out_dir: Path, arch: str = "amd64") -> tuple[Path, str]:
+    """``ollama-linux-<arch>.tar.zst`` (``.tgz`` for a version before 0.14) with ``bin/ollama``
+    and ``lib/ollama/`` like the real release; (path, sha256).
+
+    The stand-in is one Python script for every architecture; a non-amd64 build also
+    carries ``lib/ollama/standin-arch`` naming its arch, so each build has its own
+    checksum as real builds do, and a download of the wrong one fails its check.
+    """
     script = (STANDINS / "ollama" / "ollama.py").read_bytes()
     ext = archive_ext(ollama_version())
-    out = out_dir / f"ollama-linux-amd64{ext}"
+    out = out_dir / f"ollama-linux-{arch}{ext}"
     entries = {"bin/ollama": (script, 0o755),
                "lib/ollama/STANDIN": (b"hearth lab stand-in: the real release ships its libraries here\n", 0o644)}
+    if arch != "amd64":
+        entries["lib/ollama/standin-arch"] = (f"{arch}\n".encode(), 0o644)
     sha = (build_tar_zst if ext == ".tar.zst" else build_tar_gz)(entries, out)
     out.with_name(out.name + ".sha256").write_text(f"{sha}  {out.name}\n")
     return out, sha
@@ -100,8 +110,12 @@ def publish(root: Path, base_url: str) -> dict[str, dict[str, str]]:
 
     version = ollama_version()
     rel = f"ollama/releases/download/v{version}"
-    tgz, sha = build_ollama_tarball(art / rel)
+    builds = {arch: build_ollama_tarball(art / rel, arch) for arch in ARCHES}
+    tgz, sha = builds["amd64"]
     manifest["ollama"] = {"version": version, "url": f"{base_url}/{rel}/{tgz.name}", "sha256": sha}
+    for arch, (path, digest) in builds.items():  # per architecture, as inventories pin them
+        manifest["ollama"][f"sha256_{arch}"] = digest
+        manifest["ollama"][f"url_{arch}"] = f"{base_url}/{rel}/{path.name}"
 
     manifest["k3s"] = publish_k3s(art, base_url)
 

@@ -1,0 +1,85 @@
+"""Can this box provide the machine kinds an inventory asks for? One line if not.
+
+Checked by `hearth lab up` before anything is made or booted: each missing piece
+is named with what to install. arm64 containers need binfmt_misc to run arm64
+binaries through qemu-user-static; it is mounted and the qemu-aarch64 handler
+enabled here when the packages are installed but the handler is not registered
+(a box without systemd as PID 1 does not do it at boot).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from hearth.lab.sh import LabError, ok, run
+
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+# Host command -> Debian package that provides it, for every lab.
+HOST_TOOLS = {
+    "systemd-nspawn": "systemd-container",
+    "debootstrap": "debootstrap",
+    "nft": "nftables",
+    "ip": "iproute2",
+    "ssh-keygen": "openssh-client",
+    "gpg": "gnupg",
+    "mountpoint": "util-linux",
+}
+VM_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "mkfs.ext4": "e2fsprogs"}
+ARM64_TOOLS = {"qemu-aarch64-static": "qemu-user-static", "update-binfmts": "binfmt-support"}
+
+
+def native_arch() -> str:
+    """This box's Debian architecture name."""
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
+def check(kinds: Iterable[tuple[str, str]]) -> None:
+    """Raise one LabError naming what to install unless every (kind, arch) can be had."""
+    wanted = set(kinds)
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, bridge, systemd-nspawn, qemu)")
+    tools = dict(HOST_TOOLS)
+    if any(kind == "vm" for kind, _ in wanted):
+        tools.update(VM_TOOLS)
+    foreign = sorted({arch for kind, arch in wanted if arch != native_arch()})
+    if foreign and foreign != ["arm64"]:
+        raise LabError(f"lab machines of arch {', '.join(foreign)} are not supported here")
+    if foreign:
+        tools.update(ARM64_TOOLS)
+    missing = sorted({pkg for cmd, pkg in tools.items() if shutil.which(cmd) is None})
+    if missing:
+        raise LabError(f"missing host packages: apt-get install {' '.join(missing)}")
+    if any(kind == "vm" for kind, _ in wanted) and not Path("/dev/net/tun").exists():
+        raise LabError("VM lab machines need /dev/net/tun (modprobe tun) for their tap NICs")
+    if foreign:
+        ensure_binfmt_arm64()
+
+
+def ensure_binfmt_arm64() -> None:
+    """Make arm64 binaries runnable (binfmt_misc + qemu-aarch64 with the F flag) or say why not."""
+    handler = BINFMT / "qemu-aarch64"
+    if not (BINFMT / "register").exists():
+        ok(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)])
+    if not (BINFMT / "register").exists():
+        raise LabError(
+            f"arm64 machines need binfmt_misc at {BINFMT} and it cannot be mounted here "
+            "(modprobe binfmt_misc; in a container the host must provide it)"
+        )
+    if not handler.exists():
+        run(["update-binfmts", "--enable", "qemu-aarch64"], check=False)
+    if not handler.exists():
+        raise LabError(
+            "arm64 machines: binfmt handler qemu-aarch64 not registrable "
+            "(apt-get install qemu-user-static binfmt-support; update-binfmts --enable qemu-aarch64)"
+        )
+    text = handler.read_text()
+    flags = next((ln.split()[1] for ln in text.splitlines() if ln.startswith("flags:")), "")
+    if "enabled" not in text.splitlines()[0] or "F" not in flags:
+        raise LabError(
+            f"binfmt handler qemu-aarch64 is disabled or lacks the F flag ({handler}); "
+            "reinstall qemu-user-static (Debian registers it with F)"
+        )
