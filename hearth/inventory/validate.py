@@ -81,24 +81,31 @@ def check_windows(inv: Inventory) -> Iterator[Problem]:
             yield Problem(f"{path}.reach", "reach ssh_tunnel needs the gateway section (the tunnel starts there)")
 
 
-# What must not run on an arm64 worker (a Pi, a phone): NVIDIA's driver role and the
-# GPU-only engine are amd64 here; an arm64 box serves through Ollama on its CPU.
-ARM64_REFUSED_ENGINES = {"vllm": "vLLM serves from a CUDA GPU"}
+# Engines that serve from a GPU only (no CPU fallback): an arm64 worker without a GPU
+# (a Pi, a phone) must not get one.
+GPU_ONLY_ENGINES = {"vllm"}
 
 
 def check_arm64(inv: Inventory) -> Iterator[Problem]:
-    """Roles that must not run on an arm64 worker are refused, not skipped."""
+    """What must not run on an arm64 host is refused here, never skipped at deploy time.
+
+    * the NVIDIA driver role installs amd64 drivers for discrete GPUs: an arm64 NVIDIA
+      box is a unified-memory system (DGX Spark, Jetson) whose OS brings its driver;
+    * a GPU-only engine on an arm64 host without a GPU;
+    * a lab VM (lab VMs are amd64; an arm64 lab machine is an emulated container).
+    """
     for name, host in inv.hosts.items():
         if host.arch != "arm64":
             continue
         for i, gpu in enumerate(host.gpus):
-            if gpu.vendor == "nvidia":
-                yield Problem(f"hosts.{name}.gpus[{i}]", "arch arm64: the NVIDIA role supports amd64 "
-                              "hosts only; remove the GPU or set arch: amd64")
+            if gpu.vendor == "nvidia" and not gpu.unified_memory:
+                yield Problem(f"hosts.{name}.gpus[{i}]", "arch arm64: the NVIDIA role installs drivers for "
+                              "amd64 hosts only (an arm64 NVIDIA box is unified-memory, e.g. DGX Spark: "
+                              "set unified_memory: true), or set arch: amd64")
         for i, serve in enumerate(host.serves):
-            if serve.engine in ARM64_REFUSED_ENGINES:
-                yield Problem(f"hosts.{name}.serves[{i}].engine", f"arch arm64: {serve.engine} cannot "
-                              f"run on an arm64 worker ({ARM64_REFUSED_ENGINES[serve.engine]})")
+            if serve.engine in GPU_ONLY_ENGINES and not host.gpus:
+                yield Problem(f"hosts.{name}.serves[{i}].engine", f"arch arm64 worker without a GPU: "
+                              f"{serve.engine} serves from a GPU only (use engine ollama)")
         if host.lab.kind == "vm":
             yield Problem(f"hosts.{name}.lab.kind", "arch arm64: lab VMs are amd64 only; an arm64 lab "
                           "machine is an emulated container (lab.kind: container)")

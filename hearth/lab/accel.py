@@ -25,6 +25,7 @@ PROBE_ARGV = [
     "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
 ]  # fmt: skip
 REACHED = (b"VFS: Unable to mount root", b"Kernel panic")
+KVM_DEVICE = Path("/dev/kvm")
 
 
 def choose(kernel: Path, cache_file: Path) -> tuple[str, str]:
@@ -32,10 +33,10 @@ def choose(kernel: Path, cache_file: Path) -> tuple[str, str]:
     forced = os.environ.get("HEARTH_LAB_ACCEL", "")
     if forced in ("kvm", "tcg"):
         return forced, f"forced by HEARTH_LAB_ACCEL={forced}"
-    if not Path("/dev/kvm").exists():
-        return "tcg", "no /dev/kvm on this machine"
+    if not KVM_DEVICE.exists():
+        return "tcg", f"no {KVM_DEVICE} on this machine"
     try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
+        os.close(os.open(KVM_DEVICE, os.O_RDWR))
     except OSError as exc:
         return "tcg", f"/dev/kvm cannot be opened ({exc.strerror})"
     key = f"{_boot_id()} {_qemu_stamp()} {kernel.name}"

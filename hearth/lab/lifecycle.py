@@ -10,7 +10,6 @@ from hearth.lab import daemon_ctl, hostcheck, keys, machine, network
 from hearth.lab.artifacts.publish import publish
 from hearth.lab.image import ensure_base_image
 from hearth.lab.sh import LabError, step
-from hearth.lab.vmimage import ensure_vm_image
 from hearth.lab.spec import APT_PROXY_PORT, BRIDGE, LabSpec, MachineSpec, load_spec
 from hearth.lab.state import (
     NFT_TABLE,
@@ -20,6 +19,8 @@ from hearth.lab.state import (
     lab_root,
     load_record,
 )
+from hearth.lab.vmimage import ensure_vm_image
+
 
 def preflight(spec: LabSpec | None = None) -> None:
     """Fail early, in one line naming what to install, unless this box can run the lab."""

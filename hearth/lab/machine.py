@@ -92,6 +92,7 @@ class Machine(ABC):
 
     def suspend(self) -> None:
         """Act on that request (containers: power off, held ``asleep``); VMs suspend themselves."""
+        return None
 
     def describe(self) -> dict[str, str]:
         """What `hearth lab status` shows about the kind (VMs add the accelerator)."""

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -147,10 +148,8 @@ class VirtualMachine(Machine):
             while self.pid() is not None and time.monotonic() < deadline:
                 time.sleep(0.1)
         if self.pid() is not None:
-            try:
+            with contextlib.suppress(LabError):
                 qmp.command(self.qmp_sock, "quit")
-            except LabError:
-                pass
             end = time.monotonic() + 5
             while self.pid() is not None and time.monotonic() < end:
                 time.sleep(0.05)

@@ -1,0 +1,213 @@
+"""Lab machine kinds: the inventory key, the one interface, host checks, QMP, KVM choice."""
+
+from __future__ import annotations
+
+import json
+import socket
+import tarfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hearth.inventory import InventoryError, load_inventory
+from hearth.lab import accel, hostcheck, machine, qmp
+from hearth.lab.artifacts import publish
+from hearth.lab.cli import status_rows
+from hearth.lab.sh import LabError
+from hearth.lab.spec import load_spec
+from hearth.lab.state import LabRecord, MachineRecord
+from hearth.lab.vm import VirtualMachine
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _lab_inventory(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    data = yaml.safe_load((REPO / "inventory/lab.yml").read_text())
+    change(data)
+    path = tmp_path / "lab.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_kind_and_arch_come_from_the_inventory(tmp_path: Path) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["hosts"]["lab-ollama"]["lab"] = {"kind": "vm", "memory_mb": 768, "cpus": 1}
+        data["hosts"]["lab-agent"]["arch"] = "arm64"
+
+    spec = load_spec(_lab_inventory(tmp_path, change))
+    kinds = {m.name: (m.kind, m.arch) for m in spec.machines}
+    assert kinds == {"lab-cp": ("container", "amd64"), "lab-vllm": ("container", "amd64"),
+                     "lab-ollama": ("vm", "amd64"), "lab-agent": ("container", "arm64")}  # fmt: skip
+    vm = spec.machine("lab-ollama")
+    assert (vm.memory_mb, vm.cpus) == (768, 1)
+
+
+def test_unknown_kind_and_arm64_vm_are_refused_naming_the_key(tmp_path: Path) -> None:
+    bad = _lab_inventory(tmp_path, lambda d: d["hosts"]["lab-agent"].update(lab={"kind": "lxc"}))
+    with pytest.raises(InventoryError, match=r"hosts\.lab-agent\.lab\.kind"):
+        load_inventory(bad)
+    arm_vm = _lab_inventory(
+        tmp_path, lambda d: d["hosts"]["lab-agent"].update(arch="arm64", lab={"kind": "vm"})
+    )
+    with pytest.raises(InventoryError, match=r"hosts\.lab-agent\.lab\.kind: arch arm64: lab VMs are amd64"):
+        load_inventory(arm_vm)
+
+
+def test_arm64_workers_refuse_gpu_only_serves_and_discrete_nvidia(
+    write_inventory: Callable[..., Path],
+) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["hosts"]["phone1"]["serves"] = [
+            {"name": "v", "engine": "vllm", "model": "m", "arch": "qwen2.5-7b", "quant": "awq"}
+        ]
+        data["hosts"]["phone2"]["gpus"] = [{"model": "RTX 3060", "vram_gb": 12}]
+
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(write_inventory(change))
+    text = str(caught.value)
+    assert "hosts.phone1.serves[0].engine: arch arm64 worker without a GPU: vllm" in text
+    assert "hosts.phone2.gpus[0]: arch arm64: the NVIDIA role" in text
+    load_inventory(write_inventory())  # the DGX Spark (arm64, unified memory, vLLM) stays valid
+
+
+def test_missing_host_packages_are_one_line_naming_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hostcheck.os, "geteuid", lambda: 0)
+    have = {"qemu-system-x86_64": False, "qemu-aarch64-static": False, "update-binfmts": False}
+    monkeypatch.setattr(hostcheck.shutil, "which", lambda cmd: None if cmd in have else f"/bin/{cmd}")
+    monkeypatch.setattr(hostcheck, "native_arch", lambda: "amd64")
+    hostcheck.check([("container", "amd64")])  # containers alone need none of them
+    with pytest.raises(LabError, match=r"^missing host packages: apt-get install qemu-system-x86$"):
+        hostcheck.check([("container", "amd64"), ("vm", "amd64")])
+    with pytest.raises(LabError, match=r"apt-get install binfmt-support qemu-user-static$"):
+        hostcheck.check([("container", "arm64")])
+    with pytest.raises(LabError, match=r"arch riscv64 are not supported"):
+        hostcheck.check([("container", "riscv64")])
+
+
+def test_one_interface_whatever_the_kind(tmp_path: Path) -> None:
+    lab = _record(tmp_path)
+    got = {n: type(machine.get(m)).__name__ for n, m in lab.machines.items()}
+    assert got == {"c1": "Container", "v1": "VirtualMachine"}
+    for m in lab.machines.values():
+        assert machine.get(m).state() == "off" and machine.get(m).pid() is None
+    rows = {r["name"]: r for r in status_rows(lab)}
+    assert rows["c1"]["kind"] == "container" and "accel" not in rows["c1"]
+    assert (rows["v1"]["kind"], rows["v1"]["accel"], rows["v1"]["accel_why"]) == ("vm", "-", "not booted yet")
+    (tmp_path / "v1" / "accel.json").write_text(json.dumps({"accel": "tcg", "why": "no /dev/kvm"}))
+    assert {r["name"]: r.get("accel_why") for r in status_rows(lab)}["v1"] == "no /dev/kvm"
+    bogus = MachineRecord(**{**lab.machines["c1"].__dict__, "kind": "lxc"})
+    with pytest.raises(LabError, match="unknown lab machine kind 'lxc'"):
+        machine.get(bogus)
+
+
+def test_vm_command_line_carries_mac_tap_s3_and_direct_kernel_boot(tmp_path: Path) -> None:
+    vm = VirtualMachine(_record(tmp_path).machines["v1"])
+    argv = vm.argv("tcg")
+    joined = " ".join(argv)
+    assert "-machine q35,accel=tcg -cpu max -smp 2 -m 1024" in joined
+    assert "-global ICH9-LPC.disable_s3=0" in joined
+    assert f"-kernel {tmp_path}/image/boot/vmlinuz-6.1.0-40-amd64" in joined
+    assert f"-initrd {tmp_path}/image/boot/initrd.img-6.1.0-40-amd64" in joined
+    assert "-append root=/dev/vda rw console=ttyS0 net.ifnames=0" in joined
+    assert "tap,id=lan,ifname=hktap0,script=no,downscript=no" in argv
+    assert "virtio-net-pci,netdev=lan,mac=02:68:65:61:72:99" in argv
+    assert f"unix:{tmp_path}/v1/qmp.sock,server=on,wait=off" in argv
+    assert "-cpu host" in " ".join(vm.argv("kvm"))
+
+
+def test_accelerator_choice_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kernel = tmp_path / "vmlinuz-6.1.0-40-amd64"
+    cache = tmp_path / "accel.json"
+    monkeypatch.setenv("HEARTH_LAB_ACCEL", "tcg")
+    assert accel.choose(kernel, cache) == ("tcg", "forced by HEARTH_LAB_ACCEL=tcg")
+    monkeypatch.delenv("HEARTH_LAB_ACCEL")
+    monkeypatch.setattr(accel, "KVM_DEVICE", tmp_path / "kvm")
+    assert accel.choose(kernel, cache) == ("tcg", f"no {tmp_path / 'kvm'} on this machine")
+
+    (tmp_path / "kvm").write_text("")  # openable: the trial decides, once per host boot
+    calls: list[Path] = []
+
+    def fake_probe(k: Path) -> tuple[str, str]:
+        calls.append(k)
+        return "tcg", "a test guest under KVM printed nothing within 10s"
+
+    monkeypatch.setattr(accel, "probe", fake_probe)
+    first = accel.choose(kernel, cache)
+    assert first == accel.choose(kernel, cache) == ("tcg", "a test guest under KVM printed nothing within 10s")
+    assert calls == [kernel]
+
+
+def test_qmp_client_skips_events_and_reports_errors(tmp_path: Path) -> None:
+    sock_path = tmp_path / "qmp.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock_path))
+    server.listen(4)
+    seen: list[dict[str, Any]] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = server.accept()
+            with conn, conn.makefile("rwb") as f:
+                f.write(b'{"QMP": {"version": {}, "capabilities": []}}\n')
+                f.flush()
+                for line in f:
+                    msg = json.loads(line)
+                    seen.append(msg)
+                    if msg["execute"] == "qmp_capabilities":
+                        f.write(b'{"return": {}}\n')
+                    elif msg["execute"] == "query-status":
+                        f.write(b'{"event": "SUSPEND", "timestamp": {}}\n')
+                        f.write(b'{"return": {"status": "suspended", "running": false}}\n')
+                    else:
+                        f.write(b'{"error": {"class": "GenericError", "desc": "nope"}}\n')
+                    f.flush()
+
+    threading.Thread(target=serve, daemon=True).start()
+    assert qmp.status(sock_path) == "suspended"
+    with pytest.raises(LabError, match="QMP: GenericError: nope"):
+        qmp.command(sock_path, "system_wakeup")
+    assert [m["execute"] for m in seen] == ["qmp_capabilities", "query-status",
+                                             "qmp_capabilities", "system_wakeup"]  # fmt: skip
+    server.close()
+    with pytest.raises(LabError, match="QMP socket"):
+        qmp.status(tmp_path / "absent.sock")
+
+
+def test_arm64_ollama_build_has_its_own_checksum(tmp_path: Path) -> None:
+    amd, amd_sha = publish.build_ollama_tarball(tmp_path, "amd64")
+    arm, arm_sha = publish.build_ollama_tarball(tmp_path, "arm64")
+    assert (amd.name, arm.name) == ("ollama-linux-amd64.tgz", "ollama-linux-arm64.tgz")
+    assert amd_sha != arm_sha
+    with tarfile.open(arm) as tar:
+        marker = tar.extractfile("lib/ollama/standin-arch")
+        assert marker is not None and marker.read() == b"arm64\n"
+        assert tar.getmember("bin/ollama").mode == 0o755
+    with tarfile.open(amd) as tar:
+        assert tar.getnames() == ["bin", "bin/ollama"]  # unchanged: inventories pin its sha256
+
+
+def _record(tmp_path: Path) -> LabRecord:
+    image = tmp_path / "image"
+    (image / "boot").mkdir(parents=True)
+    for name in ("vmlinuz-6.1.0-40-amd64", "initrd.img-6.1.0-40-amd64"):
+        (image / "boot" / name).write_text("")
+    common = {"netns": "", "veth": "", "base": str(image)}
+    machines = {
+        "c1": MachineRecord(name="c1", address="192.168.77.10", mac="02:68:65:61:72:10",
+                            dir=str(tmp_path / "c1"), **common),
+        "v1": MachineRecord(name="v1", address="192.168.77.99", mac="02:68:65:61:72:99",
+                            dir=str(tmp_path / "v1"), kind="vm", tap="hktap0", **common),
+    }  # fmt: skip
+    for m in machines.values():
+        m.path.mkdir()
+    return LabRecord(
+        inventory="x", bridge="hearth-lan", bridge_created=False, host_cidr="192.168.77.1/24",
+        broadcast="192.168.77.255", nft_table="t", ssh_user="hearth", ssh_port=22,
+        ssh_key="k", known_hosts="kh", machines=machines,
+    )  # fmt: skip
