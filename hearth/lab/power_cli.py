@@ -39,8 +39,9 @@ def send_magic_packet(lab: LabRecord, m: MachineRecord) -> None:
     wakeonlan.wake(m.mac, host=lab.broadcast, port=9, interface=lab.host_ip)
 
 
-def wake(lab: LabRecord, m: MachineRecord, *, timeout: float = 90.0) -> float:
+def wake(lab: LabRecord, m: MachineRecord, *, timeout: float | None = None) -> float:
     """Wake ``m`` with a magic packet; wait for its sshd; return seconds packet -> sshd."""
+    timeout = timeout or machine.boot_timeout(m)
     sent = time.time()
     send_magic_packet(lab, m)
     while True:

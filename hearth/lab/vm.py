@@ -102,7 +102,7 @@ class VirtualMachine(Machine):
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", KERNEL_ARGS,
             "-drive", f"file={d / 'disk.img'},format=raw,if=virtio",
             "-netdev", f"tap,id=lan,ifname={m.tap},script=no,downscript=no",
-            "-device", f"virtio-net-pci,netdev=lan,mac={m.mac}",
+            "-device", f"virtio-net-pci,netdev=lan,mac={m.mac},romfile=",  # no PXE ROM: direct boot
             "-device", "virtio-rng-pci",
             "-chardev", f"file,id=console,path={d / 'console.log'},append=on",
             "-serial", "chardev:console",

@@ -31,6 +31,19 @@ def test_machine_has_inventory_identity(local: Lab, machine: str) -> None:
     assert h.check_output("systemctl is-system-running --wait") in ("running", "degraded")
 
 
+def test_machine_is_the_kind_and_arch_the_inventory_says(local: Lab, machine: str) -> None:
+    spec = local.spec.machine(machine)
+    h = local.host(machine)
+    assert h.check_output("dpkg --print-architecture") == spec.arch
+    assert h.check_output("uname -m") == {"amd64": "x86_64", "arm64": "aarch64"}[spec.arch]
+    container = h.run("systemd-detect-virt --container").stdout.strip()
+    if spec.kind == "vm":
+        assert container == "none"
+        assert h.check_output("systemd-detect-virt --vm") in ("kvm", "qemu")
+    else:
+        assert container == "systemd-nspawn"
+
+
 def test_host_key_mismatch_is_a_loud_error(local: Lab, tmp_path: Path) -> None:
     """Swap two machines' keys in a copy of known_hosts: ssh and pyinfra must refuse."""
     lines = local.spec.known_hosts.read_text().splitlines()
@@ -108,4 +121,11 @@ def test_up_again_changes_nothing_and_status_reports_every_machine(local: Lab) -
     for m in local.spec.machines:
         assert rows[m.name]["address"] == m.address and rows[m.name]["mac"] == m.mac
         assert rows[m.name]["power"] == "on"
-        assert 0 < rows[m.name]["boot_to_sshd_s"] < 30
+        assert (rows[m.name]["kind"], rows[m.name]["arch"]) == (m.kind, m.arch)
+        if m.kind == "vm":
+            assert rows[m.name]["accel"] in ("kvm", "tcg") and rows[m.name]["accel_why"]
+        assert 0 < rows[m.name]["boot_to_sshd_s"] < lab_machine.boot_timeout(after.machines[m.name])
+    text = subprocess.run([str(hearth), "lab", "status"], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    for m in local.spec.machines:
+        assert f"{m.arch} {m.kind}" in text

@@ -1,7 +1,12 @@
-"""Power: `systemctl suspend` -> asleep; a real magic packet on the LAN -> booted."""
+"""Power: `systemctl suspend` -> asleep; a real magic packet on the LAN -> awake again.
+
+Kind-agnostic: a container is held powered off while asleep and boots on its packet,
+a VM sleeps in S3 and resumes (tests/lab/test_vm_sleep.py shows what only a VM keeps).
+"""
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -19,6 +24,15 @@ def record(lab: Lab) -> LabRecord:
     rec = load_record(lab_root())
     assert rec is not None
     return rec
+
+
+def _ssh_answers(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=1) as s:
+            s.settimeout(1)
+            return s.recv(4).startswith(b"SSH")
+    except OSError:
+        return False
 
 
 def _sleeper(lab: Lab) -> str:
@@ -70,7 +84,7 @@ def test_suspend_sleeps_and_a_magic_packet_from_the_lan_wakes_with_disk_intact(
 
     power_cli.sleep(record, m)
     assert lab_machine.power_state(m) == "asleep"
-    assert lab_machine.pid(m) is None
+    assert not _ssh_answers(m.address, record.ssh_port)
 
     log = lab_root() / "daemon.log"
     seen = log.read_text().count("no lab machine has MAC 02:00:00:00:00:99")
@@ -85,8 +99,8 @@ def test_suspend_sleeps_and_a_magic_packet_from_the_lan_wakes_with_disk_intact(
     sent = time.time()
     # the other WoL port, to the limited broadcast (the wakeonlan library's default)
     _send_from(lab, sender, magic.build(m.mac), 7, to="255.255.255.255")
-    boot = _wait_for_boot_after(m, sent, deadline_s=120)
-    assert 0 < float(boot["sshd_s"] or 0) < 120
+    boot = _wait_for_boot_after(m, sent, deadline_s=lab_machine.boot_timeout(m))
+    assert 0 < float(boot["sshd_s"] or 0) < lab_machine.boot_timeout(m)
     assert _ssh_output(lab, name, "cat /var/lib/hearth-sleep-marker") == "survives-sleep"
 
 
@@ -96,6 +110,6 @@ def test_hearth_lab_wake_sends_a_real_packet(lab: Lab, record: LabRecord) -> Non
     power_cli.sleep(record, m)
     seconds = power_cli.wake(record, m)
     assert lab_machine.power_state(m) == "on"
-    assert 0 < seconds < 90
+    assert 0 < seconds < lab_machine.boot_timeout(m)
     log = (lab_root() / "daemon.log").read_text()
     assert f"magic packet for {m.mac} from {record.host_ip} on udp/9" in log

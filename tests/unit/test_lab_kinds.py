@@ -116,7 +116,7 @@ def test_vm_command_line_carries_mac_tap_s3_and_direct_kernel_boot(tmp_path: Pat
     assert f"-initrd {tmp_path}/image/boot/initrd.img-6.1.0-40-amd64" in joined
     assert "-append root=/dev/vda rw console=ttyS0 net.ifnames=0" in joined
     assert "tap,id=lan,ifname=hktap0,script=no,downscript=no" in argv
-    assert "virtio-net-pci,netdev=lan,mac=02:68:65:61:72:99" in argv
+    assert "virtio-net-pci,netdev=lan,mac=02:68:65:61:72:99,romfile=" in argv
     assert f"unix:{tmp_path}/v1/qmp.sock,server=on,wait=off" in argv
     assert "-cpu host" in " ".join(vm.argv("kvm"))
 
