@@ -72,7 +72,7 @@ def ensure_base_image(cache_dir: Path, user: str, arch: str = "amd64") -> Path:
                 "debootstrap", "--variant=minbase", f"--arch={arch}",
                 f"--include={','.join(PACKAGES)}", SUITE, str(work), MIRROR,
             ],
-            timeout=1800,
+            timeout=1800 if arch == "amd64" else 5400,  # arm64 runs emulated: slow on a busy box
         )  # fmt: skip
         _customise(work, user)
         work.rename(target)

@@ -15,6 +15,7 @@ from hearth.lab.state import (
     NFT_TABLE,
     LabRecord,
     MachineRecord,
+    cache_dir,
     exclusive,
     lab_root,
     load_record,
@@ -79,7 +80,7 @@ def _up(inventory: Path, spec: LabSpec) -> LabRecord:
     pubkey = keys.ensure_user_key(spec.ssh_key)
     with step("Lab secrets the inventory references (admin token, client keys), 0600"):
         keys.ensure_secrets(keys.secret_files(inventory, root))
-    image = images(spec, root / "cache")
+    image = images(spec, cache_dir())
     with step(f"Create LAN bridge {BRIDGE} ({lab.host_cidr}) and nft fence"):
         lab.bridge_created = network.ensure_bridge(BRIDGE, lab.host_cidr) or lab.bridge_created
         lab.save(root)
@@ -174,7 +175,7 @@ def _down(*, purge: bool) -> list[str]:
         (root / "daemon.log").unlink(missing_ok=True)
         (root / "lab.json").unlink()
     if purge:
-        for extra in (root / "cache", root / "ssh", root / "gpg", root / "secrets"):
+        for extra in (cache_dir(), root / "cache", root / "ssh", root / "gpg", root / "secrets"):
             if extra.exists():
                 shutil.rmtree(extra)
                 removed.append(str(extra))

@@ -227,17 +227,24 @@ def request_power_on(m: MachineRecord, *, timeout: float = 15.0) -> None:
         time.sleep(0.1)
 
 
+def sshd_banner(address: str, port: int, *, wait: float = 15.0) -> bool:
+    """True when sshd at ``address`` sends its banner within ``wait`` s of one connection.
+
+    One connection at a time, held until the banner comes: every accepted connection
+    costs sshd a fork and re-exec, which a slow (emulated) machine must not pile up.
+    """
+    try:
+        with socket.create_connection((address, port), timeout=1) as s:
+            s.settimeout(wait)
+            return s.recv(16).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
 def wait_sshd(m: MachineRecord, port: int, *, timeout: float = 60.0) -> float:
     """Wait until sshd on ``m`` sends its banner; record and return seconds since boot."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((m.address, port), timeout=1) as s:
-                s.settimeout(2)
-                if s.recv(16).startswith(b"SSH-"):
-                    break
-        except OSError:
-            pass
+    while not sshd_banner(m.address, port, wait=max(0.5, min(15.0, deadline - time.monotonic()))):
         if time.monotonic() > deadline:
             mach = get(m)
             raise LabError(

@@ -22,14 +22,22 @@ def ssh_argv(lab: LabRecord, m: MachineRecord, command: str) -> list[str]:
 
 
 def sleep(lab: LabRecord, m: MachineRecord, *, timeout: float = 30.0) -> float:
-    """Suspend ``m`` from inside (`systemctl suspend`); wait until the lab holds it asleep."""
-    if machine.power_state(m) != "on":
-        raise LabError(f"{m.name} is {machine.power_state(m)}, not on")
+    """Suspend ``m`` from inside (`systemctl suspend`); wait until it is asleep.
+
+    A VM then sleeps in S3; a container is held powered off by the lab. The SSH
+    session may be cut by the suspend itself, so its exit status alone decides nothing.
+    """
+    state = machine.power_state(m)
+    if state != "on":
+        raise LabError(f"{m.name} is {state}, not on")
     start = time.monotonic()
-    run(ssh_argv(lab, m, "sudo systemctl suspend"), timeout=30)
+    said = run(ssh_argv(lab, m, "sudo systemctl suspend"), check=False, timeout=30)
     while machine.power_state(m) != "asleep":
         if time.monotonic() - start > timeout:
-            raise LabError(f"{m.name} did not go to sleep within {timeout}s (is the daemon up?)")
+            raise LabError(
+                f"{m.name} did not go to sleep within {timeout}s (is the lab daemon up?); "
+                f"`systemctl suspend` over ssh exited {said.returncode}: {said.stderr.strip()[-500:]}"
+            )
         time.sleep(0.1)
     return time.monotonic() - start
 

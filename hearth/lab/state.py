@@ -26,6 +26,14 @@ def lab_root() -> Path:
     return Path(os.environ.get("HEARTH_LAB_ROOT", str(DEFAULT_ROOT)))
 
 
+def cache_dir() -> Path:
+    """The image cache (``HEARTH_LAB_CACHE`` overrides ``<lab root>/cache``).
+
+    Images are read-only lower layers, so several lab roots may share one cache.
+    """
+    return Path(os.environ.get("HEARTH_LAB_CACHE", str(lab_root() / "cache")))
+
+
 @dataclass
 class MachineRecord:
     """One machine as created: its network plumbing and its directory."""

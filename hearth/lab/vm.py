@@ -1,4 +1,4 @@
-"""The VM kind: a QEMU q35 machine with its own kernel, disk and real S3 suspend.
+"""The VM kind: a QEMU i440fx machine with its own kernel, disk and real S3 suspend.
 
 * **Disk**: ``disk.img``, ext4 made once from the machine's merged root (VM image
   + identity + its NIC's systemd-networkd file) with ``mkfs.ext4 -d``; from then on
@@ -10,7 +10,7 @@
 * **NIC**: virtio-net with the inventory's MAC on a tap port of the lab bridge, so
   magic packets, SSH, the apt proxy and the artifact server reach it like the
   containers. The guest sets its own address (systemd-networkd).
-* **Sleep**: ``-global ICH9-LPC.disable_s3=0`` gives the guest S3: `systemctl
+* **Sleep**: ``-global PIIX4_PM.disable_s3=0`` gives the guest S3: `systemctl
   suspend` inside really suspends it (QMP ``query-status`` says ``suspended``;
   memory and processes stay); QMP ``system_wakeup`` resumes it.
 * **QMP** at ``qmp.sock``; ``qemu.pid`` while it runs; ``qemu.log`` QEMU's own output.
@@ -45,6 +45,10 @@ LinkLocalAddressing=no
 IPv6AcceptRA=no
 """
 KERNEL_ARGS = "root=/dev/vda rw console=ttyS0 net.ifnames=0"
+# The chipset and the switch that lets the guest enter S3 (`systemctl suspend` = real sleep).
+# i440fx ("pc"), not q35: under QEMU 7.2 a q35 guest woken by QMP `system_wakeup` never
+# enters S3 again (its next suspend returns at once); i440fx sleeps and wakes every time.
+MACHINE, S3_SWITCH = "pc", "PIIX4_PM.disable_s3=0"
 
 
 class VirtualMachine(Machine):
@@ -95,9 +99,10 @@ class VirtualMachine(Machine):
         kernel, initrd = self._kernel()
         return [
             accel.QEMU, "-name", f"hearth-lab-{m.name}",
-            "-machine", f"q35,accel={acceleration}", "-cpu", "host" if acceleration == "kvm" else "max",
+            # TCG: QEMU's default CPU model; "max" (5-level paging and all) hangs after an S3 resume here
+            "-machine", f"{MACHINE},accel={acceleration}", *(["-cpu", "host"] if acceleration == "kvm" else []),
             "-smp", str(m.cpus), "-m", str(m.memory_mb),
-            "-global", "ICH9-LPC.disable_s3=0",  # S3: `systemctl suspend` really suspends
+            "-global", S3_SWITCH,  # S3: `systemctl suspend` really suspends
             "-nodefaults", "-no-user-config", "-display", "none",
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", KERNEL_ARGS,
             "-drive", f"file={d / 'disk.img'},format=raw,if=virtio",

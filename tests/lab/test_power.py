@@ -6,7 +6,6 @@ a VM sleeps in S3 and resumes (tests/lab/test_vm_sleep.py shows what only a VM k
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -27,12 +26,7 @@ def record(lab: Lab) -> LabRecord:
 
 
 def _ssh_answers(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=1) as s:
-            s.settimeout(1)
-            return s.recv(4).startswith(b"SSH")
-    except OSError:
-        return False
+    return lab_machine.sshd_banner(address, port, wait=5)
 
 
 def _sleeper(lab: Lab) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import socket
 import time
 from typing import Any
 
@@ -45,13 +44,8 @@ def _vm_sleeper(lab: Lab, record: LabRecord) -> MachineRecord:
     return record.machines[names[0]]
 
 
-def _ssh_answers(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=0.5) as s:
-            s.settimeout(0.5)
-            return s.recv(4).startswith(b"SSH")
-    except OSError:
-        return False
+def _ssh_answers(address: str, port: int, wait: float = 15.0) -> bool:
+    return lab_machine.sshd_banner(address, port, wait=wait)
 
 
 def _until(check: Any, timeout: float, what: str) -> float:
@@ -100,7 +94,8 @@ def test_vm_sleeps_in_s3_and_wakes_with_its_processes(lab: Lab, record: LabRecor
 
         sent = time.monotonic()
         _broadcast_from(lab, sender, magic.build(m.mac))
-        wake_s = _until(lambda: _ssh_answers(m.address, record.ssh_port), 60, "SSH after the magic packet")
+        wake_s = _until(lambda: _ssh_answers(m.address, record.ssh_port), lab_machine.boot_timeout(m),
+                        "SSH after the magic packet")
         assert time.monotonic() - sent == pytest.approx(wake_s, abs=0.5)
         assert lab_machine.power_state(m) == "on"
         assert lab_machine.read_boot(m).get("resumed") is True

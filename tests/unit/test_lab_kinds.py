@@ -110,8 +110,8 @@ def test_vm_command_line_carries_mac_tap_s3_and_direct_kernel_boot(tmp_path: Pat
     vm = VirtualMachine(_record(tmp_path).machines["v1"])
     argv = vm.argv("tcg")
     joined = " ".join(argv)
-    assert "-machine q35,accel=tcg -cpu max -smp 2 -m 1024" in joined
-    assert "-global ICH9-LPC.disable_s3=0" in joined
+    assert "-machine pc,accel=tcg -smp 2 -m 1024" in joined
+    assert "-global PIIX4_PM.disable_s3=0" in joined
     assert f"-kernel {tmp_path}/image/boot/vmlinuz-6.1.0-40-amd64" in joined
     assert f"-initrd {tmp_path}/image/boot/initrd.img-6.1.0-40-amd64" in joined
     assert "-append root=/dev/vda rw console=ttyS0 net.ifnames=0" in joined
