@@ -211,3 +211,20 @@ def _record(tmp_path: Path) -> LabRecord:
         broadcast="192.168.77.255", nft_table="t", ssh_user="hearth", ssh_port=22,
         ssh_key="k", known_hosts="kh", machines=machines,
     )  # fmt: skip
+
+
+def test_a_machine_that_misses_sshd_shows_its_console_tail(tmp_path: Path) -> None:
+    lab = _record(tmp_path)
+    vm = lab.machines["v1"]
+    vm.address = "127.0.0.1"  # nothing listens on the port below
+    (vm.path / "console.log").write_text("".join(f"[ {i}.0] boot line {i}\n" for i in range(100))
+                                         + "Kernel panic - not syncing: VFS: Unable to mount root fs\n")  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(LabError) as caught:
+        machine.wait_sshd(vm, port, timeout=0.3)
+    text = str(caught.value)
+    assert f"v1 (vm): sshd on 127.0.0.1:{port} not up after 0.3s; its console ends:" in text
+    assert text.endswith("Kernel panic - not syncing: VFS: Unable to mount root fs")
+    assert "boot line 99" in text and "boot line 50" not in text
