@@ -64,8 +64,7 @@ def ensure_base_image(cache_dir: Path, user: str, arch: str = "amd64") -> Path:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     work = cache_dir / f".build-{target.name}"
-    if work.exists():
-        shutil.rmtree(work)
+    remove_build_dir(work)
     with step(f"Build {arch} base image {target.name} (debootstrap {SUITE}, {len(PACKAGES)} packages)"):
         run(
             [
@@ -77,6 +76,18 @@ def ensure_base_image(cache_dir: Path, user: str, arch: str = "amd64") -> Path:
         _customise(work, user)
         work.rename(target)
     return target
+
+
+def remove_build_dir(work: Path) -> None:
+    """Remove an unfinished build, unmounting what an interrupted debootstrap left (/proc)."""
+    if not work.exists():
+        return
+    prefix = f"{work.resolve()}/"
+    with open("/proc/mounts") as f:
+        mounts = [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
+    for mount in sorted(mounts, key=len, reverse=True):
+        run(["umount", "-l", mount], check=False)
+    shutil.rmtree(work)
 
 
 def _customise(root: Path, user: str) -> None:

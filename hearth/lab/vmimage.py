@@ -14,6 +14,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
+from hearth.lab.image import remove_build_dir
 from hearth.lab.sh import LabError, run, step
 
 DISK_SIZE = "4G"  # sparse: only what is written takes space
@@ -45,8 +46,7 @@ def ensure_vm_image(cache_dir: Path, base: Path) -> Path:
         print(f"--> Reuse cached VM image {target}", flush=True)
         return target
     work = cache_dir / f".build-{target.name}"
-    if work.exists():
-        shutil.rmtree(work)
+    remove_build_dir(work)
     with step(f"Build VM image {target.name} (base image + {' '.join(KERNEL_PACKAGES)})"):
         run(["cp", "-a", "--reflink=auto", str(base), str(work)])
         resolv = work / "etc/resolv.conf"
