@@ -10,24 +10,31 @@ off the bridge, so lab traffic stays on the lab LAN whatever the host's sysctls.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from hearth.lab.sh import LabError, ok, run
 
+NETNS_PREFIX = os.environ.get("HEARTH_LAB_NETNS_PREFIX", "hearth-")
+
 
 def netns_name(machine: str) -> str:
     """The machine's network namespace name."""
-    return f"hearth-{machine}"
+    return f"{NETNS_PREFIX}{machine}"
+
+
+def _link_key(machine: str) -> bytes:
+    return (machine if NETNS_PREFIX == "hearth-" else NETNS_PREFIX + machine).encode()
 
 
 def veth_name(machine: str) -> str:
     """Host-side veth name (<= 15 chars, stable per machine name)."""
-    return "hl" + hashlib.sha1(machine.encode()).hexdigest()[:10]
+    return "hl" + hashlib.sha1(_link_key(machine)).hexdigest()[:10]
 
 
 def tap_name(machine: str) -> str:
     """Host-side tap name of a VM's NIC (<= 15 chars, stable per machine name)."""
-    return "hk" + hashlib.sha1(machine.encode()).hexdigest()[:10]
+    return "hk" + hashlib.sha1(_link_key(machine)).hexdigest()[:10]
 
 
 def link_exists(name: str) -> bool:

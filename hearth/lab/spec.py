@@ -8,6 +8,7 @@ MAC, so Wake-on-LAN packets can name them). Windows hosts are not built.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,9 @@ from typing import Any
 from hearth.inventory import InventoryError, load_inventory
 from hearth.lab.sh import LabError
 
-BRIDGE = "hearth-lan"
+# A second, private lab (own bridge, nft table, namespace prefix and HEARTH_LAB_ROOT)
+# can run beside the shared one: the names come from the environment.
+BRIDGE = os.environ.get("HEARTH_LAB_BRIDGE", "hearth-lan")
 ARTIFACT_PORT = 8585
 APT_PROXY_PORT = 3142
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 DEFAULT_ROOT = Path("/var/lib/hearth-lab")
-NFT_TABLE = "hearth_lab"
+NFT_TABLE = os.environ.get("HEARTH_LAB_NFT_TABLE", "hearth_lab")
 
 
 def lab_root() -> Path:

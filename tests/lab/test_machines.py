@@ -81,9 +81,12 @@ def test_host_key_mismatch_is_a_loud_error(local: Lab, tmp_path: Path) -> None:
 
 def test_lan_is_fenced_and_apt_goes_through_the_lab_proxy(local: Lab) -> None:
     from hearth.lab.sh import run
+    from hearth.lab.state import lab_root, load_record
 
-    table = run(["nft", "list", "table", "inet", "hearth_lab"]).stdout
-    assert 'iifname "hearth-lan" oifname != "hearth-lan"' in table
+    record = load_record(lab_root())
+    assert record is not None
+    table = run(["nft", "list", "table", "inet", record.nft_table]).stdout
+    assert f'iifname "{record.bridge}" oifname != "{record.bridge}"' in table
     h = local.host(local.spec.machines[0].name)
     proxy = f"http://{local.spec.host_ip}:3142"
     refused = h.run(f"curl -s -o /dev/null -w '%{{http_code}}' -x {proxy} http://example.invalid/")
