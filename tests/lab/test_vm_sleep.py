@@ -92,11 +92,11 @@ def test_vm_sleeps_in_s3_and_wakes_with_its_processes(lab: Lab, record: LabRecor
         assert qmp.status(m.path / "qmp.sock") == "suspended"
         assert lab_machine.pid(m) == qemu, "a suspended VM keeps its QEMU process"
 
-        sent = time.monotonic()
+        sent = time.monotonic()  # includes the sender's own SSH round trip: an upper bound
         _broadcast_from(lab, sender, magic.build(m.mac))
-        wake_s = _until(lambda: _ssh_answers(m.address, record.ssh_port), lab_machine.boot_timeout(m),
-                        "SSH after the magic packet")
-        assert time.monotonic() - sent == pytest.approx(wake_s, abs=0.5)
+        _until(lambda: _ssh_answers(m.address, record.ssh_port), lab_machine.boot_timeout(m),
+               "SSH after the magic packet")  # fmt: skip
+        wake_s = time.monotonic() - sent
         assert lab_machine.power_state(m) == "on"
         assert lab_machine.read_boot(m).get("resumed") is True
 
