@@ -21,7 +21,7 @@ from pathlib import Path
 PROBE_TIMEOUT_S = 10.0
 QEMU = "qemu-system-x86_64"
 PROBE_ARGV = [
-    QEMU, "-machine", "q35,accel=kvm", "-cpu", "host", "-m", "256", "-nodefaults",
+    QEMU, "-machine", "pc,accel=kvm", "-cpu", "host", "-m", "256", "-nodefaults",
     "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
 ]  # fmt: skip
 REACHED = (b"VFS: Unable to mount root", b"Kernel panic")

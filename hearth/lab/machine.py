@@ -5,7 +5,7 @@ Kinds (``hosts.<name>.lab.kind`` in the inventory; the architecture is the host'
 
 * ``container`` (:mod:`hearth.lab.container`): systemd-nspawn on an overlay root;
   amd64 natively, arm64 emulated through qemu-user-static and binfmt_misc;
-* ``vm`` (:mod:`hearth.lab.vm`): a QEMU q35 VM with Debian's kernel, its own disk,
+* ``vm`` (:mod:`hearth.lab.vm`): a QEMU i440fx VM with Debian's kernel, its own disk,
   real S3 suspend, KVM when it works and TCG otherwise.
 
 The power controller, `hearth lab` and the tests hold a :class:`Machine` from
