@@ -21,7 +21,7 @@ if "windows" in host.groups:
 if "linux" in host.groups:
     # Every artifact is chosen by the inventory's arch: a wrong one must stop here.
     want = load_cached(host.data.hearth_inventory).hosts[host.data.hearth_host].arch
-    arch = host.get_fact(DebianArch)
+    arch = host.get_fact(DebianArch) or "unknown (dpkg --print-architecture failed)"
     if arch != want:
         raise RuntimeError(
             f"host {host.data.hearth_host}: the inventory says arch {want} but the machine is "

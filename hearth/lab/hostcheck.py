@@ -77,9 +77,30 @@ def ensure_binfmt_arm64() -> None:
             "(apt-get install qemu-user-static binfmt-support; update-binfmts --enable qemu-aarch64)"
         )
     text = handler.read_text()
-    flags = next((ln.split()[1] for ln in text.splitlines() if ln.startswith("flags:")), "")
-    if "enabled" not in text.splitlines()[0] or "F" not in flags:
+    fields = dict(line.split(" ", 1) for line in text.splitlines()[1:] if " " in line)
+    flags = fields.get("flags:", "").strip()
+    if text.splitlines()[0] != "enabled" or "F" not in flags:
         raise LabError(
             f"binfmt handler qemu-aarch64 is disabled or lacks the F flag ({handler}); "
             "reinstall qemu-user-static (Debian registers it with F)"
         )
+    if "C" not in flags:
+        _reregister_with_credentials(handler, fields, flags)
+
+
+def _reregister_with_credentials(handler: Path, fields: dict[str, str], flags: str) -> None:
+    """Register qemu-aarch64 again with the C (and O) flag: setuid binaries (sudo) then run
+    with their owner's credentials inside an arm64 machine, as natively. Debian's
+    registration has only P and F, and sudo says "effective uid is not 0" without C."""
+    def escaped(hex_text: str) -> str:
+        return "".join(f"\\x{hex_text[i:i + 2]}" for i in range(0, len(hex_text), 2))
+
+    spec = ":".join([
+        "", "qemu-aarch64", "M", fields["offset"].strip(), escaped(fields["magic"].strip()),
+        escaped(fields["mask"].strip()), fields["interpreter"].strip(),
+        "".join(sorted(set(flags) | {"O", "C"})),
+    ])  # fmt: skip
+    handler.write_text("-1")  # remove, then add back with the same magic, mask, interpreter
+    (BINFMT / "register").write_text(spec)
+    if "C" not in handler.read_text():
+        raise LabError(f"could not give binfmt handler qemu-aarch64 the C flag ({handler})")
