@@ -179,17 +179,20 @@ def test_qmp_client_skips_events_and_reports_errors(tmp_path: Path) -> None:
         qmp.status(tmp_path / "absent.sock")
 
 
-def test_arm64_ollama_build_has_its_own_checksum(tmp_path: Path) -> None:
+def test_arm64_ollama_build_has_its_own_checksum(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     amd, amd_sha = publish.build_ollama_tarball(tmp_path, "amd64")
     arm, arm_sha = publish.build_ollama_tarball(tmp_path, "arm64")
-    assert (amd.name, arm.name) == ("ollama-linux-amd64.tgz", "ollama-linux-arm64.tgz")
-    assert amd_sha != arm_sha
-    with tarfile.open(arm) as tar:
+    assert amd.name.startswith("ollama-linux-amd64.") and arm.name.startswith("ollama-linux-arm64.")
+    assert amd.suffixes == arm.suffixes and amd_sha != arm_sha
+    monkeypatch.setattr(publish, "ollama_version", lambda: "0.9.6-standin")  # a .tgz release: readable here
+    old, _ = publish.build_ollama_tarball(tmp_path / "old", "arm64")
+    with tarfile.open(old) as tar:
         marker = tar.extractfile("lib/ollama/standin-arch")
         assert marker is not None and marker.read() == b"arm64\n"
         assert tar.getmember("bin/ollama").mode == 0o755
-    with tarfile.open(amd) as tar:
-        assert tar.getnames() == ["bin", "bin/ollama"]  # unchanged: inventories pin its sha256
+    amd_old, _ = publish.build_ollama_tarball(tmp_path / "old", "amd64")
+    with tarfile.open(amd_old) as tar:
+        assert "lib/ollama/standin-arch" not in tar.getnames()  # amd64 unchanged: inventories pin it
 
 
 def _record(tmp_path: Path) -> LabRecord:
