@@ -68,13 +68,14 @@ class Container(Machine):
         # /proc/sys is read-only in nspawn; net.* sysctls are per network namespace, so
         # the machine may set its own, as nspawn allows for --private-network machines.
         env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
+        # The boot record first: whoever sees the new pid must never read the last boot's record.
+        self.mark_booted()
         with open(self.path / "nspawn.log", "ab") as log:
             proc = subprocess.Popen(
                 nspawn_argv(self.record), stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True, env=env,
             )  # fmt: skip
         (self.path / "nspawn.pid").write_text(f"{proc.pid}\n")
-        self.mark_booted()
         return proc
 
     def wake(self) -> subprocess.Popen[bytes] | None:

@@ -120,13 +120,14 @@ class VirtualMachine(Machine):
         acceleration, why = self.accel()
         (self.path / "accel.json").write_text(json.dumps({"accel": acceleration, "why": why}))
         self.qmp_sock.unlink(missing_ok=True)
+        # The boot record first: whoever sees the new pid must never read the last boot's record.
+        self.mark_booted()
         with open(self.path / "qemu.log", "ab") as log:
             proc = subprocess.Popen(
                 self.argv(acceleration), stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         (self.path / "qemu.pid").write_text(f"{proc.pid}\n")
-        self.mark_booted()
         return proc
 
     def wake(self) -> subprocess.Popen[bytes] | None:
