@@ -39,6 +39,23 @@ class Timeouts(_Model):
     total_s: float = Field(900.0, gt=0)
 
 
+class TimeoutOverrides(_Model):
+    """One upstream's own timeouts (None: the policy's ``timeouts``); ``probe_s`` is
+    its health probe's (None: ``health.timeout_s``). Seed 003's remote tier: 8 s."""
+
+    connect_s: float | None = Field(None, gt=0)
+    first_byte_s: float | None = Field(None, gt=0)
+    idle_s: float | None = Field(None, gt=0)
+    total_s: float | None = Field(None, gt=0)
+    probe_s: float | None = Field(None, gt=0)
+
+
+def merged_timeouts(base: Timeouts, own: TimeoutOverrides) -> Timeouts:
+    """An upstream's effective timeouts: its own where set, else the policy's."""
+    set_ = {k: v for k, v in own.model_dump(exclude={"probe_s"}).items() if v is not None}
+    return base.model_copy(update=set_) if set_ else base
+
+
 class HealthCfg(_Model):
     """Background prober settings."""
 
@@ -93,6 +110,7 @@ class UpstreamCfg(_Model):
     vision: bool = False
     host: str = ""
     sleep: SleepCfg = SleepCfg()
+    timeouts: TimeoutOverrides = TimeoutOverrides()
 
     @field_validator("base_url")
     @classmethod
@@ -273,6 +291,9 @@ class GatewayConfig(_Model):
     logs: LogsCfg = LogsCfg()
     sanitise: SanitiseCfg = SanitiseCfg()
     allow_unauthenticated_loopback: bool = True
+    # operator-chosen model names -> "<alias_prefix>/<route>", "<alias_prefix>/auto"
+    # or a served model name (see hearth/gateway/aliases.py)
+    model_aliases: dict[str, str] = {}
 
 
 class ConfigError(ValueError):
@@ -366,6 +387,8 @@ def check_references(cfg: GatewayConfig) -> list[str]:
             errs.append(f"clients.{c}.key_sha256: same key as client {seen[cc.key_sha256]!r}")
         seen[cc.key_sha256] = c
     errs += _check_cloud_refs(cfg)
+    from .aliases import check_aliases
+    errs += check_aliases(cfg)
     for p, pc in cfg.clouds.items():
         if "/" in p:
             errs.append(f"clouds.{p}: provider names may not contain '/'")

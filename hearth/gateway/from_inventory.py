@@ -64,6 +64,7 @@ def gateway_config_from_inventory(
                     "ready_timeout_s": host.sleep.ready_timeout_s,
                     "keep_warm_minutes": max(1, host.sleep.keep_warm_minutes),
                 },
+                "timeouts": {**host.timeouts.set_values(), **s.timeouts.set_values()},
             }
             for r in s.routes:
                 route_ups.setdefault(r, []).append(name)
@@ -104,7 +105,7 @@ def gateway_config_from_inventory(
     clouds = {p: {"base_url": c.base_url, "api_key_file": cloud_key_path(p, secrets_dir),
                   "models": {a: m.model_dump() for a, m in c.models.items()}}
               for p, c in inv.clouds.items()}
-    data = {
+    data: dict[str, Any] = {
         "listen": listen,
         "admin_token_file": admin_token_path(secrets_dir),
         "wol": {"address": str(inv.lan.cidr.broadcast_address), "port": 9},
@@ -116,5 +117,13 @@ def gateway_config_from_inventory(
         "logs": {"decision_log": f"{log_dir}/decisions.jsonl",
                  "cloud_audit_log": f"{log_dir}/cloud-audit.jsonl"},
         "sanitise": {"hostnames": sorted(inv.hosts)},
+        "model_aliases": dict(inv.model_aliases),
     }
+    if inv.gateway is not None:
+        defaults = inv.gateway.timeouts.set_values()
+        defaults.pop("probe_s", None)
+        if "probe_s" in inv.gateway.timeouts.set_values():
+            data["health"] = {"timeout_s": inv.gateway.timeouts.probe_s}
+        if defaults:
+            data["timeouts"] = defaults
     return parse_config(data, f"inventory {inv.name}")

@@ -54,12 +54,13 @@ class Health:
     async def probe_once(self, up: Upstream) -> tuple[bool, bool, str | None]:
         """GET the cheap endpoint: (reachable, model listed, error)."""
         cfg = self.get_cfg()
-        sess = up.ensure_session(cfg.timeouts.connect_s)
+        own = up.cfg.timeouts
+        sess = up.ensure_session(own.connect_s or cfg.timeouts.connect_s)
         url = up.cfg.base_url + probe_path(up.cfg.engine)
         t0 = time.perf_counter()
         try:
             async with sess.get(url, timeout=aiohttp.ClientTimeout(
-                    total=cfg.health.timeout_s)) as resp:
+                    total=own.probe_s or cfg.health.timeout_s)) as resp:
                 data = await resp.json(content_type=None) if resp.status == 200 else None
                 up.last_probe_ms = (time.perf_counter() - t0) * 1000
                 if resp.status != 200:

@@ -15,6 +15,7 @@ from aiohttp import web
 from yarl import URL
 
 from . import cloud, spend
+from .config import Timeouts
 from .errors import error_body, error_response, sse_error_event
 from .routing import Decision
 from .state import GatewayState
@@ -368,7 +369,7 @@ class Proxy:
                        payload: dict[str, Any], path: str, stream: bool,
                        ndjson: bool, raw: bytes | None = None) -> web.StreamResponse:
         """Forward to one upstream holding one of its slots (always released)."""
-        t = self.state.cfg.timeouts
+        t = self._timeouts(up.name)
         ctx.upstream = up.name
         data = upstream_body(payload, up.cfg.model, raw)
         sess = up.ensure_session(t.connect_s)
@@ -414,6 +415,11 @@ class Proxy:
                     resp.close()  # drop the connection: the upstream sees the close
             up.release()
 
+    def _timeouts(self, upstream: str | None) -> Timeouts:
+        """The upstream's own timeouts (merged with the policy's at load)."""
+        st = self.state
+        return st.policy.timeouts.get(upstream or "") or st.cfg.timeouts
+
     def _full(self, ctx: Ctx, resp: aiohttp.ClientResponse, raw: bytes) -> web.Response:
         ctx.status = resp.status
         h = ctx.headers()
@@ -447,7 +453,7 @@ class Proxy:
         sep = b"\n" if ndjson else b"data:"
         events, prev, tail = first.count(sep), b"", first
         try:
-            with StreamDeadline(deadline, self.state.cfg.timeouts.idle_s) as dl:
+            with StreamDeadline(deadline, self._timeouts(ctx.upstream).idle_s) as dl:
                 async for chunk in resp.content.iter_any():
                     events += chunk.count(sep)
                     prev, tail = tail, chunk

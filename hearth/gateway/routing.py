@@ -178,6 +178,7 @@ class Router:
 
     def resolve_model(self, model: str) -> tuple[str | None, tuple[str, ...] | None]:
         """Map a model name to (route pin, upstream pin); (None, None) for auto."""
+        model = self.cfg.model_aliases.get(model, model)
         if not model or model == self.auto_name:
             return None, None
         if model.startswith(self.prefix):

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import admin, cloud, cloudpolicy, spend
+from . import admin, cloud, cloudpolicy, ollama_api, spend
 from .body import Reject, read_json
 from .config import ClientCfg, GatewayConfig
 from .errors import error_response
@@ -29,7 +29,8 @@ PROXY: web.AppKey[Proxy] = web.AppKey("proxy", Proxy)
 
 _OLLAMA = frozenset({"ollama"})
 _REQUIRED = {"/v1/chat/completions": "messages", "/v1/completions": "prompt",
-             "/v1/embeddings": "input", "/api/chat": "messages", "/api/generate": None}
+             "/v1/embeddings": "input", "/api/chat": "messages", "/api/generate": None,
+             **ollama_api.PROXIED}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -108,6 +109,7 @@ async def _serve(request: web.Request, path: str, native: bool = False) -> web.S
         spend.check_budget(st, name, client)
         raw, payload = await read_json(request, st.cfg.max_body_bytes,
                                        st.cfg.limits.body_timeout_s)
+        renamed = path == "/api/show" and ollama_api.normalise_show(payload)
         _check_shape(path, payload)
         model = payload.get("model") or ""
         ctx.model = model
@@ -118,7 +120,7 @@ async def _serve(request: web.Request, path: str, native: bool = False) -> web.S
             return await cloud.handle(request, st, ctx, client, payload, path)
         pol = st.policy
         d = pol.router.decide(payload, request.headers.get("X-Hearth-Route"),
-                              embeddings=path == "/v1/embeddings")
+                              embeddings=path in ollama_api.EMBED_PATHS)
         ctx.bucket, ctx.route, ctx.reason = d.bucket, d.route, d.reason
         ctx.est_tokens, ctx.has_image = d.est_tokens, d.has_image
         if client is not None and client.routes is not None and d.route not in client.routes:
@@ -130,8 +132,10 @@ async def _serve(request: web.Request, path: str, native: bool = False) -> web.S
                 raise Reject(404, f"The model '{model}' is not served by an Ollama upstream "
                                   "(use the OpenAI API)", "model", "model_not_found")
         # the client's bytes go upstream as they are unless the body had to change
-        forward: bytes | None = None if _strip_hints(payload) else raw
-        stream = payload.get("stream", native and path != "/api/tags") is True
+        forward: bytes | None = None if _strip_hints(payload) or renamed else raw
+        stream = payload.get("stream", path in ollama_api.STREAMING_NATIVE) is True
+        if path in ollama_api.PROXIED:
+            stream = False  # one JSON answer, whatever the body says
         return await request.app[PROXY].handle(
             request, ctx, d, payload, path, stream, ndjson=native,
             engines=_OLLAMA if native else None, raw=forward)
@@ -191,6 +195,23 @@ async def ollama_generate(request: web.Request) -> web.StreamResponse:
     return await _serve(request, "/api/generate", native=True)
 
 
+def _native(path: str) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await _serve(request, path, native=True)
+    handler.__doc__ = f"POST {path} (Ollama-native, Ollama upstreams only)."
+    return handler
+
+
+async def ollama_version(request: web.Request) -> web.Response:
+    """GET /api/version."""
+    return await ollama_api.version(request, request.app[STATE], authenticate)
+
+
+async def ollama_ps(request: web.Request) -> web.Response:
+    """GET /api/ps."""
+    return await ollama_api.ps(request, request.app[STATE], authenticate)
+
+
 def _auth_only(request: web.Request) -> ClientCfg | None:
     return authenticate(request, request.app[STATE])[1]
 
@@ -206,6 +227,7 @@ async def models(request: web.Request) -> web.Response:
     prefix = cfg.routing.alias_prefix.rstrip("/")
     ids = [f"{prefix}/auto"] + [f"{prefix}/{r}" for r in cfg.routes]
     ids += sorted({u.model for u in cfg.upstreams.values()})
+    ids += sorted(cfg.model_aliases)
     if client is not None and client.cloud.mode != "none":
         ids += [f"cloud/{ref}" for ref, hows in cloudpolicy.reachable(cfg, name, client).items()
                 if "by_name" in hows or "escalation" in hows]
@@ -283,6 +305,10 @@ def build_app(state: GatewayState) -> web.Application:
     r.add_post("/api/chat", ollama_chat)
     r.add_post("/api/generate", ollama_generate)
     r.add_get("/api/tags", ollama_tags)
+    for path in ollama_api.PROXIED:
+        r.add_post(path, _native(path))
+    r.add_get("/api/version", ollama_version)
+    r.add_get("/api/ps", ollama_ps)
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/metrics", metrics)

@@ -8,7 +8,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import ClientCfg, ConfigError, GatewayConfig, load_config
+from .config import (
+    ClientCfg,
+    ConfigError,
+    GatewayConfig,
+    Timeouts,
+    load_config,
+    merged_timeouts,
+)
 from .health import Health
 from .logs import JsonlLog
 from .metrics import Metrics
@@ -53,6 +60,7 @@ class Policy:
     clients: dict[str, tuple[str, ClientCfg]]
     admin_token: str | None
     cloud_keys: dict[str, str | None]
+    timeouts: dict[str, Timeouts] = field(default_factory=dict)  # per upstream, merged
 
     @classmethod
     def build(cls, cfg: GatewayConfig) -> Policy:
@@ -68,6 +76,8 @@ class Policy:
             clients={c.key_sha256: (n, c) for n, c in cfg.clients.items()},
             admin_token=_read_secret(cfg.admin_token_file),
             cloud_keys={p: _read_secret(c.api_key_file) for p, c in cfg.clouds.items()},
+            timeouts={n: merged_timeouts(cfg.timeouts, u.timeouts)
+                      for n, u in cfg.upstreams.items()},
         )
 
 

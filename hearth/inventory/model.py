@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from hearth.inventory.model_reach import UpstreamTimeouts
 from hearth.inventory.secrets import SecretRef
 
 NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -126,6 +127,7 @@ class Gateway(Strict):
     host: str
     port: int = Field(4000, ge=1, le=65535)
     admin_token: SecretRef
+    timeouts: UpstreamTimeouts = UpstreamTimeouts()  # defaults for every upstream
 
 
 class Gpu(Strict):
@@ -165,6 +167,7 @@ class Serve(Strict):
     env: dict[str, str] = {}
     start_order: int | None = Field(None, ge=0)  # vLLM: lower starts first (default: list order)
     ready_timeout_s: float | None = Field(None, gt=0)  # vLLM: /health + /v1/models within this
+    timeouts: UpstreamTimeouts = UpstreamTimeouts()  # the gateway's toward this serve
 
     @property
     def listen_port(self) -> int:
@@ -231,6 +234,7 @@ class Host(Strict):
     allow_reboot: bool = False  # may a deploy reboot this host (e.g. for a new driver)? one at a time
     k3s: HostK3s = HostK3s()
     settings: dict[str, Any] = {}
+    timeouts: UpstreamTimeouts = UpstreamTimeouts()  # the gateway's toward each serve here
 
     @property
     def engines(self) -> set[str]:
@@ -358,6 +362,8 @@ class Inventory(Strict):
     clouds: dict[str, Cloud] = {}
     clients: dict[str, Client] = {}
     settings: dict[str, Any] = {}
+    # names clients use -> "<alias_prefix>/<route>", "<alias_prefix>/auto" or a served name
+    model_aliases: dict[str, str] = {}
 
     def hosts_with_role(self, role: str) -> list[str]:
         return [name for name, host in self.hosts.items() if role in host.roles]

@@ -222,7 +222,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch({"/api/pull": self.pull, "/api/generate": self.generate,
                         "/api/chat": self.chat, "/v1/chat/completions": self.v1_chat,
-                        "/api/show": self.show})
+                        "/api/show": self.show, "/api/embed": self.embed,
+                        "/api/embeddings": self.embeddings})
 
     def _dispatch(self, routes: dict) -> None:
         route = routes.get(self.path.split("?")[0].rstrip("/") or "/")
@@ -269,6 +270,35 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, {"modelfile": f"# stand-in\nFROM {name}\n", "parameters": "", "template": "",
                          "details": {"format": "gguf", "family": info.get("general.architecture")},
                          "model_info": info, "modified_at": now_iso()})
+
+    def embed(self) -> None:
+        """/api/embed (Ollama 0.3.4+): ``input`` a string or a list; L2-normalised vectors."""
+        body = self._body()
+        name = self._model(body)
+        inputs = body.get("input", "")
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            raise ApiError(400, "invalid input type")
+        dims = body.get("dimensions") or EMBED_DIMS
+        self.rt.load(name)
+        try:
+            vecs = [embedding(name, text, int(dims), normalise=True) for text in inputs]
+        finally:
+            self.rt.release(name, self._keep_alive(body))
+        self._json(200, {"model": name, "embeddings": vecs, "total_duration": 1000,
+                         "load_duration": 0,
+                         "prompt_eval_count": sum(len(i.split()) for i in inputs)})
+
+    def embeddings(self) -> None:
+        """/api/embeddings (the older endpoint): one ``prompt``, one raw vector."""
+        body = self._body()
+        name = self._model(body)
+        self.rt.load(name)
+        try:
+            vec = embedding(name, str(body.get("prompt") or ""), EMBED_DIMS, normalise=False)
+        finally:
+            self.rt.release(name, self._keep_alive(body))
+        self._json(200, {"embedding": vec})
 
     def pull(self) -> None:
         body = self._body()
@@ -367,6 +397,19 @@ class Handler(BaseHTTPRequestHandler):
             self._stream_end()
         finally:
             self.rt.release(name, keep)
+
+
+EMBED_DIMS = 8
+
+
+def embedding(model: str, text: str, dims: int, normalise: bool) -> list[float]:
+    """A deterministic vector for (model, text): same input, same vector."""
+    raw = hashlib.sha256(f"{model}\n{text}".encode()).digest() * (dims // 32 + 1)
+    vec = [(b - 127.5) / 127.5 for b in raw[:dims]]
+    if normalise:
+        norm = sum(v * v for v in vec) ** 0.5 or 1.0
+        vec = [v / norm for v in vec]
+    return vec
 
 
 def last_user(messages: list) -> str:
