@@ -23,6 +23,10 @@ def reach_lines(inv: Inventory) -> Iterator[str]:
     gw = inv.gateway
     yield "Gateway reach"
     yield f"  listen: 127.0.0.1:{gw.port}, {inv.hosts[gw.host].overlay_ip}:{gw.port} (overlay)"
+    if gw.lan.listen:
+        yield (f"  listen on the LAN: {inv.hosts[gw.host].address}:{gw.port}, open to "
+               f"{', '.join(gw.lan.sources(inv.lan.admin))}; a client key on every request, "
+               "no admin API")
     for alias, target in inv.model_aliases.items():
         yield f"  model alias {alias} -> {target}"
     base = Timeouts().model_dump()

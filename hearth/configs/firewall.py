@@ -68,6 +68,9 @@ def rules(inv: Inventory, name: str) -> list[Allow]:
         out.append(Allow("udp", inv.overlay.port, (str(inv.lan.cidr),), "wireguard"))
     for proto, port, why in service_ports(inv, name):
         out.append(Allow(proto, port, (overlay,), why, (iface,)))
+    from hearth.configs.gateway_lan import lan_rules  # imports Allow from here
+
+    out += lan_rules(inv, name)  # gateway.lan: opt-in, to the listed CIDRs only
     if inv.k3s is not None and {"k3s_server", "k3s_agent"} & set(host.roles):
         pods = (str(inv.k3s.cluster_cidr),)
         if "k3s_server" in host.roles:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
+import ipaddress
 from typing import Any
 
 from aiohttp import web
@@ -22,8 +24,22 @@ def is_admin(request: web.Request) -> bool:
     return _check(request) is None
 
 
+@functools.lru_cache(maxsize=256)
+def _from(remote: str | None, nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+          ) -> bool:
+    try:
+        addr = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return False
+    return any(addr.version == n.version and addr in n for n in nets)
+
+
 def _check(request: web.Request) -> web.Response | None:
     st: GatewayState = request.app[_KEY]
+    nets = st.cfg.admin_networks
+    if nets is not None and not _from(request.remote, tuple(nets)):
+        return error_response(403, "The admin API is not reachable from this network",
+                              None, "admin_network_refused")
     token = st.policy.admin_token
     if not token:
         return error_response(403, "The admin API is disabled: no admin token file is "

@@ -11,6 +11,7 @@ internally consistent: every route, bucket and upstream it names exists.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -294,6 +295,9 @@ class GatewayConfig(_Model):
     # operator-chosen model names -> "<alias_prefix>/<route>", "<alias_prefix>/auto"
     # or a served model name (see hearth/gateway/aliases.py)
     model_aliases: dict[str, str] = {}
+    # peers the admin API answers (None: any peer with the token); a LAN listener
+    # is left out so the admin API never reaches the LAN
+    admin_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
 
 
 class ConfigError(ValueError):

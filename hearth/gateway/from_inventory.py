@@ -96,6 +96,8 @@ def gateway_config_from_inventory(
     if inv.gateway is not None:
         gw = inv.hosts[inv.gateway.host]
         listen = [f"127.0.0.1:{inv.gateway.port}", f"{gw.overlay_ip}:{inv.gateway.port}"]
+        if inv.gateway.lan.listen:  # opt-in; validation made sure clients need keys
+            listen.append(f"{gw.address}:{inv.gateway.port}")
     clients = {
         n: {"key_sha256": hashlib.sha256(resolve(c.key).encode()).hexdigest(),
             "routes": c.routes, "rate_per_minute": c.rate_per_minute,
@@ -120,6 +122,8 @@ def gateway_config_from_inventory(
         "model_aliases": dict(inv.model_aliases),
     }
     if inv.gateway is not None:
+        # the admin API answers only loopback and the overlay, whatever else listens
+        data["admin_networks"] = ["127.0.0.0/8", "::1/128", str(inv.overlay.cidr)]
         defaults = inv.gateway.timeouts.set_values()
         defaults.pop("probe_s", None)
         if "probe_s" in inv.gateway.timeouts.set_values():

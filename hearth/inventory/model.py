@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from hearth.inventory.model_reach import UpstreamTimeouts
+from hearth.inventory.model_reach import LanExposure, UpstreamTimeouts
 from hearth.inventory.secrets import SecretRef
 
 NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -128,6 +128,7 @@ class Gateway(Strict):
     port: int = Field(4000, ge=1, le=65535)
     admin_token: SecretRef
     timeouts: UpstreamTimeouts = UpstreamTimeouts()  # defaults for every upstream
+    lan: LanExposure = LanExposure()  # opt-in: serve on the LAN address too
 
 
 class Gpu(Strict):

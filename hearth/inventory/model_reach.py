@@ -37,3 +37,7 @@ class LanExposure(BaseModel):
     # None: the inventory's admin LAN (lan.cidr); never 0.0.0.0/0 unless listed
     allow: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
     admin_api: bool = False  # refused by validation: the admin API stays off the LAN
+
+    def sources(self, admin_lan: ipaddress.IPv4Network) -> list[str]:
+        """The CIDRs the gateway port is open to on the LAN (the admin LAN by default)."""
+        return [str(n) for n in self.allow] if self.allow is not None else [str(admin_lan)]

@@ -6,6 +6,7 @@ turns them into problems the loader prefixes with file and line.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 
 from hearth.gateway.aliases import alias_problems
@@ -47,7 +48,33 @@ def _order(where: str, t: dict[str, float]) -> Iterator[tuple[str, str]]:
             return
 
 
+def check_lan_exposure(inv: Inventory) -> Iterator[tuple[str, str]]:
+    """LAN exposure is opt-in, scoped, keyed, and never carries the admin API."""
+    if inv.gateway is None:
+        return
+    lan = inv.gateway.lan
+    if lan.admin_api:
+        yield ("gateway.lan.admin_api", "the admin API is never exposed on the LAN (it stays "
+                                        "on loopback and the overlay)")
+    if not lan.listen:
+        return
+    if not inv.clients:
+        yield ("gateway.lan.listen", "LAN exposure needs client keys (clients.*): every "
+                                     "request from the LAN must carry one")
+    try:
+        addr = ipaddress.ip_address(inv.hosts[inv.gateway.host].address)
+    except (ValueError, KeyError):
+        addr = None
+    if addr is None or addr not in inv.lan.cidr:
+        yield ("gateway.lan.listen", f"the gateway host's address must be an IP in lan.cidr "
+                                     f"({inv.lan.cidr}) to listen on the LAN")
+    if lan.allow is not None and not lan.allow:
+        yield ("gateway.lan.allow", "empty: list the CIDRs that may reach the gateway "
+                                    "(omit it for the admin LAN)")
+
+
 def check_reach(inv: Inventory) -> Iterator[tuple[str, str]]:
     """Every check of this module."""
+    yield from check_lan_exposure(inv)
     yield from check_model_aliases(inv)
     yield from check_timeouts(inv)

@@ -79,3 +79,26 @@ async def test_an_upstreams_own_first_byte_timeout_applies() -> None:
     finally:
         await slow.stop()
         await fine.stop()
+
+
+async def test_admin_api_answers_only_its_networks(tmp_path: Path) -> None:
+    a = await StandinUpstream("coder-7b").start()
+    b = await StandinUpstream("chatter-9b").start()
+    token = tmp_path / "admin-token"
+    token.write_text("admin-secret\n")
+    admin = {"Authorization": "Bearer admin-secret"}
+    try:
+        for nets, want in ((["10.77.0.0/24"], 403), (["127.0.0.0/8", "10.77.0.0/24"], 200),
+                           (None, 200)):
+            pol = _policy(a, b, admin_token_file=str(token), admin_networks=nets)
+            async with running(parse_config(pol)) as (base, _st), \
+                    aiohttp.ClientSession() as s:
+                async with s.get(base + "/admin/upstreams", headers=admin) as r:
+                    assert r.status == want, nets
+                    if want == 403:
+                        assert (await r.json())["error"]["code"] == "admin_network_refused"
+                async with s.get(base + "/v1/models", headers=AUTH) as r:
+                    assert r.status == 200  # clients are not affected
+    finally:
+        await a.stop()
+        await b.stop()

@@ -120,3 +120,58 @@ def test_timeouts_out_of_order_or_unknown_are_refused(
         d["gateway"]["timeouts"] = {"connect_s": -1}
     assert any("gateway.timeouts.connect_s" in ln
                for ln in _load_problems(write_inventory(negative)))
+
+
+def _lan(**lan: Any) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        d["lan"]["admin_cidr"] = "192.168.1.0/26"
+        d["gateway"]["lan"] = lan
+    return change
+
+
+def _gateway_rules(text: str, port: int) -> list[str]:
+    return [ln.strip() for ln in text.splitlines() if f"tcp dport {port} accept" in ln]
+
+
+def test_lan_exposure_is_off_by_default(write_inventory: Callable[..., Path]) -> None:
+    from hearth.configs import firewall
+    inv = load_inventory(write_inventory())
+    cfg = gateway_config_from_inventory(inv, resolve=_resolve)
+    assert cfg.listen == ["127.0.0.1:4000", "10.77.0.1:4000"]
+    (rule,) = _gateway_rules(firewall.ruleset(inv, "k3master").render(), 4000)
+    assert rule.startswith('iifname "wg0" ip saddr 10.77.0.0/24 ')
+
+
+def test_lan_exposure_binds_lan_and_opens_admin_lan_only(
+        write_inventory: Callable[..., Path]) -> None:
+    from hearth.configs import firewall
+    inv = load_inventory(write_inventory(_lan(listen=True)))
+    cfg = gateway_config_from_inventory(inv, resolve=_resolve)
+    assert cfg.listen == ["127.0.0.1:4000", "10.77.0.1:4000", "192.168.1.10:4000"]
+    assert [str(n) for n in cfg.admin_networks or []] == ["127.0.0.0/8", "::1/128",
+                                                          "10.77.0.0/24"]
+    rules = _gateway_rules(firewall.ruleset(inv, "k3master").render(), 4000)
+    assert len(rules) == 2
+    assert rules[1].startswith("ip saddr 192.168.1.0/26 tcp dport 4000 accept")  # admin LAN
+    assert not any("0.0.0.0/0" in r for r in rules)
+    assert "listen on the LAN: 192.168.1.10:4000, open to 192.168.1.0/26" in plan_text(inv)
+    assert _gateway_rules(firewall.ruleset(inv, "eyes").render(), 4000) == []
+    listed = load_inventory(write_inventory(_lan(listen=True, allow=["192.168.1.64/27",
+                                                                    "192.168.1.200/32"])))
+    rules = _gateway_rules(firewall.ruleset(listed, "k3master").render(), 4000)
+    assert rules[1].startswith("ip saddr { 192.168.1.64/27, 192.168.1.200/32 } tcp dport 4000")
+
+
+def test_lan_exposure_refusals(write_inventory: Callable[..., Path]) -> None:
+    lines = _load_problems(write_inventory(_lan(listen=True, admin_api=True)))
+    assert any("gateway.lan.admin_api:" in ln and "never exposed" in ln for ln in lines)
+
+    def no_clients(d: dict[str, Any]) -> None:
+        _lan(listen=True)(d)
+        d["clients"] = {}
+    lines = _load_problems(write_inventory(no_clients))
+    assert any("gateway.lan.listen:" in ln and "client keys" in ln for ln in lines)
+    lines = _load_problems(write_inventory(_lan(listen=True, allow=[])))
+    assert any("gateway.lan.allow:" in ln for ln in lines)
+    lines = _load_problems(write_inventory(_lan(listen=True, allow=["not-a-cidr"])))
+    assert any("gateway.lan.allow" in ln for ln in lines)
