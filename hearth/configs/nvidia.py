@@ -30,6 +30,7 @@ RUNTIME_CLASS = f"{MANIFESTS}/hearth-nvidia-runtimeclass.yaml"
 CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
 RUNTIME_BINARY = "/usr/bin/nvidia-container-runtime"
 PERSISTENCED_UNIT = "/lib/systemd/system/nvidia-persistenced.service"
+PERSISTENCED_DROPIN = "/etc/systemd/system/nvidia-persistenced.service.d/hearth.conf"
 TOOLKIT_PACKAGE = "nvidia-container-toolkit"
 
 # Label the device plugin selects (and k3s puts on GPU nodes); NVIDIA's GPU operator uses the same.
@@ -123,6 +124,11 @@ def driver_pin(inv: Inventory, name: str) -> ConfigFile:
     )  # fmt: skip
 
 
+def persistenced_dropin() -> ConfigFile:
+    """nvidia-persistenced runs only where the driver's device exists (skipped, not failed)."""
+    return ConfigFile(dest=PERSISTENCED_DROPIN, template="nvidia/persistenced-dropin.conf.j2")
+
+
 def nouveau_blacklist() -> ConfigFile:
     return ConfigFile(dest=NOUVEAU_BLACKLIST, template="nvidia/blacklist-nouveau.conf.j2")
 
@@ -167,6 +173,8 @@ def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -
             out += [nonfree_sources(inv, name, facts), driver_pin(inv, name)]
         out.append(nouveau_blacklist())
     out.append(toolkit_sources(inv, name))
+    if settings(inv, name)["nvidia_persistenced"]:
+        out.append(persistenced_dropin())
     unit = power_limit_unit(inv, name)
     if unit is not None:
         out.append(unit)

@@ -54,7 +54,15 @@ def apply_driver() -> None:
     # The daemon comes with the driver packages (or with an OS that brings the driver).
     persistenced = host.data.nvidia_manage_driver or host.get_fact(PathExists, path=configs.PERSISTENCED_UNIT)
     if host.data.nvidia_persistenced and persistenced:
-        # Without /dev/nvidiactl (no module loaded yet, or a container) the daemon cannot run.
+        # Without /dev/nvidiactl (no module loaded yet, or a container) the daemon cannot run:
+        # its unit is conditioned on the device, so it is skipped there instead of failing.
+        dropin_file = by_dest[configs.PERSISTENCED_DROPIN]
+        dropin = files.put(name="nvidia-persistenced only with the driver's device",
+                           src=StringIO(dropin_file.render()), dest=dropin_file.dest, mode=dropin_file.mode)
+        systemd.daemon_reload(name="Reload systemd (persistenced drop-in changed)", _if=dropin.did_change)
+        server.shell(name="Forget a start that failed before the drop-in",
+                     commands=["systemctl reset-failed nvidia-persistenced.service || true"],
+                     _if=dropin.did_change)  # fmt: skip
         systemd.service(name="Persistence mode (nvidia-persistenced)" + ("" if device else ", starts with the driver"),
                         service="nvidia-persistenced", enabled=True, running=True if device else None)  # fmt: skip
 

@@ -160,7 +160,7 @@ def test_driver_left_alone_when_the_os_brings_it(write_inventory: Callable[..., 
         d["hosts"]["spark"].setdefault("settings", {})["nvidia_manage_driver"] = False
 
     inv = load_inventory(write_inventory(change), group_defaults())
-    assert set(by_dest(nvidia.host_files(inv, "spark"))) == {nvidia.TOOLKIT_SOURCES}
+    assert set(by_dest(nvidia.host_files(inv, "spark"))) == {nvidia.TOOLKIT_SOURCES, nvidia.PERSISTENCED_DROPIN}
 
 
 def test_power_limit_unit(write_inventory: Callable[..., Path]) -> None:
@@ -192,3 +192,12 @@ def test_validation(write_inventory: Callable[..., Path], change: Callable[[dict
     line = next(line for line in err.value.lines if f": {path}:" in line)
     assert line.startswith(f"{target}:") and message in line, err.value.lines
     assert re.match(rf"{re.escape(str(target))}:\d+: ", line)
+
+
+def test_persistenced_is_skipped_without_the_driver_device_not_failed() -> None:
+    from hearth.configs import nvidia as nvidia_configs
+
+    dropin = nvidia_configs.persistenced_dropin()
+    assert dropin.dest == "/etc/systemd/system/nvidia-persistenced.service.d/hearth.conf"
+    lines = dropin.render().splitlines()
+    assert "[Unit]" in lines and "ConditionPathExists=/dev/nvidiactl" in lines
