@@ -23,7 +23,7 @@ import yaml
 from hearth.configs import nvidia as configs
 from hearth.configs.base import settings
 from hearth.deploy_data import group_defaults
-from hearth.drift import replan
+from hearth.drift import replan, same_model
 from hearth.facts.hardware import GpuFact, HardwareFact, NvidiaFact
 from hearth.inventory import Inventory, load_inventory
 from hearth.lab import cycle
@@ -149,7 +149,9 @@ def test_card_swap_drift_report_replan_and_refusal(lab: Any, inv: Inventory, gpu
         pytest.skip("no single-GPU host that serves a model")
     name = serving[0]
     declared = inv.hosts[name].gpus[0]
-    bigger, smaller = _card("NVIDIA GeForce RTX 3090", declared.vram_gb * 2), _card("NVIDIA GeForce RTX 3050", 4)
+    # a swapped-in card that is not the declared model, whatever the inventory declares
+    other = next(n for n in ("NVIDIA GeForce RTX 3090", "NVIDIA RTX A6000") if not same_model(declared.model, n))
+    bigger, smaller = _card(other, declared.vram_gb * 2), _card("NVIDIA GeForce RTX 3050", 4)
     # what the planner says those cards mean for this host (the expectations, from the inventory)
     assert replan(inv, name, HardwareFact(nvidia=NvidiaFact("ok", (bigger,)))).refusals == []
     assert replan(inv, name, HardwareFact(nvidia=NvidiaFact("ok", (smaller,)))).refusals
