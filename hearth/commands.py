@@ -15,7 +15,9 @@ from hearth.plan import plan_text
 
 # Concerns whose files a deploy writes; each module exposes
 # host_files(inv, host_name, facts=None) -> list[ConfigFile].
-CONCERNS = ("base", "overlay", "firewall", "nvidia", "k3s", "wol", "ollama", "vllm", "gateway", "windows")
+CONCERNS = (
+    "base", "overlay", "firewall", "nvidia", "k3s", "wol", "ollama", "vllm", "recover_cuda", "gateway", "windows",
+)
 
 
 def inventory_path(value: str) -> Path:

@@ -1,4 +1,4 @@
-"""Admin API (bearer token read from a file): upstreams, drain, reload, keep-warm."""
+"""Admin API (bearer token read from a file): upstreams, drain, reload, keep-warm, CUDA recovery."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import recover
 from .body import Reject, parse_json, read_body
 from .cloudstate import runtime
 from .config import ConfigError
@@ -146,6 +147,14 @@ async def keep_warm(request: web.Request, st: GatewayState) -> web.Response:
     return web.json_response(await st.health.keep_warm(up, m))
 
 
+@_admin
+async def recover_cuda(request: web.Request, st: GatewayState) -> web.Response:
+    """POST /admin/recover-cuda/<host>: start hearth-recover-cuda on a GPU host (never a terminal route's)."""
+    name = request.match_info["host"]
+    outcome = await recover.recover_host(st.cfg, st.policy.admin_token or "", name)
+    return web.json_response(outcome.body, status=outcome.status)
+
+
 def register(app: web.Application, key: Any) -> None:
     """Add the admin routes to ``app`` (state under ``key``)."""
     global _KEY
@@ -156,3 +165,4 @@ def register(app: web.Application, key: Any) -> None:
     r.add_post("/admin/undrain/{route}", undrain)
     r.add_post("/admin/reload", reload)
     r.add_post("/admin/keep-warm/{upstream}", keep_warm)
+    r.add_post("/admin/recover-cuda/{host}", recover_cuda)

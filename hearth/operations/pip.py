@@ -7,7 +7,8 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
-from pyinfra.facts.pip import PipPackages
+
+from hearth.facts.pip import PipFreeze
 
 
 def canonical(name: str) -> str:
@@ -37,7 +38,7 @@ def pinned(virtualenv: str, requirements: list[str], install_args: str = ""):
         )
     """
     pip = f"{virtualenv}/bin/pip"
-    facts = host.get_fact(PipPackages, pip=pip) or {}
+    facts = host.get_fact(PipFreeze, pip=pip) or {}
     present = {canonical(name): versions for name, versions in facts.items()}
     wanted = dict(requirement.split("==", 1) for requirement in requirements)
     stale = [f"{name}=={version}" for name, version in wanted.items()

@@ -42,7 +42,7 @@ def load(version: str) -> dict[str, Any]:
     Example:
         load("0.11.0")["flags"]["max-model-len"]  # {"dest": "max_model_len", "kind": "int"}
     """
-    path = HERE / f"vllm-{version}.json"
+    path = HERE / f"vllm-{version.split('+')[0]}.json"  # a local label (0.11.0+mirror) is the same release
     if not path.exists():
         raise KeyError(version)
     return json.loads(path.read_text())

@@ -175,3 +175,21 @@ def test_shell_quoting_would_differ_so_systemd_rules_are_used(example: Any) -> N
     # shlex (a shell) and systemd agree on this line: both yield the JSON intact
     line = directive(unit_text(example, "hands"), "ExecStart")[0]
     assert shlex.split(line) == systemd_split(line)
+
+
+def test_unit_exposure_as_systemd_scores_it(example: Any, tmp_path: Path) -> None:
+    """`systemd-analyze security --offline` on a rendered vLLM unit: what a CUDA service allows
+    (no syscall filter, no IP allow list, devices open to the NVIDIA nodes) scores 4.3 here."""
+    import shutil
+    import subprocess
+
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    unit = vllm.host_files(example, "eyes")[1]
+    path = tmp_path / Path(unit.dest).name
+    path.write_text(unit.render())
+    proc = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", str(path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout)
+    assert match, proc.stdout + proc.stderr
+    assert float(match.group(1)) <= 4.5, proc.stdout
