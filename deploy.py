@@ -39,6 +39,12 @@ if "linux" in host.groups and "sleepers" in host.groups:
 if "linux" in host.groups and "nvidia" in host.groups:
     local.include("roles/nvidia/main.py")
 
+# k3s on servers and agents: pyinfra orders operations by where they are called and
+# runs each on every host before the next, and roles/k3s calls the servers' start
+# before the agents' token and start, and servers' restarts before agents'.
+if "k3s_servers" in host.groups or "k3s_agents" in host.groups:
+    local.include("roles/k3s/main.py")
+
 if "linux" in host.groups and "ollama" in host.groups:
     local.include("roles/ollama/main.py")
 
