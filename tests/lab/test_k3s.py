@@ -47,18 +47,6 @@ def k3s_hosts(inv: Inventory) -> list[str]:
     return configs.servers(inv) + configs.agents(inv)
 
 
-def started_us(lab: Any, inv: Inventory, name: str) -> int:
-    """When the node's k3s process started (CLOCK_MONOTONIC: one clock for every lab machine)."""
-    unit = configs.service(inv, name)
-    return int(lab.host(name).check_output(f"systemctl show -p ExecMainStartTimestampMonotonic --value {unit}"))
-
-
-def active_us(lab: Any, inv: Inventory, name: str) -> int:
-    """When the node's k3s unit became active (READY=1: it has joined)."""
-    unit = configs.service(inv, name)
-    return int(lab.host(name).check_output(f"systemctl show -p ActiveEnterTimestampMonotonic --value {unit}"))
-
-
 def test_every_node_joined_on_the_overlay_with_its_labels(lab: Any, inv: Inventory) -> None:
     seen = nodes(lab, inv)
     assert set(seen) == set(k3s_hosts(inv))

@@ -1,0 +1,175 @@
+"""k3s rollout and download failures in the lab (re-deploys with changed settings; local lab only).
+
+A changed setting restarts exactly the nodes it touches, servers first, one node at a
+time, each up again before the next; a bad checksum or an unreachable source fails and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import sys
+import time
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from hearth.configs import k3s as configs
+from hearth.deploy_data import group_defaults
+from hearth.inventory import Inventory, load_inventory
+from hearth.lab import cycle
+
+
+@pytest.fixture(scope="module")
+def inv(lab: Any) -> Inventory:
+    if not lab.local:
+        pytest.skip("re-deploys with changed settings: only on a local lab")
+    inventory = load_inventory(lab.inventory, group_defaults())
+    if inventory.k3s is None:
+        pytest.skip("the inventory has no k3s section")
+    return inventory
+
+
+def nodes(lab: Any, inv: Inventory) -> dict[str, dict[str, Any]]:
+    assert inv.k3s is not None
+    out = lab.host(inv.k3s.server).check_output("sudo k3s kubectl get nodes -o json")
+    return {n["metadata"]["name"]: n for n in json.loads(out)["items"]}
+
+
+def ready(node: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
+
+
+def k3s_hosts(inv: Inventory) -> list[str]:
+    return configs.servers(inv) + configs.agents(inv)
+
+
+def _unit_time(lab: Any, inv: Inventory, name: str, prop: str) -> int:
+    unit = configs.service(inv, name)
+    return int(lab.host(name).check_output(f"systemctl show -p {prop} --value {unit}"))
+
+
+def started_us(lab: Any, inv: Inventory, name: str) -> int:
+    """When the node's k3s process started (CLOCK_MONOTONIC: one clock for every lab machine)."""
+    return _unit_time(lab, inv, name, "ExecMainStartTimestampMonotonic")
+
+
+def active_us(lab: Any, inv: Inventory, name: str) -> int:
+    """When the node's k3s unit became active (READY=1: it has joined)."""
+    return _unit_time(lab, inv, name, "ActiveEnterTimestampMonotonic")
+
+
+def _variant(lab: Any, tmp_path: Path, change: Any) -> Path:
+    data = yaml.safe_load(lab.inventory.read_text())
+    data = copy.deepcopy(data)
+    change(data)
+    path = tmp_path / lab.inventory.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return cycle.pyinfra_inventory_for(path)
+
+
+def test_changed_settings_restart_exactly_their_nodes_servers_first_one_at_a_time(
+    lab: Any, inv: Inventory, tmp_path: Path,
+) -> None:
+    assert inv.k3s is not None
+    hosts = k3s_hosts(inv)
+    servers, agents = configs.servers(inv), configs.agents(inv)
+    if not agents:
+        pytest.skip("no k3s agents in this inventory")
+    before = {n: started_us(lab, inv, n) for n in hosts}
+
+    # 1. a server-only setting: only servers restart
+    def servers_only(d: dict[str, Any]) -> None:
+        d["k3s"].setdefault("server_config", {})["kube-apiserver-arg"] = ["event-ttl=2h"]
+
+    run = cycle.deploy(_variant(lab, tmp_path / "a", servers_only))
+    assert run.ok, run.stderr_tail
+    after = {n: started_us(lab, inv, n) for n in hosts}
+    assert all(after[n] > before[n] for n in servers) and all(after[n] == before[n] for n in agents)
+
+    # 2. a setting of every node: all restart, servers first, one at a time; time it
+    def everyone(d: dict[str, Any]) -> None:
+        servers_only(d)
+        d["k3s"].setdefault("config", {})["kubelet-arg"] = ["max-pods=111"]
+
+    start = time.monotonic()
+    run = cycle.deploy(_variant(lab, tmp_path / "b", everyone))
+    assert run.ok, run.stderr_tail
+    while not all(ready(n) for n in nodes(lab, inv).values()):
+        assert time.monotonic() - start < 300
+        time.sleep(0.5)
+    elapsed = time.monotonic() - start
+    again = {n: started_us(lab, inv, n) for n in hosts}
+    assert all(again[n] > after[n] for n in hosts)
+    order = sorted(hosts, key=again.__getitem__)
+    assert set(order[:len(servers)]) == set(servers), f"restart order {order}: servers first"
+    # one at a time: each node started only after the one before was up again (Type=notify:
+    # active = joined and registered, so the first server sees it Ready)
+    for before_node, node in pairwise(order):
+        assert again[node] > active_us(lab, inv, before_node), f"{node} restarted before {before_node} was up"
+    print(f"\nk3s rollout: changed setting -> every node Ready: {elapsed:.1f}s "
+          f"({len(hosts)} nodes; deploy {run.seconds:.1f}s)", file=sys.stderr)
+
+    # 3. back to the inventory under test: restarts again, and the cluster is whole
+    run = cycle.deploy(cycle.pyinfra_inventory_for(lab.inventory))
+    assert run.ok, run.stderr_tail
+    assert all(ready(n) for n in nodes(lab, inv).values())
+
+
+def test_bad_checksum_and_unreachable_source_fail_and_change_nothing(
+    lab: Any, inv: Inventory, tmp_path: Path,
+) -> None:
+    name = k3s_hosts(inv)[-1]
+    host = lab.host(name)
+    arch = inv.hosts[name].arch
+
+    def snapshot() -> tuple[str, str, int]:
+        return (host.check_output(f"sudo sha256sum {configs.BINARY} {configs.CONFIG}"),
+                host.check_output(f"systemctl is-active {configs.service(inv, name)}"), started_us(lab, inv, name))
+
+    before = snapshot()
+    wrong = hashlib.sha256(b"not the release").hexdigest()
+
+    def bad_checksum(d: dict[str, Any]) -> None:
+        d["settings"]["k3s_sha256"] = {**d["settings"]["k3s_sha256"], arch: wrong}
+        d["k3s"].setdefault("config", {})["kubelet-arg"] = ["max-pods=99"]  # would restart if reached
+
+    run = cycle.deploy(_variant(lab, tmp_path / "sum", bad_checksum))
+    assert not run.ok and name in run.failed_hosts
+    assert "wrong sha256" in run.stderr_tail and "nothing was changed" in run.stderr_tail
+    assert snapshot() == before
+
+    def unreachable(d: dict[str, Any]) -> None:
+        bad_checksum(d)
+        d["settings"]["k3s_url"] = dead
+
+    # the artifact server's address, on a TCP port nothing listens on
+    dead = f"http://{urlparse(str(inv.settings['k3s_url'])).hostname}:9/k3s/{{version}}/{{asset}}"
+    run = cycle.deploy(_variant(lab, tmp_path / "url", unreachable))
+    assert not run.ok and name in run.failed_hosts
+    assert f"cannot download {dead.split('{')[0]}" in run.stderr_tail
+    assert snapshot() == before
+    assert host.run(f"ls {configs.BINARY}.hearth-new").rc != 0
+
+
+def test_noop_rerun_with_and_without_k3s(lab: Any, inv: Inventory, tmp_path: Path) -> None:
+    """What k3s adds to a no-op re-run: the same lab, the same minute, deploy.py with and without it."""
+    text = (cycle.REPO / "deploy.py").read_text()
+    block = text[text.index("# k3s on servers and agents"):text.index('local.include("roles/k3s/main.py")\n')]
+    without = tmp_path / "deploy_without_k3s.py"
+    without.write_text(text.replace(block + 'local.include("roles/k3s/main.py")\n', ""))
+    assert "roles/k3s" not in without.read_text()
+    inv_py = cycle.pyinfra_inventory_for(lab.inventory)
+    runs = {"with k3s": cycle.deploy(inv_py), "without k3s": cycle.deploy(inv_py, without)}
+    for label, run in runs.items():
+        assert run.ok and run.totals.get("success", 0) == 0, (label, run.changed)
+    a, b = runs["with k3s"].seconds, runs["without k3s"].seconds
+    print(f"\nno-op re-run, {len(inv.linux_hosts())} machines: with k3s {a:.1f}s, without {b:.1f}s "
+          f"({a / b:.2f}x)", file=sys.stderr)
