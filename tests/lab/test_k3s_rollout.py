@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from hearth.configs import k3s as configs
 from hearth.deploy_data import group_defaults
 from hearth.inventory import Inventory, load_inventory
 from hearth.lab import cycle
+from tests.lab.test_k3s import k3s_hosts, nodes, ready
 
 
 @pytest.fixture(scope="module")
@@ -35,20 +35,6 @@ def inv(lab: Any) -> Inventory:
     if inventory.k3s is None:
         pytest.skip("the inventory has no k3s section")
     return inventory
-
-
-def nodes(lab: Any, inv: Inventory) -> dict[str, dict[str, Any]]:
-    assert inv.k3s is not None
-    out = lab.host(inv.k3s.server).check_output("sudo k3s kubectl get nodes -o json")
-    return {n["metadata"]["name"]: n for n in json.loads(out)["items"]}
-
-
-def ready(node: dict[str, Any]) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
-
-
-def k3s_hosts(inv: Inventory) -> list[str]:
-    return configs.servers(inv) + configs.agents(inv)
 
 
 def _unit_time(lab: Any, inv: Inventory, name: str, prop: str) -> int:
