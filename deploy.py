@@ -50,6 +50,8 @@ if "linux" in host.groups and "ollama" in host.groups:
 
 if "gateway" in host.groups:
     local.include("roles/gateway/main.py")
+    # windows.reach ssh_tunnel: its key pair before the windows role puts the public half on the box
+    local.include("roles/gateway/tunnels.py")
 
 if "windows" in host.groups:
     local.include("roles/windows/main.py")

@@ -16,7 +16,8 @@ from hearth.plan import plan_text
 # Concerns whose files a deploy writes; each module exposes
 # host_files(inv, host_name, facts=None) -> list[ConfigFile].
 CONCERNS = (
-    "base", "overlay", "firewall", "nvidia", "k3s", "wol", "ollama", "vllm", "recover_cuda", "gateway", "windows",
+    "base", "overlay", "firewall", "nvidia", "k3s", "wol", "ollama", "vllm", "recover_cuda", "gateway",
+    "tunnel", "windows",
 )
 
 

@@ -8,6 +8,7 @@ from itertools import pairwise
 from hearth.inventory.groups import GROUPS
 from hearth.inventory.model import Inventory
 from hearth.plan_reach import reach_lines
+from hearth.plan_tunnel import windows_reach_lines
 from hearth.planner.vram import GpuPlan, plan_host
 
 
@@ -123,6 +124,6 @@ def cloud_lines(inv: Inventory) -> Iterator[str]:
 
 def plan_text(inv: Inventory) -> str:
     """The whole plan as text."""
-    sections = [host_lines, vram_lines, routing_lines, sleep_lines, cloud_lines, reach_lines]
+    sections = [host_lines, vram_lines, routing_lines, sleep_lines, cloud_lines, reach_lines, windows_reach_lines]
     blocks = ["\n".join(lines) for section in sections if (lines := list(section(inv)))]
     return f"Lab {inv.name}\n\n" + "\n\n".join(blocks) + "\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from ipaddress import ip_address
 from typing import Any
 
 from hearth.configs import ConfigFile
@@ -95,14 +96,30 @@ def ssh_port(inv: Inventory, name: str) -> int:
     return inv.hosts[name].ssh_port or inv.ssh.port
 
 
+def tunnel_source(inv: Inventory, name: str) -> str | None:
+    """reach ssh_tunnel: the gateway host's LAN address (/32) when the admin LAN does not
+    already hold it, so its tunnel can reach the box's SSH port."""
+    if reach(inv, name) != "ssh_tunnel" or inv.gateway is None:
+        return None
+    try:
+        address = ip_address(inv.hosts[inv.gateway.host].address)
+    except ValueError:
+        return None  # a name: validation asks for an address the firewall can use
+    return None if address in inv.lan.admin else f"{address}/32"
+
+
 def firewall_rules(inv: Inventory, name: str) -> list[Rule]:
     """SSH from the admin LAN and the overlay; WireGuard from the LAN; each model
     server's port from the overlay only (nothing from the LAN)."""
     host = inv.hosts[name]
     overlay = str(inv.overlay.cidr)
     port = ssh_port(inv, name)
+    sources = [str(inv.lan.admin), overlay]
+    gateway = tunnel_source(inv, name)
+    if gateway:
+        sources.append(gateway)
     rules = [Rule(f"hearth-ssh-{port}", "hearth: OpenSSH (admin LAN and overlay)", "TCP", port,
-                  tuple(dict.fromkeys([str(inv.lan.admin), overlay])))]
+                  tuple(dict.fromkeys(sources)))]
     if on_overlay(inv, name):
         rules.append(Rule(f"hearth-wireguard-{inv.overlay.port}", "hearth: WireGuard (LAN)", "UDP",
                           inv.overlay.port, (str(inv.lan.cidr),)))

@@ -277,6 +277,34 @@ class FirstLine(FactBase[str | None]):
         return lines[0] if lines else None
 
 
+class TextLines(FactBase[list[str] | None]):
+    """
+    The non-blank lines of a text file (``Get-Content``, UTF-8), or ``None`` when the
+    file does not exist. Used for an authorized_keys file (public keys only).
+
+    .. code:: python
+
+        host.get_fact(TextLines, path=r"C:\\ProgramData\\ssh\\administrators_authorized_keys")
+        # ["ssh-ed25519 AAAA... hearth"]
+    """
+
+    MARKER = "hearth-file-exists"
+
+    def command(self, path: str) -> str:
+        return ps.command(
+            f"if (Test-Path -LiteralPath {ps.quote(path)} -PathType Leaf) {{",
+            f"  {ps.quote(self.MARKER)}",
+            f"  Get-Content -LiteralPath {ps.quote(path)} -Encoding UTF8",
+            "}",
+        )
+
+    def process(self, output: list[str]) -> list[str] | None:
+        lines = [line.strip("\r\n").strip() for line in output]
+        if not lines or lines[0] != self.MARKER:
+            return None
+        return [line for line in lines[1:] if line]
+
+
 class HttpModels(FactBase[list[str] | None]):
     """
     The model ids an OpenAI-compatible server lists at ``<url>/v1/models``, asked on

@@ -100,4 +100,9 @@ def pyinfra_groups(inventory_py: str, yaml_name: str | None = None) -> dict[str,
     from hearth.hostkey import guard_deploy
 
     guard_deploy(inv, path)  # a changed host key names the host and both fingerprints
+    from hearth.configs.tunnel import missing_host_keys
+
+    if missing := missing_host_keys(inv):  # reach ssh_tunnel: the gateway's tunnel checks this key
+        print("hearth: nothing was touched:\n" + "\n".join(f"  {path}: {line}" for line in missing), file=sys.stderr)
+        raise SystemExit(2)
     return build_groups(inv, path)

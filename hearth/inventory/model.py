@@ -200,6 +200,9 @@ class Windows(Strict):
 
     nic: Nic = Nic()
     reach: Literal["overlay", "ssh_tunnel"] = "overlay"
+    # reach ssh_tunnel: serve port on the box -> port on the gateway host's loopback
+    # (default: serve port + 20000; docs/windows.md)
+    tunnel_ports: dict[Annotated[int, Field(ge=1, le=65535)], Annotated[int, Field(ge=1, le=65535)]] = {}
     hibernate: bool = False
     wake_timers: Literal["disable", "enable", "important"] = "disable"
 

@@ -15,6 +15,7 @@ from hearth.inventory import k3s_checks
 from hearth.inventory.model import Inventory, RoutePolicy, Serve, Windows
 from hearth.inventory.secrets import SECRET_REF
 from hearth.inventory.validate_reach import check_reach
+from hearth.inventory.validate_tunnel import check_tunnels
 from hearth.inventory.validate_vllm import check_dedicated_gpus, check_vllm
 
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|private[_-]?key)", re.I)
@@ -446,5 +447,6 @@ def cross_checks(inv: Inventory, defaults: dict[str, Any] | None = None) -> list
     problems.extend(Problem(path, message) for path, message in check_vllm(inv, defaults or {}))
     problems.extend(Problem(path, message) for path, message in check_dedicated_gpus(inv))
     problems.extend(Problem(path, message) for path, message in check_reach(inv))
+    problems.extend(Problem(path, message) for path, message in check_tunnels(inv))
     return problems
 

@@ -52,7 +52,8 @@ def test_mesh_has_every_other_host_windows_included(inv: Inventory) -> None:
 
 
 def test_windows_host_behind_ssh_tunnel_is_not_a_peer(write_inventory: Callable[..., Path]) -> None:
-    inv = load_inventory(write_inventory(lambda d: d["hosts"]["windows-gpu"].update(windows={"reach": "ssh_tunnel"})),
+    inv = load_inventory(write_inventory(lambda d: d["hosts"]["windows-gpu"].update(windows={"reach": "ssh_tunnel"},
+                                                                                    ssh_user="gamer")),
                          group_defaults())
     text = overlay.wg_config(inv, "eyes", keys()).render()
     assert "KEY-windows-gpu" not in text and "192.168.1.30" not in text

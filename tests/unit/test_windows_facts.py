@@ -123,6 +123,26 @@ def test_first_line() -> None:
     assert facts.FirstLine().process([]) is None
 
 
+# Get-Content prints each line of the file (the page above, Example 2: "This is line 1."
+# ... "This is line 5."); TextLines prints its marker first so an empty file is not a
+# missing one. An authorized_keys file (OpenSSH's format: options, key type, key, comment).
+GET_CONTENT_KEYS = """
+hearth-file-exists
+ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDeploy hearth
+
+restrict,port-forwarding,permitopen="127.0.0.1:11434" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGw hearth-tunnel@k3master
+"""
+
+
+def test_text_lines() -> None:
+    assert facts.TextLines().process(lines(GET_CONTENT_KEYS)) == [
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDeploy hearth",
+        'restrict,port-forwarding,permitopen="127.0.0.1:11434" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGw '
+        "hearth-tunnel@k3master"]
+    assert facts.TextLines().process(lines("hearth-file-exists")) == []  # an empty file
+    assert facts.TextLines().process([]) is None  # no file
+
+
 # powercfg /query output. Microsoft's page for the setting
 # (https://learn.microsoft.com/windows-hardware/customize/power-settings/sleep-settings-sleep-idle-timeout:
 # alias STANDBYIDLE, GUID 29f6c1db-86da-48c5-9fdb-f2b67b1f44da, value in seconds) shows no

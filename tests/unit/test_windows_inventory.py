@@ -62,7 +62,8 @@ def test_defaults_from_the_example(write_inventory: Callable[..., Path]) -> None
 
 def test_a_nic_by_name_and_ssh_tunnel_reach(write_inventory: Callable[..., Path]) -> None:
     path = write_inventory(gpu(lambda h: h.update(windows={"nic": {"name": "Ethernet"}, "reach": "ssh_tunnel",
-                                                          "wake_timers": "important", "hibernate": True})))
+                                                          "wake_timers": "important", "hibernate": True},
+                                                 ssh_user="gamer")))
     inv = load_inventory(path, group_defaults())
     assert configs.wake_nic(inv, "windows-gpu") == configs.Nic(mac=None, name="Ethernet")
     # Behind an SSH tunnel Ollama listens on loopback and nothing but SSH is opened

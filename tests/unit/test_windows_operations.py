@@ -17,12 +17,23 @@ import pytest
 from pyinfra.api import OperationError
 
 from hearth import powershell as ps
-from hearth.operations.windows import env, files, firewall, lmstudio, ollama, power, service, wireguard, wol
+from hearth.operations.windows import (
+    env,
+    files,
+    firewall,
+    lmstudio,
+    ollama,
+    power,
+    service,
+    ssh_keys,
+    wireguard,
+    wol,
+)
 from tests.unit.windows_support import parse_problems, scripts
 
 FIXTURES = Path(__file__).with_name("windows_fixtures")
 MODULES = {"wol": wol, "power": power, "env": env, "service": service, "firewall": firewall,
-           "files": files, "wireguard": wireguard, "ollama": ollama}
+           "files": files, "wireguard": wireguard, "ollama": ollama, "ssh_keys": ssh_keys}
 CASES = sorted(FIXTURES.glob("*/*.json"))
 
 
@@ -42,8 +53,9 @@ def test_every_operation_has_a_fixture() -> None:
         for name in dir(module):
             obj = getattr(module, name)
             if callable(obj) and hasattr(obj, "_inner") and obj.__module__ == module.__name__:
-                if name in ("task_restarted", "service_restarted", "windows_tunnel"):
-                    continue  # always-change restarts (tested below); windows_tunnel wraps tunnel
+                if name in ("task_restarted", "service_restarted", "windows_tunnel", "tunnel_key"):
+                    continue  # always-change restarts (tested below); windows_tunnel wraps tunnel,
+                    # tunnel_key wraps key_line (tests/unit/test_tunnel.py)
                 assert f"{module_name}.{name}" in covered, f"no fixture for {module_name}.{name}"
 
 
