@@ -135,8 +135,7 @@ def exec_start(argv: list[str]) -> str:
 
 
 def unit(inv: Inventory, name: str, paths: Paths = Paths()) -> ConfigFile:
-    from hearth.configs.gateway import unit_ordering
-
+    """The tunnel's unit; it goes over the LAN, so it waits for the network, not the overlay."""
     assert inv.gateway is not None
     host = inv.hosts[name]
     ports = ", ".join(f"127.0.0.1:{local} -> {name}:{remote}" for local, remote in forwards(inv, name))
@@ -145,7 +144,7 @@ def unit(inv: Inventory, name: str, paths: Paths = Paths()) -> ConfigFile:
         template="gateway/hearth-tunnel.service.j2",
         context={"host": name, "address": host.address, "ports": ports, "user": USER,
                  "exec_start": exec_start(command(inv, name, paths)), "restart_sec": RESTART_SEC,
-                 "hostkey_exit": HOSTKEY_EXIT, "after": unit_ordering(inv)},
+                 "hostkey_exit": HOSTKEY_EXIT},
     )
 
 
