@@ -66,6 +66,8 @@ def answer(box: dict[str, Any], cls: type, kwargs: dict[str, Any]) -> Any:
         return f"/usr/sbin/{kwargs['command']}"
     if name == "Link":
         return None
+    if name == "TmpDir":
+        return "/tmp"
     if name == "FindFiles":
         return box["units"]
     if name == "DebPackages":
@@ -137,3 +139,20 @@ def test_a_box_no_longer_tunneled_loses_its_unit(
         "Remove hearth-tunnel-windows-gpu.service", "Reload systemd (tunnel units removed)"]
     # nothing tunneled, nothing left: nothing to do (every lab deploy takes this path)
     assert [step for step, runs in plan(monkeypatch, write_inventory(), bare) if runs] == []
+
+
+def test_an_accepted_new_host_key_restarts_the_tunnel(
+        monkeypatch: pytest.MonkeyPatch, write_inventory: Callable[..., Path], tmp_path: Path) -> None:
+    """`hearth hostkey accept` wrote the box's new key on the deploying machine: the deploy
+    rewrites known_hosts and restarts the unit (which had stopped on the refused key)."""
+    path = write_inventory(tunneled(tmp_path / "known_hosts"))
+
+    def before_accept(inv: Any) -> dict[str, Any]:
+        box = converged(inv)
+        box["sha1"][tunnel.KNOWN_HOSTS] = hashlib.sha1(b"windows-gpu ssh-ed25519 OLDKEY\n").hexdigest()
+        box["running"] = {tunnel.unit_name("windows-gpu"): False}  # failed: exit 78, not restarted
+        return box
+
+    assert [step for step, runs in plan(monkeypatch, path, before_accept) if runs] == [
+        "Tunnel known_hosts (the recorded host keys)", "hearth-tunnel-windows-gpu.service enabled and running",
+        "Restart hearth-tunnel-windows-gpu.service (unit, key, known_hosts or runner changed)"]

@@ -97,3 +97,19 @@ def test_lmstudio_answers(box: Any, inventory: Inventory, windows_host: str) -> 
     models = [s.model for s in inventory.hosts[windows_host].serves if s.engine == "lmstudio"]
     listed = read(box, facts.HttpModels, url=url)
     assert listed is not None and set(models) <= set(listed)
+
+
+def test_tunnel_key_line(box: Any, inventory: Inventory, windows_host: str) -> None:
+    """reach ssh_tunnel: exactly one gateway tunnel key, good for the serve ports only; none otherwise."""
+    from hearth.configs import tunnel
+    from hearth.operations.windows.ssh_keys import _comment
+
+    lines = read(box, facts.TextLines, path=configs.ADMIN_KEYS) or []
+    tunnel_lines = [line for line in lines if _comment(line).startswith(tunnel.MARKER)]
+    if windows_host not in tunnel.tunnel_hosts(inventory):
+        assert tunnel_lines == []
+        return
+    (line,) = tunnel_lines
+    options = line.split()[0]
+    wanted = [f'permitopen="127.0.0.1:{remote}"' for _, remote in tunnel.forwards(inventory, windows_host)]
+    assert options == ",".join(["restrict", "port-forwarding", *wanted, 'command="exit 1"']), line
