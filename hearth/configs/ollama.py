@@ -1,8 +1,8 @@
 """Ollama's files: one systemd unit whose environment comes from the inventory.
 
 One Ollama server per host serves every `engine: ollama` model of that host, so
-its server-wide settings (port, keep-alive, loaded-model cap) are shared by them
-(validation refuses serves that disagree). Ollama binds one address: the host's
+its server-wide settings (port, loaded-model cap) are shared by them (validation
+refuses serves that disagree); ``keep_alive`` is per model (the gateway sends it). Ollama binds one address: the host's
 overlay IP, never the LAN.
 """
 
@@ -150,6 +150,30 @@ def listen_address(inv: Inventory, name: str) -> str:
     return f"{inv.hosts[name].overlay_ip}:{serves[0].listen_port}"
 
 
+def host_keep_alive(serves: list[Serve]) -> str:
+    """The server's OLLAMA_KEEP_ALIVE: the shortest ``keep_alive`` of its models.
+
+    The gateway sends each model's own ``keep_alive`` with every request it forwards
+    (hearth/gateway/ollama.py), so the server's value only governs requests that do not
+    come through the gateway (``ollama run`` on the box): those never hold the card
+    longer than any of its models asks ("0" on a box that sleeps). Unset everywhere:
+    Ollama's own default, 5m.
+    """
+    from hearth.gateway.ollama import keep_alive_seconds
+
+    set_ = [s.keep_alive for s in serves if s.keep_alive is not None]
+    return min(set_, key=keep_alive_seconds) if set_ else DEFAULT_KEEP_ALIVE
+
+
+def warm_serves(inv: Inventory, name: str) -> list[Serve]:
+    """The host's Ollama models kept loaded for good (``keep_alive`` negative): the
+    deploy loads them, and the gateway again after a wake."""
+    from hearth.gateway.ollama import FOREVER, keep_alive_seconds
+
+    return [s for s in ollama_serves(inv, name)
+            if s.keep_alive is not None and keep_alive_seconds(s.keep_alive) == FOREVER]
+
+
 def environment(inv: Inventory, name: str) -> dict[str, str]:
     """OLLAMA_* settings from the inventory.
 
@@ -162,7 +186,7 @@ def environment(inv: Inventory, name: str) -> dict[str, str]:
     env = {
         "OLLAMA_HOST": listen_address(inv, name),
         "OLLAMA_MODELS": MODELS,
-        "OLLAMA_KEEP_ALIVE": first.keep_alive or DEFAULT_KEEP_ALIVE,
+        "OLLAMA_KEEP_ALIVE": host_keep_alive(serves),
         "OLLAMA_MAX_LOADED_MODELS": str(first.max_loaded_models or len(serves)),
         "OLLAMA_NUM_PARALLEL": str(max(serve.slots for serve in serves)),
         "OLLAMA_CONTEXT_LENGTH": str(max(serve.context for serve in serves)),

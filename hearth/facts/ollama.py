@@ -72,3 +72,23 @@ class DirectoryEntries(FactBase[list[str]]):
 
     def process(self, output: list[str]) -> list[str]:
         return sorted(line.strip() for line in output if line.strip())
+
+
+class OllamaLoaded(FactBase[list[str]]):
+    """
+    Models the Ollama server at ``address`` holds in memory now (``ollama ps``); empty
+    when the server is not running.
+
+    .. code:: python
+
+        host.get_fact(OllamaLoaded, address="10.77.0.12:11434")  # ["qwen3.5:9b"]
+    """
+
+    requires_command = "ollama"
+
+    def command(self, address: str) -> str:
+        return f"OLLAMA_HOST={address} ollama ps 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> list[str]:
+        rows = [line.split() for line in output if line.strip()]
+        return [model_tag(row[0]) for row in rows if row and row[0] != "NAME"]

@@ -112,6 +112,21 @@ class UpstreamCfg(_Model):
     host: str = ""
     sleep: SleepCfg = SleepCfg()
     timeouts: TimeoutOverrides = TimeoutOverrides()
+    # Ollama: the keep_alive the gateway sends with every request to this model (seconds,
+    # negative = forever, or a Go duration such as "24h"); None: the server's default
+    keep_alive: float | str | None = None
+    # upstreams with the same ``server`` share one engine process (an Ollama server):
+    # at most ``max_loaded_models`` of their models answer at once (None: no limit)
+    server: str | None = None
+    max_loaded_models: int | None = Field(None, ge=1)
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _keep_alive(cls, v: float | str | None) -> float | str | None:
+        if v is not None:
+            from .ollama import keep_alive_seconds
+            keep_alive_seconds(v)  # raises ValueError with the reason
+        return v
 
     @field_validator("base_url")
     @classmethod

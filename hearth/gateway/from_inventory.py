@@ -30,6 +30,12 @@ def cloud_key_path(provider: str, secrets_dir: str = SECRETS_DIR) -> str:
     return f"{secrets_dir}/cloud-{provider}"
 
 
+def ollama_max_loaded(host: Any) -> int:
+    """The host's OLLAMA_MAX_LOADED_MODELS as the deploy sets it (hearth.configs.ollama)."""
+    serves = [s for s in host.serves if s.engine == "ollama"]
+    return next((s.max_loaded_models for s in serves if s.max_loaded_models), len(serves))
+
+
 def gateway_config_from_inventory(
     inv: Inventory,
     resolve: Callable[[str], str] | None = None,
@@ -70,6 +76,9 @@ def gateway_config_from_inventory(
                 },
                 "timeouts": {**host.timeouts.set_values(), **s.timeouts.set_values()},
             }
+            if s.engine == "ollama":  # one Ollama server per host serves all its models
+                upstreams[name].update(keep_alive=s.keep_alive, server=f"{hname}:ollama",
+                                       max_loaded_models=ollama_max_loaded(host))
             for r in s.routes:
                 route_ups.setdefault(r, []).append(name)
     policies = routing.routes if routing else {}

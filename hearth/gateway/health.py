@@ -13,6 +13,7 @@ import aiohttp
 import wakeonlan
 
 from .config import GatewayConfig
+from .ollama import FOREVER, keep_alive_for, keep_alive_seconds
 from .upstreams import ASLEEP, DEGRADED, DOWN, HEALTHY, WAKING, Upstream
 
 log = logging.getLogger("hearth.gateway.health")
@@ -48,6 +49,8 @@ class Health:
         self.wakes: dict[str, asyncio.Task[bool]] = {}
         self.wake_waiters: dict[str, int] = {}
         self.rounds = 0
+        self.upstreams: dict[str, Upstream] = {}
+        self.warming: set[asyncio.Task[None]] = set()
 
     # -- probing --------------------------------------------------------------------
 
@@ -65,11 +68,35 @@ class Health:
                 up.last_probe_ms = (time.perf_counter() - t0) * 1000
                 if resp.status != 200:
                     return False, False, f"probe HTTP {resp.status}"
-                return True, _lists_model(data, up.cfg.model), None
+            if up.cfg.engine == "ollama":
+                await self._loaded(up, sess, own.probe_s or cfg.health.timeout_s)
+            return True, _lists_model(data, up.cfg.model), None
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             return False, False, f"probe: {type(exc).__name__}: {exc}"[:300]
         finally:
             up.last_probe_at = time.time()
+
+    async def _loaded(self, up: Upstream, sess: aiohttp.ClientSession, timeout: float) -> None:
+        """Which models the Ollama server holds now (``/api/ps``: it loads nothing and,
+        like every probe, is never sent to a host that sleeps)."""
+        try:
+            async with sess.get(up.cfg.base_url + "/api/ps",
+                                timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                data = await resp.json(content_type=None) if resp.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            data = None
+        models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(models, list):
+            up.loaded = up.loaded_until = None
+            return
+        held = {str(m.get("name") or m.get("model")): m for m in models if isinstance(m, dict)}
+        mine = held.get(up.cfg.model) or held.get(f"{up.cfg.model}:latest")
+        up.loaded = mine is not None
+        up.loaded_until = mine.get("expires_at") if mine else None
+        g = up.group
+        if g is not None:
+            names = {n.removesuffix(":latest") for n in held}
+            g.loaded = [m.name for m in g.members if m.cfg.model.removesuffix(":latest") in names]
 
     async def probe(self, up: Upstream) -> bool:
         """Probe and update the upstream's state."""
@@ -111,6 +138,7 @@ class Health:
 
     def start(self, upstreams: dict[str, Upstream]) -> None:
         """Start a prober for every upstream that has none."""
+        self.upstreams = upstreams
         for name, up in upstreams.items():
             if name not in self.tasks:
                 self.tasks[name] = asyncio.create_task(self._loop(up), name=f"probe:{name}")
@@ -124,6 +152,9 @@ class Health:
                 t.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
+        if name is None:
+            for task in list(self.warming):
+                task.cancel()
         for n in names:
             w = self.wakes.pop(n, None)
             if w:
@@ -150,6 +181,7 @@ class Health:
             return False
         if await self._first_good_probe(up, up.cfg.sleep.ready_timeout_s, cfg.health.wake_probe_interval_s):
             up.probe_now.set()
+            self.rewarm(up.cfg.host or up.cfg.base_url)
             return True
         up.state = ASLEEP
         up.last_error = f"did not become ready within {up.cfg.sleep.ready_timeout_s:g}s of a wake"
@@ -217,7 +249,8 @@ class Health:
         if woke and up.cfg.engine == "ollama":
             cfg = self.get_cfg()
             sess = up.ensure_session(cfg.timeouts.connect_s)
-            body = {"model": up.cfg.model, "keep_alive": f"{int(minutes * 60)}s"}
+            # the window's end or the model's own keep_alive, whichever is later
+            body = {"model": up.cfg.model, "keep_alive": keep_alive_for(up)}
             try:
                 async with sess.post(up.cfg.base_url + "/api/generate", json=body,
                                      timeout=aiohttp.ClientTimeout(
@@ -227,3 +260,41 @@ class Health:
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 result["preload_error"] = f"{type(exc).__name__}: {exc}"
         return result
+
+    # -- warm models ----------------------------------------------------------------
+
+    def rewarm(self, host: str) -> None:
+        """After a wake, load the host's warm models (``keep_alive`` forever) again."""
+        for up in self.upstreams.values():
+            if ((up.cfg.host or up.cfg.base_url) == host and up.cfg.engine == "ollama"
+                    and up.cfg.keep_alive is not None
+                    and keep_alive_seconds(up.cfg.keep_alive) == FOREVER):
+                task = asyncio.create_task(self.preload(up), name=f"warm:{up.name}")
+                self.warming.add(task)
+                task.add_done_callback(self.warming.discard)
+
+    async def preload(self, up: Upstream, within_s: float = 600.0) -> int | None:
+        """Load ``up``'s model with its keep-alive (a load, no generation) once it can
+        start without a swap under a running request: requests come first."""
+        deadline = time.monotonic() + within_s
+        await asyncio.sleep(0)  # let the requests that waited for the wake take their slots
+        while not up.try_acquire():
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.5)
+        try:
+            cfg = self.get_cfg()
+            sess = up.ensure_session(cfg.timeouts.connect_s)
+            async with sess.post(up.cfg.base_url + "/api/generate",
+                                 json={"model": up.cfg.model, "keep_alive": keep_alive_for(up)},
+                                 timeout=aiohttp.ClientTimeout(
+                                     total=cfg.timeouts.first_byte_s)) as resp:
+                await resp.read()
+                if resp.status == 200 and up.group is not None:
+                    up.group.served(up.name)
+                return resp.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("warm load of %s failed: %s", up.name, exc)
+            return None
+        finally:
+            up.release()

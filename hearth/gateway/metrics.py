@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .upstreams import Upstream
@@ -19,7 +19,7 @@ class _UpstreamCollector(Collector):
     def __init__(self, get: Callable[[], dict[str, Upstream]]) -> None:
         self.get = get
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         ups = self.get()
         infl = GaugeMetricFamily("hearth_upstream_in_flight", "Requests in flight",
                                  labels=["upstream"])
@@ -28,12 +28,27 @@ class _UpstreamCollector(Collector):
         q = GaugeMetricFamily("hearth_upstream_queued", "Requests queued", labels=["upstream"])
         st = GaugeMetricFamily("hearth_upstream_up", "1 if usable now", labels=["upstream",
                                                                                   "state"])
+        loaded = GaugeMetricFamily("hearth_upstream_model_loaded",
+                                   "1 if the engine holds the model now (Ollama /api/ps)",
+                                   labels=["upstream", "model"])
+        swaps = CounterMetricFamily("hearth_upstream_model_swaps",
+                                    "Requests that made a shared server swap to this model",
+                                    labels=["upstream"])
+        swap_s = GaugeMetricFamily("hearth_upstream_last_swap_seconds",
+                                   "Unload + load + first token of the last swap",
+                                   labels=["upstream"])
         for name, u in ups.items():
             infl.add_metric([name], u.in_flight)
             cap.add_metric([name], u.slots)
             q.add_metric([name], len(u.waiters))
             st.add_metric([name, u.state], 1.0 if u.usable() else 0.0)
-        yield from (infl, cap, q, st)
+            if u.loaded is not None:
+                loaded.add_metric([name, u.cfg.model], 1.0 if u.loaded else 0.0)
+            if u.group is not None:
+                swaps.add_metric([name], u.swaps)
+                if u.last_swap_s is not None:
+                    swap_s.add_metric([name], u.last_swap_s)
+        yield from (infl, cap, q, st, loaded, swaps, swap_s)
 
 
 class Metrics:

@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from . import cloud, spend
+from . import cloud, ollama, spend
 from .config import Timeouts
 from .errors import error_body, error_response, sse_error_event
 from .routing import Decision
@@ -238,6 +238,9 @@ class Proxy:
         for u in awake:
             if u.try_acquire():
                 return u
+        # its own slot is free but its server is answering for another model: wait for
+        # the turn (bounded by the route's queue) rather than make the server swap
+        shared = next((u for u in awake if u.blocked_by_server()), None)
         if primary and rc.on_busy == "spill":
             for s in rc.spill:
                 if s in self.state.drained:
@@ -248,12 +251,16 @@ class Proxy:
                         self.state.metrics.fallbacks.labels("spill", route, s).inc()
                         ctx.route = s
                         return u
-            return Busy(429, f"route '{route}' is saturated and so is its spill chain "
-                             f"{rc.spill}", 1)
-        if rc.on_busy == "queue":
-            res = await awake[0].acquire_queued(rc.queue.max, rc.queue.timeout_s)
+            if shared is None:
+                return Busy(429, f"route '{route}' is saturated and so is its spill chain "
+                                 f"{rc.spill}", 1)
+        if rc.on_busy == "queue" or shared is not None:
+            target = shared or awake[0]
+            res = await target.acquire_queued(rc.queue.max, rc.queue.timeout_s)
             if res == "ok":
-                return awake[0]
+                if shared is not None:
+                    ctx.fallback.append(f"waited_for_server:{target.name}")
+                return target
             if res == "full":
                 return Busy(429, f"route '{route}' is saturated and its queue is full "
                                  f"({rc.queue.max})", 1)
@@ -371,7 +378,14 @@ class Proxy:
         """Forward to one upstream holding one of its slots (always released)."""
         t = self._timeouts(up.name)
         ctx.upstream = up.name
-        data = upstream_body(payload, up.cfg.model, raw)
+        try:  # an Ollama upstream's keep-alive (and the translation it may need)
+            fwd = ollama.prepare(up, path, payload)
+        except ollama.BadRequest as exc:
+            up.release()
+            return self._err(ctx, 400, str(exc), "invalid_request")
+        data = fwd.data or upstream_body(payload, up.cfg.model, raw)
+        tr = fwd.translator
+        swap = up.begin_swap_watch()
         sess = up.ensure_session(t.connect_s)
         deadline = asyncio.get_running_loop().time() + t.total_s
         resp: aiohttp.ClientResponse | None = None
@@ -380,7 +394,7 @@ class Proxy:
             try:
                 with Deadline(t.first_byte_s if stream else t.total_s):
                     resp = await sess.post(
-                        _upstream_url(up.cfg.base_url, path), data=data,
+                        _upstream_url(up.cfg.base_url, fwd.path), data=data,
                         headers=_JSON_HEADERS,
                         # no sock_read: a stream's idle limit is _relay's StreamDeadline
                         timeout=_client_timeout(t.connect_s, None))
@@ -390,10 +404,14 @@ class Proxy:
                     if not stream or resp.status != 200:
                         answer = await resp.read()
                         done = True
-                        return self._full(ctx, resp, answer)
+                        up.end_swap_watch(swap, resp.status, tr)
+                        if tr is not None:
+                            answer = tr.full(resp.status, answer)
+                        return self._full(ctx, resp, answer, tr)
                     first = await resp.content.readany()
                     if not first:
                         raise Failed("closed the stream before the first byte")
+                    up.end_swap_watch(swap, resp.status, tr)
             except aiohttp.ConnectionTimeoutError:
                 raise Failed("connect timed out", timed_out=True, unreachable=True) from None
             except TimeoutError:
@@ -402,7 +420,7 @@ class Proxy:
                 raise Failed(f"cannot connect: {exc}"[:300], unreachable=True) from None
             except _CLIENT_ERRORS as exc:
                 raise Failed(f"{type(exc).__name__}: {exc}"[:300]) from None
-            out, done = await self._relay(request, resp, ctx, first, deadline, ndjson)
+            out, done = await self._relay(request, resp, ctx, first, deadline, ndjson, tr)
             if not done and ctx.status == 502:
                 up.mark_failure(ctx.error or "mid-stream failure",
                                 self.state.cfg.health.cooldown_s)
@@ -420,10 +438,12 @@ class Proxy:
         st = self.state
         return st.policy.timeouts.get(upstream or "") or st.cfg.timeouts
 
-    def _full(self, ctx: Ctx, resp: aiohttp.ClientResponse, raw: bytes) -> web.Response:
+    def _full(self, ctx: Ctx, resp: aiohttp.ClientResponse, raw: bytes,
+              tr: ollama.Translator | None = None) -> web.Response:
         ctx.status = resp.status
         h = ctx.headers()
-        h["Content-Type"] = resp.headers.get("Content-Type", "application/json")
+        h["Content-Type"] = (resp.headers.get("Content-Type", "application/json")
+                             if tr is None else "application/json")
         if resp.status == 200:
             spend.account_json(self.state, ctx, self._model_label(ctx), raw)
         return web.Response(status=resp.status, body=raw, headers=h)
@@ -433,14 +453,21 @@ class Proxy:
         return up.cfg.model if up is not None else ctx.upstream or "-"
 
     async def _relay(self, request: web.Request, resp: aiohttp.ClientResponse, ctx: Ctx,
-                     first: bytes, deadline: float, ndjson: bool
+                     first: bytes, deadline: float, ndjson: bool,
+                     tr: ollama.Translator | None = None
                      ) -> tuple[web.StreamResponse, bool]:
-        """Stream the upstream body to the client; (response, ended cleanly)."""
+        """Stream the upstream body to the client; (response, ended cleanly).
+
+        ``tr``: the upstream speaks Ollama's NDJSON and the client OpenAI's SSE.
+        """
         ctx.status = resp.status
         h = ctx.headers()
         for k in _PASS_HEADERS:
             if k in resp.headers:
                 h[k] = resp.headers[k]
+        if tr is not None:
+            h["Content-Type"] = tr.content_type
+            first = tr.feed(first)
         h.setdefault("Content-Type", "text/event-stream")
         out = web.StreamResponse(status=resp.status, headers=h)
         try:
@@ -455,6 +482,8 @@ class Proxy:
         try:
             with StreamDeadline(deadline, self._timeouts(ctx.upstream).idle_s) as dl:
                 async for chunk in resp.content.iter_any():
+                    if tr is not None:
+                        chunk = tr.feed(chunk)
                     events += chunk.count(sep)
                     prev, tail = tail, chunk
                     try:
@@ -463,6 +492,15 @@ class Proxy:
                         ctx.status, ctx.error = 499, "client disconnected"
                         return out, False
                     dl.touch()
+            if tr is not None:
+                last = tr.end()
+                events += last.count(sep)
+                prev, tail = tail, tail + last
+                try:
+                    await out.write(last)
+                except _CLIENT_ERRORS:
+                    ctx.status, ctx.error = 499, "client disconnected"
+                    return out, False
             spend.account(self.state, ctx, self._model_label(ctx),
                           spend.usage_in_stream_tail(prev[-4096:] + tail),
                           max(0, events - (b"[DONE]" in tail or ndjson)))

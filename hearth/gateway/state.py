@@ -20,7 +20,7 @@ from .health import Health
 from .logs import JsonlLog
 from .metrics import Metrics
 from .routing import Router
-from .upstreams import Upstream
+from .upstreams import Upstream, link_groups
 
 log = logging.getLogger("hearth.gateway")
 
@@ -108,6 +108,7 @@ class GatewayState:
         self.policy = Policy.build(cfg)
         self.upstreams: dict[str, Upstream] = {n: Upstream(n, u) for n, u in
                                                cfg.upstreams.items()}
+        link_groups(self.upstreams)
         self.drained: set[str] = set()
         self.metrics = Metrics(lambda: self.upstreams)
         self.health = Health(lambda: self.policy.cfg,
@@ -147,6 +148,7 @@ class GatewayState:
                 removed.append(name)
                 self.retired.append(self.upstreams.pop(name))
                 await self.health.stop(name)
+        link_groups(self.upstreams)
         self.drained &= set(cfg.routes)
         self.policy = new
         if cfg.logs.decision_log != self.decisions.path:

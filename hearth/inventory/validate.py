@@ -172,7 +172,7 @@ def check_ollama_server(inv: Inventory) -> Iterator[Problem]:
     """One Ollama server per host: its server-wide settings are shared by its models."""
     for name, host in inv.hosts.items():
         serves = [(i, s) for i, s in enumerate(host.serves) if s.engine == "ollama"]
-        for key in ("listen_port", "keep_alive", "max_loaded_models"):
+        for key in ("listen_port", "max_loaded_models"):  # keep_alive: per model, via the gateway
             first_index, first = serves[0] if serves else (0, None)
             for i, serve in serves[1:]:
                 if getattr(serve, key) != getattr(first, key):
@@ -181,6 +181,15 @@ def check_ollama_server(inv: Inventory) -> Iterator[Problem]:
                         f"hosts.{name}.serves[{i}].{field}",
                         f"one Ollama server serves this host's models; {field} must match serves[{first_index}]",
                     )
+        warm = [(i, s) for i, s in serves if s.keep_alive is not None and s.keep_alive.strip().startswith("-")]
+        cap = serves[0][1].max_loaded_models if serves else None
+        if cap is not None and len(warm) > cap:
+            i, serve = warm[cap]
+            yield Problem(
+                f"hosts.{name}.serves[{i}].keep_alive",
+                f"{len(warm)} models are to stay loaded for good (keep_alive {serve.keep_alive}) "
+                f"but max_loaded_models is {cap}: they would push each other out",
+            )
 
 
 def check_vram(inv: Inventory) -> Iterator[Problem]:

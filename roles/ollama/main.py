@@ -99,6 +99,9 @@ def apply_ollama() -> None:
     for serve in configs.ollama_serves(inv, name):
         ollama_ops.model_pulled(name=f"Model {serve.model} pulled", model=serve.model, address=address)
         report_model_drift(inv, name, serve, address)
+    for serve in configs.warm_serves(inv, name):  # kept warm: loaded now, not at the first request
+        ollama_ops.model_loaded(name=f"Model {serve.model} loaded (keep_alive {serve.keep_alive})",
+                                model=serve.model, address=address)
 
 
 def report_model_drift(inv: Inventory, name: str, serve: Serve, address: str) -> None:

@@ -225,7 +225,29 @@ def test_ollama_models_on_one_host_share_the_server_settings(write_inventory: Ca
         data["routing"]["routes"]["fim"] = {"on_busy": "busy"}
 
     lines = problems(write_inventory(change))
-    assert any("hosts.windows-gpu.serves[1].keep_alive: one Ollama server" in line for line in lines), lines
+    # keep_alive is per model now (the gateway sends it with every request)
+    assert not any(".keep_alive" in line for line in lines), lines
+
+    def other_port(data: dict[str, Any]) -> None:
+        change(data)
+        data["hosts"]["windows-gpu"]["serves"][1]["port"] = 11435
+
+    lines = problems(write_inventory(other_port))
+    assert any("hosts.windows-gpu.serves[1].port: one Ollama server" in line for line in lines), lines
+
+
+def test_more_warm_models_than_can_stay_loaded_are_refused(write_inventory: Callable[..., Path]) -> None:
+    def change(data: dict[str, Any]) -> None:
+        first = data["hosts"]["windows-gpu"]["serves"][0]
+        first.update(keep_alive="-1", max_loaded_models=1)
+        second = dict(first, name="qwen2.5-coder:1.5b", model="qwen2.5-coder:1.5b", routes=["fim"])
+        del second["arch"]
+        data["hosts"]["windows-gpu"]["serves"].append(second)
+        data["routing"]["routes"]["fim"] = {"on_busy": "busy"}
+
+    lines = problems(write_inventory(change))
+    assert any("hosts.windows-gpu.serves[1].keep_alive: 2 models are to stay loaded for good" in line
+               for line in lines), lines
 
 
 def test_failover_chains_that_loop_through_each_other_are_refused(write_inventory: Callable[..., Path]) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -188,3 +189,75 @@ def test_bad_environment_is_a_clear_error(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, str(SCRIPT), "serve"], env=env, capture_output=True,
                        text=True, timeout=10, check=False)  # fmt: skip
     assert r.returncode == 1 and "invalid duration: 'forever'" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(300, 300), (0, 0), ("0", 0), ("5m", 300), ("1h30m", 5400), ("250ms", 0.25),
+     (-1, float("inf")), ("-1m", float("inf")), (2.5, 2.5)],
+)  # fmt: skip
+def test_request_keep_alive_is_read_as_ollama_reads_json(value: object, seconds: float) -> None:
+    """api.Duration: a number is seconds, a string a Go duration, negative = forever."""
+    assert standin.parse_request_keep_alive(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["300", "-1", "5 minutes", "", True, None, [1]])
+def test_request_keep_alive_refuses_what_ollama_refuses(value: object) -> None:
+    with pytest.raises(ValueError):  # "300": time.ParseDuration wants a unit
+        standin.parse_request_keep_alive(value)
+
+
+def test_per_request_keep_alive_forms(make_server: MakeServer) -> None:
+    s = make_server(OLLAMA_KEEP_ALIVE="0", OLLAMA_MAX_LOADED_MODELS="3")
+    s.cli("pull", MODEL)
+    chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": False}
+    for keep in (600, "10m"):
+        assert httpx.post(f"{s.url}/api/chat", json={**chat, "keep_alive": keep}).status_code == 200
+        (m,) = s.ps()
+        left = datetime.fromisoformat(m["expires_at"]).timestamp() - time.time()
+        assert 500 < left <= 600, (keep, left)
+    httpx.post(f"{s.url}/api/chat", json={**chat, "keep_alive": -1})
+    assert s.ps()[0]["expires_at"].startswith("2318")
+    httpx.post(f"{s.url}/api/chat", json={**chat, "keep_alive": 0})
+    assert s.ps() == []
+    bad = httpx.post(f"{s.url}/api/chat", json={**chat, "keep_alive": "300"})
+    assert bad.status_code == 400 and "invalid duration" in bad.json()["error"]
+    # the OpenAI-compatible endpoint has no keep_alive: the server default (0) applies
+    httpx.post(f"{s.url}/api/generate", json={"model": MODEL, "keep_alive": -1})
+    httpx.post(f"{s.url}/v1/chat/completions",
+               json={"model": MODEL, "messages": chat["messages"], "keep_alive": -1})
+    assert s.ps() == []
+
+
+def test_a_busy_model_is_not_unloaded_for_another(make_server: MakeServer) -> None:
+    """At OLLAMA_MAX_LOADED_MODELS the other model waits until the busy one is idle."""
+    import threading
+
+    s = make_server(OLLAMA_MAX_LOADED_MODELS="1", OLLAMA_STANDIN_ANSWER_S="1.5",
+                    OLLAMA_STANDIN_LOAD_S="0.2")  # fmt: skip
+    other = "llama3:8b"
+    for m in (MODEL, other):
+        s.cli("pull", m)
+    done: dict[str, float] = {}
+
+    def ask(model: str) -> None:
+        r = httpx.post(f"{s.url}/api/generate", timeout=30,
+                       json={"model": model, "prompt": "x", "stream": False})  # fmt: skip
+        assert r.status_code == 200
+        done[model] = time.monotonic()
+
+    first = threading.Thread(target=ask, args=(MODEL,))
+    first.start()
+    deadline = time.monotonic() + 10
+    while not s.ps():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    second = threading.Thread(target=ask, args=(other,))
+    second.start()
+    first.join(30)
+    second.join(30)
+    assert done[other] > done[MODEL]  # it waited for the busy model's answer
+    assert [m["name"] for m in s.ps()] == [other]
+    assert httpx.get(f"{s.url}/standin/loads").json()["loads"] == {MODEL: 1, other: 1}
+    r = httpx.post(f"{s.url}/api/generate", json={"model": MODEL, "prompt": "", "stream": False})
+    assert r.json()["load_duration"] >= 0.2e9  # a swap back costs a load

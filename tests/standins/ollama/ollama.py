@@ -4,9 +4,25 @@
 It mimics the command line and HTTP surface the deploy and the gateway rely on,
 so their real code paths run in the lab: `ollama serve|list|pull|ps|--version`,
 OLLAMA_HOST, OLLAMA_KEEP_ALIVE ("0" unloads right after an answer; "5m", "24h",
-seconds; negative keeps forever), OLLAMA_MAX_LOADED_MODELS (least recently used
-model is evicted), OLLAMA_MODELS. Answers are deterministic echo text.
-Stdlib only: it runs on a stock Debian python3.
+seconds; negative keeps forever), OLLAMA_MAX_LOADED_MODELS, OLLAMA_MODELS.
+Answers are deterministic echo text. Stdlib only: it runs on a stock Debian python3.
+
+Behaviour kept as Ollama's (checked against its source: api/types.go ``Duration``,
+envconfig, server/sched.go, openai/openai.go; see docs/lab.md):
+
+- a request's ``keep_alive`` is a number of seconds or a Go duration string
+  ("5m", "1h30m", "0"); negative keeps the model loaded forever; a unit-less
+  string such as "300" is refused (Go's time.ParseDuration); absent = the server's
+  OLLAMA_KEEP_ALIVE (which, unlike a request, also takes plain seconds);
+- /v1/chat/completions has no ``keep_alive`` field: the server default applies;
+- with OLLAMA_MAX_LOADED_MODELS models loaded, a request for another model waits
+  until a loaded one is idle, then the least recently used idle one is unloaded
+  (a model answering a request is never unloaded under it);
+- /api/ps lists loaded models with ``expires_at`` (far future for "forever").
+
+Stand-in knobs (not Ollama's): OLLAMA_STANDIN_LOAD_S seconds a load takes (the
+swap cost; reported as ``load_duration``), OLLAMA_STANDIN_ANSWER_S seconds an
+answer takes (so tests can hold a model busy).
 """
 
 from __future__ import annotations
@@ -58,6 +74,19 @@ def parse_keep_alive(value: object) -> float:
     return FOREVER if seconds < 0 else seconds
 
 
+_GO_DURATION = re.compile(r"[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+")
+
+
+def parse_request_keep_alive(value: object) -> float:
+    """A request's ``keep_alive`` as Ollama's api.Duration reads JSON: a number is
+    seconds, a string is a Go duration (unit required, except "0"); negative = forever."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"Unsupported type: {type(value).__name__}")
+    if isinstance(value, str) and value not in ("0", "-0", "+0") and not _GO_DURATION.fullmatch(value):
+        raise ValueError(f'time: invalid duration "{value}"')
+    return parse_keep_alive(value)
+
+
 def now_iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if ts is None else ts, UTC).isoformat()
 
@@ -79,12 +108,16 @@ def normalize(name: str) -> str:
 class Runtime:
     """Pulled models on disk, loaded models in 'memory' with keep-alive expiry."""
 
-    def __init__(self, models_dir: str, keep_alive: float, max_loaded: int) -> None:
+    def __init__(self, models_dir: str, keep_alive: float, max_loaded: int,
+                 load_s: float = 0.0, answer_s: float = 0.0) -> None:
         self.dir = models_dir
         self.keep_alive = keep_alive
         self.max_loaded = max(1, max_loaded)
-        self.loaded: dict[str, dict] = {}  # name -> {"expires": t, "used": t}
-        self.lock = threading.Lock()
+        self.load_s, self.answer_s = load_s, answer_s
+        # name -> {"expires": t, "used": t, "refs": requests in progress}
+        self.loaded: dict[str, dict] = {}
+        self.loads: dict[str, int] = {}  # how many times each model was loaded
+        self.cond = threading.Condition()
         os.makedirs(self.dir, exist_ok=True)
 
     def _path(self, name: str) -> str:
@@ -111,33 +144,56 @@ class Runtime:
 
     def expire(self) -> None:
         t = time.time()
-        with self.lock:
-            for name in [n for n, s in self.loaded.items() if s["expires"] <= t]:
+        with self.cond:
+            gone = [n for n, s in self.loaded.items() if s["refs"] == 0 and s["expires"] <= t]
+            for name in gone:
                 del self.loaded[name]
+            if gone:
+                self.cond.notify_all()
 
-    def load(self, name: str) -> None:
-        with self.lock:
-            if name not in self.loaded:
-                while len(self.loaded) >= self.max_loaded:
-                    lru = min(self.loaded, key=lambda n: self.loaded[n]["used"])
-                    del self.loaded[lru]
-                self.loaded[name] = {"expires": FOREVER, "used": time.time()}
-            self.loaded[name]["used"] = time.time()
-            self.loaded[name]["expires"] = FOREVER  # busy: never expires mid-answer
+    def load(self, name: str) -> float:
+        """Hold ``name`` loaded for one request; returns the seconds the load took.
+
+        At the cap, wait until a loaded model is idle and unload the least recently
+        used idle one (Ollama's scheduler never unloads a model under a request).
+        """
+        with self.cond:
+            while name not in self.loaded and len(self.loaded) >= self.max_loaded:
+                idle = [n for n, s in self.loaded.items() if s["refs"] == 0]
+                if idle:
+                    del self.loaded[min(idle, key=lambda n: self.loaded[n]["used"])]
+                    break
+                self.cond.wait(1.0)
+            fresh = name not in self.loaded
+            if fresh:
+                self.loaded[name] = {"expires": FOREVER, "used": time.time(), "refs": 0}
+                self.loads[name] = self.loads.get(name, 0) + 1
+            slot = self.loaded[name]
+            slot["refs"] += 1
+            slot["used"] = time.time()
+            slot["expires"] = FOREVER  # busy: never expires mid-answer
+        if fresh and self.load_s:
+            time.sleep(self.load_s)
+        return self.load_s if fresh else 0.0
 
     def release(self, name: str, keep_alive: float) -> None:
-        with self.lock:
-            if name not in self.loaded:
+        with self.cond:
+            slot = self.loaded.get(name)
+            if slot is None:
                 return
-            if keep_alive == 0:
-                del self.loaded[name]
-            else:
-                self.loaded[name]["expires"] = time.time() + keep_alive
+            slot["refs"] = max(0, slot["refs"] - 1)
+            slot["used"] = time.time()
+            if slot["refs"] == 0:
+                if keep_alive == 0:
+                    del self.loaded[name]
+                else:
+                    slot["expires"] = time.time() + keep_alive
+            self.cond.notify_all()
 
     def ps(self) -> list[dict]:
         self.expire()
-        with self.lock:
-            items = sorted(self.loaded.items())
+        with self.cond:
+            items = sorted((n, dict(s)) for n, s in self.loaded.items())
         out = []
         for name, s in items:
             info = model_info(name)
@@ -207,14 +263,15 @@ class Handler(BaseHTTPRequestHandler):
         if body.get("keep_alive") is None:
             return self.rt.keep_alive
         try:
-            return parse_keep_alive(body["keep_alive"])
+            return parse_request_keep_alive(body["keep_alive"])
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
 
     # -- routes -------------------------------------------------------------
     def do_GET(self) -> None:
         self._dispatch({"/": self.root, "/api/version": self.version, "/api/tags": self.tags,
-                        "/api/ps": self.ps, "/v1/models": self.v1_models})
+                        "/api/ps": self.ps, "/v1/models": self.v1_models,
+                        "/standin/loads": self.standin_loads})
 
     def do_HEAD(self) -> None:
         self._dispatch({"/": self.root})
@@ -253,6 +310,10 @@ class Handler(BaseHTTPRequestHandler):
     def ps(self) -> None:
         self._json(200, {"models": self.rt.ps()})
 
+    def standin_loads(self) -> None:
+        """Stand-in only (not Ollama's API): how many times each model was loaded."""
+        self._json(200, {"loads": dict(self.rt.loads)})
+
     def v1_models(self) -> None:
         data = [{"id": m["name"], "object": "model", "created": 0, "owned_by": "library"}
                 for m in self.rt.pulled()]
@@ -280,11 +341,12 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
             raise ApiError(400, "invalid input type")
         dims = body.get("dimensions") or EMBED_DIMS
+        keep = self._keep_alive(body)
         self.rt.load(name)
         try:
             vecs = [embedding(name, text, int(dims), normalise=True) for text in inputs]
         finally:
-            self.rt.release(name, self._keep_alive(body))
+            self.rt.release(name, keep)
         self._json(200, {"model": name, "embeddings": vecs, "total_duration": 1000,
                          "load_duration": 0,
                          "prompt_eval_count": sum(len(i.split()) for i in inputs)})
@@ -293,11 +355,12 @@ class Handler(BaseHTTPRequestHandler):
         """/api/embeddings (the older endpoint): one ``prompt``, one raw vector."""
         body = self._body()
         name = self._model(body)
+        keep = self._keep_alive(body)
         self.rt.load(name)
         try:
             vec = embedding(name, str(body.get("prompt") or ""), EMBED_DIMS, normalise=False)
         finally:
-            self.rt.release(name, self._keep_alive(body))
+            self.rt.release(name, keep)
         self._json(200, {"embedding": vec})
 
     def pull(self) -> None:
@@ -323,24 +386,37 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self, body: dict, prompt: str | None, kind: str) -> None:
         name = self._model(body)
         keep = self._keep_alive(body)
-        self.rt.load(name)
+        t0 = time.monotonic()
+        load_s = self.rt.load(name)
         try:
             created = now_iso()
+            timing = {"load_duration": int(load_s * 1e9)}
             if not prompt:  # load (or unload with keep_alive 0) only
                 done = {"model": name, "created_at": created, "done": True,
-                        "done_reason": "unload" if keep == 0 else "load"}
+                        "done_reason": "unload" if keep == 0 else "load", **timing}
                 done.update({"response": ""} if kind == "generate" else
                             {"message": {"role": "assistant", "content": ""}})
                 self._json(200, done)
                 return
-            text = answer_text(name, prompt)
-            words = [w + " " for w in text.split(" ")]
-            words[-1] = words[-1].rstrip()
+            if self.rt.answer_s:
+                time.sleep(self.rt.answer_s)
+            images = sum(len(m.get("images") or []) for m in body.get("messages") or []
+                         if isinstance(m, dict)) + len(body.get("images") or [])
+            text = answer_text(name, prompt) + (f" ({images} images)" if images else "")
+            tools = body.get("tools") if kind == "chat" else None
+            calls = [{"function": {"name": tools[0]["function"]["name"], "index": 0,
+                                   "arguments": {"text": prompt}}}] if tools else []
+            words = [w + " " for w in text.split(" ")] if not calls else []
+            if words:
+                words[-1] = words[-1].rstrip()
+            timing["total_duration"] = int((time.monotonic() - t0) * 1e9)
             final = {"model": name, "created_at": created, "done": True, "done_reason": "stop",
-                     "prompt_eval_count": len(prompt.split()), "eval_count": len(words)}
+                     "prompt_eval_count": len(prompt.split()), "eval_count": max(1, len(words)),
+                     **timing}
             if body.get("stream", True) is False:
                 final.update({"response": text} if kind == "generate" else
-                             {"message": {"role": "assistant", "content": text}})
+                             {"message": {"role": "assistant", "content": "" if calls else text,
+                                          **({"tool_calls": calls} if calls else {})}})
                 self._json(200, final)
                 return
             self._stream_start("application/x-ndjson")
@@ -348,6 +424,10 @@ class Handler(BaseHTTPRequestHandler):
                 part = {"model": name, "created_at": now_iso(), "done": False}
                 part.update({"response": w} if kind == "generate" else
                             {"message": {"role": "assistant", "content": w}})
+                self._chunk(json.dumps(part).encode() + b"\n")
+            if calls:  # Ollama streams a tool call as one message before the final one
+                part = {"model": name, "created_at": now_iso(), "done": False,
+                        "message": {"role": "assistant", "content": "", "tool_calls": calls}}
                 self._chunk(json.dumps(part).encode() + b"\n")
             final.update({"response": ""} if kind == "generate" else
                          {"message": {"role": "assistant", "content": ""}})
@@ -367,10 +447,12 @@ class Handler(BaseHTTPRequestHandler):
     def v1_chat(self) -> None:
         body = self._body()
         name = self._model(body)
-        keep = self.rt.keep_alive
+        keep = self.rt.keep_alive  # Ollama's ChatCompletionRequest has no keep_alive
         prompt = last_user(body.get("messages") or [])
         self.rt.load(name)
         try:
+            if self.rt.answer_s:
+                time.sleep(self.rt.answer_s)
             text = answer_text(name, prompt)
             cid = "chatcmpl-" + hashlib.sha256(text.encode()).hexdigest()[:12]
             created = int(time.time())
@@ -413,12 +495,14 @@ def embedding(model: str, text: str, dims: int, normalise: bool) -> list[float]:
 
 
 def last_user(messages: list) -> str:
+    """The last user text (an image-only message, as Ollama splits OpenAI parts, has none)."""
     for msg in reversed(messages):
         if isinstance(msg, dict) and msg.get("role") == "user":
             content = msg.get("content")
             if isinstance(content, list):  # OpenAI content parts
-                return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-            return str(content or "")
+                content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            if content:
+                return str(content)
     return ""
 
 
@@ -432,12 +516,14 @@ def serve() -> int:
     host, port = parse_host(os.environ.get("OLLAMA_HOST"))
     try:
         keep = parse_keep_alive(os.environ.get("OLLAMA_KEEP_ALIVE") or "5m")
-        max_loaded = int(os.environ.get("OLLAMA_MAX_LOADED_MODELS") or "1")
+        max_loaded = int(os.environ.get("OLLAMA_MAX_LOADED_MODELS") or "3")
+        load_s = float(os.environ.get("OLLAMA_STANDIN_LOAD_S") or "0")
+        answer_s = float(os.environ.get("OLLAMA_STANDIN_ANSWER_S") or "0")
     except ValueError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     models = os.environ.get("OLLAMA_MODELS") or os.path.expanduser("~/.ollama/models")
-    Handler.rt = Runtime(os.path.join(models, "standin"), keep, max_loaded)
+    Handler.rt = Runtime(os.path.join(models, "standin"), keep, max_loaded, load_s, answer_s)
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     print(f"ollama stand-in {VERSION} listening on {host}:{port} "
