@@ -259,7 +259,8 @@ class Translator:
         self.id = f"{prefix}-{os.urandom(6).hex()}"
         self.buf = b""
         self.tool_call_sent = False
-        self.finished = False
+        self.finished = False  # no more lines are read (done, or an error)
+        self.completed = False  # Ollama said done: the SSE stream ends with [DONE]
         self.load_duration_s: float | None = None
 
     content_type = property(lambda self: "text/event-stream" if self.stream
@@ -291,7 +292,7 @@ class Translator:
         """What follows the last byte: the rest of the stream, ``[DONE]`` if it finished."""
         tail = self._line(self.buf) if self.buf.strip() else b""
         self.buf = b""
-        return tail + (b"data: [DONE]\n\n" if self.finished else b"")
+        return tail + (b"data: [DONE]\n\n" if self.completed else b"")
 
     def _line(self, line: bytes) -> bytes:
         if self.finished:
@@ -308,7 +309,7 @@ class Translator:
         out = self._event(self._chunk(data))
         if data.get("done"):
             self._timing(data)
-            self.finished = True
+            self.finished = self.completed = True
             if self.include_usage:
                 out += self._event({**self._base("chunk"), "choices": [],
                                     "usage": _usage(data)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -118,26 +119,36 @@ class StandinUpstream:
             return web.json_response({"object": "list", "model": self.model, "data": [
                 {"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
                 "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        native = request.path in ("/api/chat", "/api/generate")  # Ollama's shapes there
         if not stream:
+            if native:
+                return web.json_response(_native(self.model, request.path,
+                                                 f"answer from {self.model}", done=True))
             return web.json_response(_completion(self.model, body))
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        ctype = "application/x-ndjson" if native else "text/event-stream"
+        resp = web.StreamResponse(headers={"Content-Type": ctype})
         await resp.prepare(request)
+        chunk = functools.partial(_native_line, path=request.path) if native else _chunk
         if mode == "slow_stream":
             try:
                 while True:
-                    await resp.write(_chunk(self.model, "tick"))
+                    await resp.write(chunk(self.model, "tick"))
                     await asyncio.sleep(0.02)
             except (ConnectionError, asyncio.CancelledError):
                 self.disconnected.set()
                 raise
-        await resp.write(_chunk(self.model, "Hello"))
+        await resp.write(chunk(self.model, "Hello"))
         if mode == "midstream":
             await asyncio.sleep(0.01)
             assert request.transport is not None
             request.transport.abort()
             return resp
-        await resp.write(_chunk(self.model, " world"))
-        await resp.write(b"data: [DONE]\n\n")
+        await resp.write(chunk(self.model, " world"))
+        if native:
+            await resp.write(json.dumps(_native(self.model, request.path, "", True)).encode()
+                             + b"\n")
+        else:
+            await resp.write(b"data: [DONE]\n\n")
         return resp
 
 
@@ -147,6 +158,22 @@ def _completion(model: str, body: dict[str, Any]) -> dict[str, Any]:
                                          "message": {"role": "assistant",
                                                      "content": f"answer from {model}"}}],
             "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}
+
+
+def _native(model: str, path: str, text: str, done: bool) -> dict[str, Any]:
+    """An answer (or one NDJSON line) as Ollama's /api/chat or /api/generate sends it."""
+    out: dict[str, Any] = {"model": model, "created_at": "2026-01-01T00:00:00Z", "done": done}
+    if path == "/api/chat":
+        out["message"] = {"role": "assistant", "content": text}
+    else:
+        out["response"] = text
+    if done:
+        out.update(done_reason="stop", prompt_eval_count=3, eval_count=4)
+    return out
+
+
+def _native_line(model: str, text: str, path: str) -> bytes:
+    return json.dumps(_native(model, path, text, False)).encode() + b"\n"
 
 
 def _chunk(model: str, text: str) -> bytes:

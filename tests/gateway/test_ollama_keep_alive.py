@@ -305,3 +305,45 @@ def test_keep_alive_values_are_checked() -> None:
             "engine": "ollama", "base_url": "http://127.0.0.1:1", "model": "m",
             "keep_alive": "forever"}}, "routes": {"r": {"upstreams": ["u"]}},
             "routing": {"default_route": "r"}})
+
+
+async def test_a_wake_loads_the_hosts_warm_model_again() -> None:
+    """Item 2: a model that is to stay warm (keep_alive -1) is loaded after a wake,
+    without waiting for its first request."""
+    from .standins import StandinUpstream
+    from .test_wake import MAC, PacketCatcher
+
+    stand = await StandinUpstream(COLD).start()
+    stand.awake = False
+    try:
+        with PacketCatcher(stand) as catcher:
+            sleep = {"sleeps": True, "mac": MAC, "ready_timeout_s": 5}
+            cfg = parse_config({
+                "listen": ["127.0.0.1:0"],
+                "upstreams": {
+                    "warm": {"engine": "ollama", "base_url": stand.url, "model": WARM,
+                             "keep_alive": "-1", "host": "box", "sleep": sleep},
+                    "cold": {"engine": "ollama", "base_url": stand.url, "model": COLD,
+                             "keep_alive": "0", "host": "box", "sleep": sleep}},
+                "routes": {"chat": {"upstreams": ["warm"]}, "cold": {"upstreams": ["cold"]}},
+                "routing": {"default_route": "chat"},
+                "wol": {"address": "127.0.0.1", "port": catcher.port},
+                "health": {"interval_s": 0.05, "timeout_s": 1, "wake_probe_interval_s": 0.02},
+            })
+            async with running(cfg) as (base, st), aiohttp.ClientSession() as s:
+                await wait_until(lambda: st.upstreams["cold"].state == "asleep", "asleep")
+                assert not stand.requests
+                async with s.post(base + "/api/generate", json={
+                        "model": COLD, "prompt": "wake up", "stream": False}) as r:
+                    assert r.status == 200
+                assert len(catcher.packets) == 1
+                await wait_until(lambda: any(
+                    p == "/api/generate" and b.get("model") == WARM and b.get("keep_alive") == -1
+                    and not b.get("prompt") for p, b in zip(stand.paths, stand.requests,
+                                                            strict=True)),
+                    "the warm model is loaded after the wake")
+                cold = [b for b in stand.requests if b.get("model") == COLD]
+                assert cold == [{"model": COLD, "prompt": "wake up", "stream": False,
+                                 "keep_alive": 0}]
+    finally:
+        await stand.stop()

@@ -134,7 +134,7 @@ async def test_keep_warm_wakes_and_preloads_ollama(tmp_path: Path) -> None:
                 assert catcher.packets == [MAGIC]
                 assert coder.paths == ["/api/generate"]
                 assert coder.requests[0] == {"model": "qwen2.5-coder:14b",
-                                             "keep_alive": "2700s"}
+                                             "keep_alive": 2700}  # seconds, as Ollama reads a number
                 assert "prompt" not in coder.requests[0]
         finally:
             for s in stands.values():

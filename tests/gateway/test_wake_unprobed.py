@@ -28,6 +28,7 @@ class RestartableUpstream(StandinUpstream):
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/api/tags", self._models)
         app.router.add_post("/v1/chat/completions", self._gen)
+        app.router.add_post("/api/chat", self._gen)  # an Ollama upstream with a keep_alive
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", port, reuse_address=True).start()

@@ -38,6 +38,23 @@ def test_ollama_unit_binds_the_overlay_and_carries_the_seed_settings() -> None:
     assert ollama.host_files(inv, "lab-vllm") == []
 
 
+def test_seed_001_box_per_model_keep_alive_and_one_server(example) -> None:
+    """Per-model keep_alive goes to the gateway; the unit's default is the shortest."""
+    from hearth.gateway.from_inventory import gateway_config_from_inventory
+
+    env = ollama.environment(example, "gpu-1")
+    assert env["OLLAMA_KEEP_ALIVE"] == "5m"  # shortest of "-1" and "5m"
+    assert env["OLLAMA_MAX_LOADED_MODELS"] == "1"
+    assert [s.model for s in ollama.warm_serves(example, "gpu-1")] == ["qwen3.5:9b"]
+    assert ollama.environment(example, "windows-gpu")["OLLAMA_KEEP_ALIVE"] == "0"
+    cfg = gateway_config_from_inventory(example, resolve=lambda ref: ref)
+    warm, coder = cfg.upstreams["gpu-1-0"], cfg.upstreams["gpu-1-1"]
+    assert (warm.keep_alive, coder.keep_alive) == ("-1", "5m")
+    assert warm.server == coder.server == "gpu-1:ollama"
+    assert warm.max_loaded_models == coder.max_loaded_models == 1
+    assert cfg.upstreams["windows-gpu"].keep_alive == "0"
+
+
 def test_gateway_files_only_on_the_gateway_host(example) -> None:
     assert gateway.host_files(example, "eyes") == []
     policy, unit = gateway.host_files(example, "k3master")

@@ -224,9 +224,8 @@ def test_ollama_models_on_one_host_share_the_server_settings(write_inventory: Ca
         data["hosts"]["windows-gpu"]["serves"].append(second)
         data["routing"]["routes"]["fim"] = {"on_busy": "busy"}
 
-    lines = problems(write_inventory(change))
     # keep_alive is per model now (the gateway sends it with every request)
-    assert not any(".keep_alive" in line for line in lines), lines
+    load_inventory(write_inventory(change))
 
     def other_port(data: dict[str, Any]) -> None:
         change(data)
