@@ -95,7 +95,8 @@ async def test_failover_before_first_byte_on_5xx() -> None:
             assert h["X-Hearth-Route"] == "reasoning" and h["X-Hearth-Upstream"] == "spark"
             assert "failover:code->reasoning" in h["X-Hearth-Reason"]
             assert json.loads(raw)["model"] == "qwen3.6-35b-a3b-fp8"
-            assert st.upstreams["hands"].state == "down"
+            # marked down with the reason (the state itself may already be back to healthy
+            # on a busy machine: the stand-in's probe passes after the 0.2 s cooldown)
             assert st.upstreams["hands"].last_error.startswith("HTTP 500")
             # recovery by probe once the stand-in is fixed
             stands["hands"].mode = "ok"
@@ -162,7 +163,9 @@ async def test_midstream_failure_sends_error_event_and_no_done() -> None:
             assert b"Hello" in raw
             assert b'"error"' in raw and b"mid-stream" in raw
             assert b"[DONE]" not in raw
-            assert st.upstreams["mouth"].state == "down"
+            # marked down (mark_failure records the error); on a busy machine the probe may
+            # already have brought it back by now, so the state itself is not asserted here
+            assert st.upstreams["mouth"].last_error is not None
             client = openai.AsyncOpenAI(base_url=base + "/v1", api_key=KEY, max_retries=0)
             await wait_until(lambda: st.upstreams["mouth"].state == "healthy", "probe recovery")
             got_error = False
@@ -330,14 +333,19 @@ async def test_bad_input_is_answered_not_crashed() -> None:
 
 async def test_client_route_limits_and_rate_limit() -> None:
     stands = await standins()
+    cfg = with_upstreams(example_config(), stands)
+    ha_client = next(n for n, c in cfg.clients.items() if c.rate_per_minute)
+    # A low rate (a bucket of 6, refilled at one per 10 s) so that the 429 does not depend
+    # on how fast a busy machine sends the requests: 12 requests would need a minute.
+    cfg.clients[ha_client].rate_per_minute = 6
     try:
-        async with running(with_upstreams(example_config(), stands)) as (base, _st):
+        async with running(cfg) as (base, _st):
             ha = {"Authorization": "Bearer sk-test-ha"}
             status, _h, raw = await post(base, body("x", model="hearth/code"), ha)
             assert status == 403 and json.loads(raw)["error"]["code"] == "route_not_allowed"
             status, _h, _ = await post(base, body("classify", model="hearth/auto"), ha)
             assert status == 200
-            statuses = [(await post(base, body("classify"), ha))[0] for _ in range(125)]
+            statuses = [(await post(base, body("classify"), ha))[0] for _ in range(12)]
             assert statuses.count(429) >= 1 and statuses[0] == 200
     finally:
         await stop_all(stands)

@@ -26,8 +26,14 @@ TOKEN = "admin-test-token"
 
 
 def policy(mock_url: str, token_file: Path, slots: int = 8, on_busy: str = "busy",
-           queue_max: int = 8, extra_route: bool = False) -> dict[str, Any]:
-    """A one-upstream policy pointing at ``mock_url`` with short timeouts."""
+           queue_max: int = 8, extra_route: bool = False,
+           health: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A one-upstream policy pointing at ``mock_url`` with short timeouts.
+
+    ``health`` overrides the (quick, one-miss-is-down) health settings, for tests whose
+    point is not the health probe and that must not see the upstream marked down
+    because a busy machine answered one probe late.
+    """
     routes: dict[str, Any] = {"chat": {"upstreams": ["mock"], "on_busy": on_busy,
                                        "queue": {"max": queue_max, "timeout_s": 20}}}
     if extra_route:
@@ -37,7 +43,8 @@ def policy(mock_url: str, token_file: Path, slots: int = 8, on_busy: str = "busy
         "admin_token_file": str(token_file),
         "max_body_bytes": 64 * 1024,
         "timeouts": {"connect_s": 2, "first_byte_s": 1.0, "idle_s": 2, "total_s": 1.5},
-        "health": {"interval_s": 0.05, "timeout_s": 1, "cooldown_s": 0.05, "down_after": 1},
+        "health": health or {"interval_s": 0.05, "timeout_s": 1, "cooldown_s": 0.05,
+                             "down_after": 1},
         "upstreams": {"mock": {"engine": "vllm", "base_url": mock_url, "model": "bench-model",
                                "slots": slots}},
         "routes": routes,
