@@ -199,24 +199,30 @@ class Upstream:
         return g is not None and self.in_flight < self.cfg.slots and (
             g.queued() or not g.admits(self))
 
-    def begin_swap_watch(self) -> tuple[float, bool] | None:
-        """Before a request goes out: (start, whether another model is loaded instead)."""
+    def begin_swap_watch(self) -> tuple[float, bool, bool] | None:
+        """Before a request goes out: (start, whether another model is loaded instead,
+        whether this request unloads its model after the answer: keep_alive 0)."""
         g = self.group
         if g is None:
             return None
-        return time.perf_counter(), bool(g.loaded) and self.name not in g.loaded
+        from .ollama import keep_alive_for
 
-    def end_swap_watch(self, watch: tuple[float, bool] | None, status: int,
+        return (time.perf_counter(), bool(g.loaded) and self.name not in g.loaded,
+                keep_alive_for(self) == 0)
+
+    def end_swap_watch(self, watch: tuple[float, bool, bool] | None, status: int,
                        _tr: object = None) -> None:
         """The first byte arrived: a swap's cost is the time it took (unload + load +
         the first token), recorded per model."""
         if watch is None or status != 200 or self.group is None:
             return
-        t0, swap = watch
+        t0, swap, unloads = watch
         if swap:
             self.swaps += 1
             self.last_swap_s = time.perf_counter() - t0
         self.group.served(self.name)
+        if unloads:  # gone after this answer: the next model of the server is a load, not a swap
+            self.group.loaded.remove(self.name)
 
     # -- health ---------------------------------------------------------------------
 

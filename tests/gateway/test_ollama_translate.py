@@ -147,3 +147,24 @@ def test_full_answers_tool_calls_completion_embeddings_errors() -> None:
     assert got["data"][0]["embedding"] == "AACAPwAAAD8=" and got["usage"]["total_tokens"] == 2
     err = json.loads(tr.full(404, b'{"error":"model \\"m\\" not found"}'))
     assert err["error"]["message"] == 'model "m" not found'
+
+
+def test_a_model_unloaded_after_its_answer_makes_the_next_a_load_not_a_swap() -> None:
+    """Swap accounting on a one-model-at-a-time server: after a keep_alive 0 answer the
+    next model is loaded into an empty server (no swap); after a kept model it is a swap."""
+    from hearth.gateway.upstreams import link_groups
+
+    def member(name: str, keep: str) -> Upstream:
+        return Upstream(name, UpstreamCfg(engine="ollama", base_url="http://127.0.0.1:1",
+                                          model=name, keep_alive=keep, server="box",
+                                          max_loaded_models=1))
+
+    ups = {"a": member("a", "0"), "b": member("b", "24h"), "c": member("c", "24h")}
+    link_groups(ups)
+    a, b, c = ups["a"], ups["b"], ups["c"]
+    a.end_swap_watch(a.begin_swap_watch(), 200)
+    assert a.group is not None and a.group.loaded == []  # unloaded after its answer
+    b.end_swap_watch(b.begin_swap_watch(), 200)
+    assert b.swaps == 0 and b.group.loaded == ["b"]
+    c.end_swap_watch(c.begin_swap_watch(), 200)
+    assert c.swaps == 1 and c.last_swap_s is not None and c.group.loaded == ["c"]
