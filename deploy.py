@@ -53,6 +53,11 @@ if "gateway" in host.groups:
     # windows.reach ssh_tunnel: its key pair before the windows role puts the public half on the box
     local.include("roles/gateway/tunnels.py")
 
+# Every Linux node reports its health: the node exporter on the overlay, and GPU metrics
+# on NVIDIA hosts (after the nvidia role, whose nvidia-smi the GPU timer asks).
+if "linux" in host.groups:
+    local.include("roles/telemetry/main.py")
+
 if "windows" in host.groups:
     local.include("roles/windows/main.py")
 

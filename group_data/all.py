@@ -8,3 +8,6 @@ unattended_upgrades = False
 
 # --- firewall: ports opened to the overlay only, by role ---
 node_exporter_port = 9100
+
+# --- telemetry: node exporter (port above) and, on NVIDIA hosts, the GPU textfile timer ---
+gpu_metrics_interval_s = 15

@@ -7,7 +7,11 @@ the queries hearth makes (``--query-gpu=... --format=csv[,noheader][,nounits]``,
 (``/usr/share/hearth-standin/nvidia-smi/gpus.json``, host name -> GPUs). A test can
 make it report other cards by writing ``/etc/hearth-standin/nvidia-smi.json`` (a
 JSON list of GPUs: name, memory_mib, and optionally power_limit_w, power_min_w,
-power_max_w) on the machine; an empty list means no device.
+power_max_w, and the readings utilization_pct, memory_used_mib, temperature_c,
+power_draw_w, ecc_corrected, ecc_uncorrected) on the machine; an empty list means no
+device. Readings default to an idle card (0 %, 0 MiB used, 34 C, 10 % of the power
+limit); ECC counts are ``[N/A]`` unless given (consumer cards report no ECC), and a
+unified-memory card (memory_mib 0) has no memory.used/total, as on a DGX Spark.
 
 The driver version is the installed Debian nvidia-smi package's when there is one
 (the real driver packages are installed in the lab), else the table's.
@@ -23,7 +27,8 @@ TABLE = "/usr/share/hearth-standin/nvidia-smi/gpus.json"
 OVERRIDE = "/etc/hearth-standin/nvidia-smi.json"
 DEFAULT_DRIVER = "535.261.03"
 UNITS = {"memory.total": "MiB", "memory.used": "MiB", "memory.free": "MiB", "power.limit": "W",
-         "power.min_limit": "W", "power.max_limit": "W", "power.default_limit": "W"}
+         "power.min_limit": "W", "power.max_limit": "W", "power.default_limit": "W", "power.draw": "W",
+         "utilization.gpu": "%"}
 
 
 def load():
@@ -49,6 +54,10 @@ def driver_version(gpu):
     return out.split("-")[0] if out else gpu.get("driver", DEFAULT_DRIVER)
 
 
+def _maybe(count):
+    return None if count is None else str(count)
+
+
 def value(gpu, index, field):
     memory = gpu.get("memory_mib")
     power = {"power.limit": gpu.get("power_limit_w"), "power.min_limit": gpu.get("power_min_w"),
@@ -58,7 +67,14 @@ def value(gpu, index, field):
         "uuid": gpu.get("uuid") or "GPU-{}-hearth-standin".format(hashlib.sha256(
             f"{socket.gethostname()}/{index}/{gpu['name']}".encode()).hexdigest()[:12]),
         "memory.total": None if not memory else str(memory),
-        "memory.used": None if not memory else "0", "memory.free": None if not memory else str(memory),
+        "memory.used": None if not memory else str(gpu.get("memory_used_mib", 0)),
+        "memory.free": None if not memory else str(memory - gpu.get("memory_used_mib", 0)),
+        "pci.bus_id": f"00000000:{index + 1:02X}:00.0",
+        "utilization.gpu": str(gpu.get("utilization_pct", 0)),
+        "temperature.gpu": str(gpu.get("temperature_c", 34)),
+        "power.draw": "{:.2f}".format(gpu.get("power_draw_w", (gpu.get("power_limit_w") or 200) / 10)),
+        "ecc.errors.corrected.volatile.total": _maybe(gpu.get("ecc_corrected")),
+        "ecc.errors.uncorrected.volatile.total": _maybe(gpu.get("ecc_uncorrected")),
     }
     if field in power:
         return "[N/A]" if power[field] is None else f"{power[field]:.2f}"
