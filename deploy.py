@@ -57,6 +57,8 @@ if "gateway" in host.groups:
 # on NVIDIA hosts (after the nvidia role, whose nvidia-smi the GPU timer asks).
 if "linux" in host.groups:
     local.include("roles/telemetry/main.py")
+    # After the serving roles: the healing timer restarts their units (GPU hosts only).
+    local.include("roles/heal/main.py")
 
 if "windows" in host.groups:
     local.include("roles/windows/main.py")

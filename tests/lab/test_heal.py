@@ -1,0 +1,141 @@
+"""Lab: the healing timer (issue 23 item 5) on the GPU machines, derived from the inventory.
+
+A serve whose process hangs (SIGSTOP: alive to systemd, silent to clients -- the case
+systemd's own Restart= cannot see) is restarted by hearth-heal.timer within its period
+and the gateway routes to it again; on a host serving a terminal route the timer only
+pages. Real: systemd timers and units, the Ollama stand-in's HTTP server, the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from typing import Any
+
+import pytest
+
+from hearth.configs import heal as configs
+from hearth.configs.base import settings
+from hearth.deploy_data import group_defaults
+from hearth.gateway.from_inventory import upstream_name
+from hearth.inventory import Inventory, load_inventory, resolve_secret
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def inv(lab: Any) -> Inventory:
+    return load_inventory(lab.inventory, group_defaults())
+
+
+def healed_hosts(inv: Inventory, terminal: bool) -> list[str]:
+    """Hosts with the timer whose serves it restarts (or only pages about), always-on ones first."""
+    names = [n for n in inv.linux_hosts() if configs.applies(inv, n)
+             and bool(configs.config(inv, n)["terminal_routes"]) == terminal]  # fmt: skip
+    return sorted(names, key=lambda n: inv.hosts[n].sleep.sleeps)
+
+
+def main_pid(node: Any, unit: str) -> int:
+    return int(node.check_output(f"systemctl show -p MainPID --value {unit}") or 0)
+
+
+def journal_since(node: Any, since: float) -> str:
+    return node.check_output(f"sudo journalctl -q -u hearth-heal.service --since @{int(since)} -o cat --no-pager")
+
+
+def wait_for(what: str, check: Any, deadline_s: float) -> Any:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(3)
+    raise AssertionError(f"not within {deadline_s:.0f}s: {what}")
+
+
+def answers(node: Any, url: str) -> bool:
+    return node.run(f"curl -sf -m 5 -o /dev/null {shlex.quote(url)}").rc == 0
+
+
+def test_a_hung_serve_is_restarted_by_the_timer_and_routed_to_again(lab: Any, inv: Inventory) -> None:
+    hosts = healed_hosts(inv, terminal=False)
+    if not hosts:
+        pytest.skip("no GPU host with a serve outside terminal routes in this inventory")
+    name = hosts[0]
+    node = lab.host(name)
+    serve = configs.serves(inv, name)[-1]  # Ollama when there is one (the last in start order)
+    unit, url = serve["unit"], serve["probe"]
+    interval = int(settings(inv, name)["heal_interval_s"])
+    assert node.service("hearth-heal.timer").is_enabled and node.service("hearth-heal.timer").is_running
+    wait_for(f"{unit} answers before the test", lambda: answers(node, url), 60)
+    before = main_pid(node, unit)
+    started = float(node.check_output("date +%s"))
+    node.check_output(f"sudo kill -STOP {before}")
+    try:
+        assert not answers(node, url)
+        # within one period of the timer (plus the two probes' timeouts and the restart)
+        wait_for(f"{unit} restarted by hearth-heal and answering",
+                 lambda: main_pid(node, unit) not in (0, before) and answers(node, url), interval + 60)  # fmt: skip
+    finally:
+        node.run(f"sudo kill -CONT {before}")
+    log = journal_since(node, started)
+    assert f"{unit}" in log and "restarting" in log and "answers again" in log, log
+    metrics = node.check_output("cat /var/lib/prometheus/node-exporter/hearth_heal.prom")
+    assert f'hearth_heal_restarts_total{{host="{name}",unit="{unit}"}} ' in metrics
+    assert f'hearth_heal_restarts_total{{host="{name}",unit="{unit}"}} 0' not in metrics
+    _gateway_routes_to(lab, inv, name)
+
+
+def _gateway_routes_to(lab: Any, inv: Inventory, name: str) -> None:
+    """A request for the healed host's first model is answered by that host again (bounded wait)."""
+    if inv.gateway is None:
+        return
+    keys = [c for c in inv.clients.values() if c.routes is None]
+    if not keys:
+        pytest.skip("no client in this inventory may use every route")
+    host = inv.hosts[name]
+    serve = host.serves[0]
+    upstream = upstream_name(name, 0, len(host.serves))
+    client = lab.host(next(n for n in inv.linux_hosts() if n not in (name, inv.gateway.host)
+                           and not inv.hosts[n].sleep.sleeps))  # fmt: skip
+    gw = inv.hosts[inv.gateway.host]
+    body = json.dumps({"model": serve.name, "messages": [{"role": "user", "content": "are you back?"}]})
+    command = " ".join(shlex.quote(a) for a in [
+        "curl", "-sS", "-m", "60", "-D", "-", "-o", "/dev/null", "-H",
+        f"Authorization: Bearer {resolve_secret(keys[0].key)}", "-H", "Content-Type: application/json",
+        "-d", body, f"http://{gw.overlay_ip}:{inv.gateway.port}/v1/chat/completions"])  # fmt: skip
+
+    def routed() -> bool:
+        head = client.run(command).stdout.lower()
+        return " 200" in head.split("\n", 1)[0] and f"x-hearth-upstream: {upstream}" in head
+
+    wait_for(f"the gateway answers {serve.name} from {upstream} again", routed, 120)
+
+
+def test_a_terminal_route_host_is_paged_about_never_restarted(lab: Any, inv: Inventory) -> None:
+    hosts = healed_hosts(inv, terminal=True)
+    if not hosts:
+        pytest.skip("no GPU host serving a terminal route in this inventory")
+    name = hosts[0]
+    node = lab.host(name)
+    serve = configs.serves(inv, name)[0]
+    unit = serve["unit"]
+    interval = int(settings(inv, name)["heal_interval_s"])
+    started = float(node.check_output("date +%s"))
+    before = main_pid(node, unit)
+    if before:
+        node.check_output(f"sudo kill -STOP {before}")
+    def paged() -> str:
+        text = journal_since(node, started)
+        return text if f"PAGE: {unit}" in text else ""
+
+    try:
+        log = wait_for(f"hearth-heal pages about {unit}", paged, interval + 60)
+        assert main_pid(node, unit) == before, "a terminal route's serve must never be restarted"
+    finally:
+        if before:
+            node.run(f"sudo kill -CONT {before}")
+    assert "restarting" not in log and "operator is paged" in log
+    metrics = node.check_output("cat /var/lib/prometheus/node-exporter/hearth_heal.prom")
+    assert f'hearth_heal_terminal_host{{host="{name}"}} 1' in metrics
