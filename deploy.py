@@ -59,6 +59,9 @@ if "linux" in host.groups:
     local.include("roles/telemetry/main.py")
     # After the serving roles: the healing timer restarts their units (GPU hosts only).
     local.include("roles/heal/main.py")
+    # The inventory's optional monitoring host: Prometheus + Alertmanager (roles/monitoring
+    # does nothing on other hosts).
+    local.include("roles/monitoring/main.py")
 
 if "windows" in host.groups:
     local.include("roles/windows/main.py")

@@ -51,6 +51,9 @@ def service_ports(inv: Inventory, name: str) -> list[tuple[str, int, str]]:
         ports.append(("tcp", inv.gateway.port, "hearth gateway"))
     for serve in host.serves:
         ports.append(("tcp", serve.listen_port, f"{serve.engine} {serve.name}"))
+    if inv.monitoring is not None and inv.monitoring.host == name:
+        ports += [("tcp", inv.monitoring.prometheus_port, "prometheus"),
+                  ("tcp", inv.monitoring.alertmanager_port, "alertmanager")]
     unique: dict[tuple[str, int], str] = {}
     for proto, port, why in ports:
         unique[(proto, port)] = f"{unique[(proto, port)]}, {why}" if (proto, port) in unique else why

@@ -131,6 +131,16 @@ class Gateway(Strict):
     lan: LanExposure = LanExposure()  # opt-in: serve on the LAN address too
 
 
+class Monitoring(Strict):
+    """The optional monitoring host: Prometheus + Alertmanager over the overlay (roles/monitoring)."""
+
+    host: str
+    prometheus_port: int = Field(9090, ge=1, le=65535)
+    alertmanager_port: int = Field(9093, ge=1, le=65535)
+    scrape_interval_s: int = Field(15, ge=5, le=300)
+    retention_days: int = Field(15, ge=1, le=3650)
+
+
 class Gpu(Strict):
     model: str
     vram_gb: float = Field(gt=0)
@@ -360,6 +370,7 @@ class Inventory(Strict):
     ssh: Ssh = Ssh()
     k3s: K3s | None = None
     gateway: Gateway | None = None
+    monitoring: Monitoring | None = None
     hosts: dict[HostName, Host] = Field(min_length=1)
     models: dict[str, ArchSpec] = {}
     routing: Routing | None = None

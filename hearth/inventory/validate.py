@@ -14,6 +14,7 @@ from typing import Any
 from hearth.inventory import k3s_checks
 from hearth.inventory.model import Inventory, RoutePolicy, Serve, Windows
 from hearth.inventory.secrets import SECRET_REF
+from hearth.inventory.validate_monitoring import check_monitoring
 from hearth.inventory.validate_reach import check_reach
 from hearth.inventory.validate_tunnel import check_tunnels
 from hearth.inventory.validate_vllm import check_dedicated_gpus, check_vllm
@@ -457,5 +458,6 @@ def cross_checks(inv: Inventory, defaults: dict[str, Any] | None = None) -> list
     problems.extend(Problem(path, message) for path, message in check_dedicated_gpus(inv))
     problems.extend(Problem(path, message) for path, message in check_reach(inv))
     problems.extend(Problem(path, message) for path, message in check_tunnels(inv))
+    problems.extend(Problem(path, message) for path, message in check_monitoring(inv, defaults or {}))
     return problems
 

@@ -1,0 +1,58 @@
+"""Role monitoring: Prometheus and Alertmanager on the inventory's monitoring host (issue 23 item 2).
+
+Debian's `prometheus` and `prometheus-alertmanager`. Their arguments (listen on the
+overlay address only) are in place before the packages are installed, so their first
+start already binds there. prometheus.yml is checked with `promtool check config` and
+alertmanager.yml with `amtool check-config` on the host before either replaces the old
+file; a change reloads the service (SIGHUP), an argument change restarts it.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files, systemd
+from pyinfra.operations.util import any_changed
+
+from hearth.configs import monitoring as configs
+from hearth.inventory import load_cached
+from hearth.operations.apt import packages_installed
+from hearth.operations.files import validated_put
+
+
+@deploy("monitoring")
+def apply_monitoring() -> None:
+    inv = load_cached(host.data.hearth_inventory)
+    name = host.data.hearth_host
+    wanted = {f.dest: f for f in configs.host_files(inv, name)}
+    if not wanted:
+        return
+    args = {
+        unit: files.put(name=f"{unit} arguments (overlay address only)", src=StringIO(wanted[dest].render()),
+                        dest=dest, mode="0644")
+        for unit, dest in (("prometheus", configs.PROMETHEUS_DEFAULTS),
+                           ("prometheus-alertmanager", configs.ALERTMANAGER_DEFAULTS))
+    }  # fmt: skip
+    packages_installed("Prometheus and Alertmanager (Debian's packages)", configs.PACKAGES, no_recommends=True)
+    files.directory(name="Rules folder", path=configs.RULES_DIR, mode="0755")
+    rules = [
+        files.put(name=f"Rules {Path(dest).name}", src=StringIO(wanted[dest].render()), dest=dest, mode="0644")
+        for dest in wanted if dest.startswith(configs.RULES_DIR)
+    ]
+    prom = validated_put(name="prometheus.yml from the inventory (promtool check config)",
+                         content=wanted[configs.PROMETHEUS_YML].render(), dest=configs.PROMETHEUS_YML,
+                         validate="promtool check config {path}", mode="0644")  # fmt: skip
+    am = validated_put(name="alertmanager.yml (amtool check-config)", content=wanted[configs.ALERTMANAGER_YML].render(),
+                       dest=configs.ALERTMANAGER_YML, validate="amtool check-config {path}", mode="0644")  # fmt: skip
+    for unit, config in (("prometheus", [prom, *rules]), ("prometheus-alertmanager", [am])):
+        systemd.service(name=f"{unit} enabled and running", service=unit, running=True, enabled=True)
+        systemd.service(name=f"Restart {unit} (arguments changed)", service=unit, restarted=True,
+                        _if=args[unit].did_change)
+        systemd.service(name=f"Reload {unit} (configuration changed)", service=unit, reloaded=True,
+                        _if=lambda config=config, unit=unit: any_changed(*config)() and not args[unit].did_change())
+
+
+apply_monitoring()
