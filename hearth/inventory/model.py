@@ -131,10 +131,24 @@ class Gateway(Strict):
     lan: LanExposure = LanExposure()  # opt-in: serve on the LAN address too
 
 
+class AlertReceiver(Strict):
+    """Where Alertmanager sends alerts: a Telegram bot, or any webhook (Home Assistant's
+    ``/api/webhook/<id>``, a chat bridge). Secrets are references, resolved at deploy."""
+
+    name: str = Field(pattern=NAME)
+    kind: Literal["telegram", "webhook"]
+    url: str | None = Field(None, pattern=r"^https?://")  # webhook
+    bearer: SecretRef | None = None  # webhook: Authorization: Bearer <secret>
+    bot_token: SecretRef | None = None  # telegram
+    chat_id: int | None = None  # telegram
+
+
 class Monitoring(Strict):
-    """The optional monitoring host: Prometheus + Alertmanager over the overlay (roles/monitoring)."""
+    """The optional monitoring host: Prometheus + Alertmanager over the overlay (roles/monitoring).
+    ``receivers``: the first gets every alert; the others get them while delivery fails."""
 
     host: str
+    receivers: list[AlertReceiver] = []
     prometheus_port: int = Field(9090, ge=1, le=65535)
     alertmanager_port: int = Field(9093, ge=1, le=65535)
     scrape_interval_s: int = Field(15, ge=5, le=300)

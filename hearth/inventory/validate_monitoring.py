@@ -22,6 +22,16 @@ def check_monitoring(inv: Inventory, defaults: dict[str, Any]) -> Iterator[tuple
     if inv.gateway is not None and inv.gateway.host == mon.host:
         taken[inv.gateway.port] = "the gateway"
     taken.update({s.listen_port: f"serve {s.name}" for s in host.serves})
+    names: set[str] = set()
+    for i, r in enumerate(mon.receivers):
+        path = f"monitoring.receivers.{i}"
+        if r.name in names:
+            yield f"{path}.name", f"receiver {r.name} is named twice"
+        names.add(r.name)
+        if r.kind == "webhook" and (r.url is None or r.bot_token is not None or r.chat_id is not None):
+            yield path, "a webhook receiver takes url (and optionally bearer), not bot_token/chat_id"
+        if r.kind == "telegram" and (r.bot_token is None or r.chat_id is None or r.url or r.bearer):
+            yield path, "a telegram receiver takes bot_token (a secret reference) and chat_id, not url/bearer"
     for key in ("prometheus_port", "alertmanager_port"):
         port = getattr(mon, key)
         if port in taken:

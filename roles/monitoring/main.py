@@ -18,18 +18,29 @@ from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import monitoring as configs
-from hearth.inventory import load_cached
+from hearth.inventory import SecretError, load_cached, resolve_secret
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
+
+
+def _resolve(ref: str | None) -> str:
+    assert ref is not None
+    try:
+        return resolve_secret(ref)
+    except SecretError as exc:
+        raise SecretError(f"monitoring.receivers: {exc}") from None
 
 
 @deploy("monitoring")
 def apply_monitoring() -> None:
     inv = load_cached(host.data.hearth_inventory)
     name = host.data.hearth_host
-    wanted = {f.dest: f for f in configs.host_files(inv, name)}
+    # receivers' secrets are resolved here, on the deploying machine, before any change
+    wanted = {f.dest: f for f in configs.host_files(inv, name, {"resolve": _resolve})}
     if not wanted:
         return
+    assert inv.monitoring is not None
+    bearers = {configs.secret_file(r): _resolve(r.bearer) for r in inv.monitoring.receivers if r.bearer}
     args = {
         unit: files.put(name=f"{unit} arguments (overlay address only)", src=StringIO(wanted[dest].render()),
                         dest=dest, mode="0644")
@@ -45,9 +56,17 @@ def apply_monitoring() -> None:
     prom = validated_put(name="prometheus.yml from the inventory (promtool check config)",
                          content=wanted[configs.PROMETHEUS_YML].render(), dest=configs.PROMETHEUS_YML,
                          validate="promtool check config {path}", mode="0644")  # fmt: skip
+    files.directory(name="Receiver secrets folder", path=configs.SECRETS_DIR, group="prometheus", mode="0750")
+    secrets = [
+        validated_put(name=f"Receiver secret {Path(dest).name} (0640)", content=secret + "\n", dest=dest,
+                      validate="test -s {path}", mode="0640", group="prometheus", secret=True)
+        for dest, secret in bearers.items()
+    ]
+    telegram = any(r.kind == "telegram" for r in inv.monitoring.receivers)
     am = validated_put(name="alertmanager.yml (amtool check-config)", content=wanted[configs.ALERTMANAGER_YML].render(),
-                       dest=configs.ALERTMANAGER_YML, validate="amtool check-config {path}", mode="0644")  # fmt: skip
-    for unit, config in (("prometheus", [prom, *rules]), ("prometheus-alertmanager", [am])):
+                       dest=configs.ALERTMANAGER_YML, validate="amtool check-config {path}", mode="0640",
+                       group="prometheus", secret=telegram)  # fmt: skip
+    for unit, config in (("prometheus", [prom, *rules]), ("prometheus-alertmanager", [am, *secrets])):
         systemd.service(name=f"{unit} enabled and running", service=unit, running=True, enabled=True)
         systemd.service(name=f"Restart {unit} (arguments changed)", service=unit, restarted=True,
                         _if=args[unit].did_change)

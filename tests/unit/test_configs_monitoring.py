@@ -46,7 +46,7 @@ def test_scrape_targets_come_from_the_inventory(lab2: Inventory) -> None:
     assert jobs["hearth-gateway"]["static_configs"][0]["targets"] == ["10.78.0.2:8081"]
     assert "hearth-vllm" not in jobs  # no vLLM serve in this shape
     assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["10.78.0.1:9093"]
-    assert prom["rule_files"] == [f"{configs.RULES_DIR}/{f}" for f in configs.RULE_FILES]
+    assert prom["rule_files"] == [f"{configs.RULES_DIR}/{f}" for f in (*configs.RULE_FILES, configs.ROUTING_RULES)]
 
 
 def test_vllm_serves_are_scraped_on_their_own_metrics() -> None:
@@ -97,15 +97,102 @@ def test_amtool_accepts_the_alertmanager_config(lab2: Inventory, tmp_path: Path)
 
 def test_validation_names_the_monitoring_host(tmp_path: Path) -> None:
     text = (REPO / "inventory" / "lab2.yml").read_text()
-    for bad, message in (("host: den-cp\n\nhosts:", "no host named nowhere"),):
-        broken = tmp_path / "bad.yml"
-        broken.write_text(text.replace(bad, bad.replace("den-cp", "nowhere"), 1))
-        with pytest.raises(InventoryError) as err:
-            load_inventory(broken, group_defaults())
-        assert any("monitoring.host" in line and message in line for line in err.value.lines), err.value.lines
+    section = "monitoring:\n  host: den-cp\n"
+    assert section in text
+    broken = tmp_path / "bad.yml"
+    broken.write_text(text.replace(section, "monitoring:\n  host: nowhere\n", 1))
+    with pytest.raises(InventoryError) as err:
+        load_inventory(broken, group_defaults())
+    assert any("monitoring.host" in line and "no host named nowhere" in line for line in err.value.lines)
     clash = tmp_path / "clash.yml"
-    clash.write_text(text.replace("  host: den-cp\n\nhosts:", "  host: den-cp\n  prometheus_port: 9100\n\nhosts:", 1))
+    clash.write_text(text.replace(section, section + "  prometheus_port: 9100\n", 1))
     with pytest.raises(InventoryError) as err:
         load_inventory(clash, group_defaults())
     assert any("monitoring.prometheus_port" in line and "node exporter" in line for line in err.value.lines)
     assert any(line.startswith(f"{clash}:") for line in err.value.lines)
+
+
+def with_receivers(lab2: Inventory, receivers: list[dict[str, object]]) -> Inventory:
+    data = lab2.model_dump(mode="json", exclude_none=True)
+    data["monitoring"]["receivers"] = receivers
+    return Inventory.model_validate(data)
+
+
+TELEGRAM = {"name": "telegram", "kind": "telegram", "bot_token": "env:HEARTH_TEST_TG", "chat_id": 12345}
+HA = {"name": "home-assistant", "kind": "webhook", "url": "http://ha.lan:8123/api/webhook/hearth-alerts",
+      "bearer": "file:/nonexistent/ha-token"}
+
+
+def test_receivers_first_then_fallback_secrets_as_references(lab2: Inventory) -> None:
+    inv = with_receivers(lab2, [TELEGRAM, HA])
+    rendered = configs.alertmanager_config(inv)
+    assert rendered["route"]["receiver"] == "telegram"
+    assert rendered["route"]["routes"] == [{"matchers": ['hearth_route="fallback"'], "receiver": "hearth-fallback",
+                                             "group_wait": "10s"}]
+    telegram, fallback = rendered["receivers"]
+    assert telegram["telegram_configs"][0]["bot_token"].startswith("<Telegram bot token env:HEARTH_TEST_TG")
+    hook = fallback["webhook_configs"][0]
+    assert hook["url"] == HA["url"] and hook["send_resolved"] is True
+    assert hook["http_config"]["authorization"]["credentials_file"] == f"{configs.SECRETS_DIR}/home-assistant"
+    resolved = configs.alertmanager_config(inv, lambda ref: "123:SECRET")
+    assert resolved["receivers"][0]["telegram_configs"][0]["bot_token"] == "123:SECRET"
+    am = next(f for f in configs.host_files(inv, "den-cp") if f.dest == configs.ALERTMANAGER_YML)
+    assert am.mode == "0640" and am.group == "prometheus" and "SECRET" not in am.render()
+
+
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool missing (apt-get install prometheus-alertmanager)")
+def test_amtool_routes_fallback_copies_to_the_fallback(lab2: Inventory, tmp_path: Path) -> None:
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(configs.alertmanager_config(with_receivers(lab2, [TELEGRAM, HA]), lambda r: "1:x")))
+    assert subprocess.run(["amtool", "check-config", str(path)], capture_output=True, timeout=60).returncode == 0
+    for labels, receiver in ((["alertname=HearthServeDown", "host=x"], "telegram"),
+                             (["alertname=HearthAlertViaFallback", "hearth_route=fallback"], "hearth-fallback")):
+        out = subprocess.run(["amtool", "config", "routes", "test", f"--config.file={path}", *labels],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert out.stdout.strip() == receiver, out.stdout + out.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing (scripts/bootstrap installs prometheus)")
+def test_fallback_copies_fire_only_while_deliveries_fail(lab2: Inventory, tmp_path: Path) -> None:
+    inv = with_receivers(lab2, [TELEGRAM, HA])
+    (tmp_path / "routing.yml").write_text(yaml.safe_dump(configs.routing_rules(inv)))
+    (tmp_path / "test.yml").write_text(yaml.safe_dump({
+        "rule_files": ["routing.yml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": [
+            {"series": 'ALERTS{alertname="HearthServeDown",alertstate="firing",host="spark",severity="critical"}',
+             "values": "1x40"},
+            # Telegram fails from minute 5 to 10 (the counter grows), then works again
+            {"series": 'alertmanager_notifications_failed_total{integration="telegram"}',
+             "values": "0x5 1 2 3 4 5 5x30"},
+            {"series": 'alertmanager_notifications_failed_total{integration="webhook"}', "values": "0x40"},
+        ], "alert_rule_test": [
+            {"eval_time": "3m", "alertname": "HearthAlertViaFallback", "exp_alerts": []},
+            {"eval_time": "8m", "alertname": "HearthAlertViaFallback", "exp_alerts": [{
+                "exp_labels": {"alertname": "HearthAlertViaFallback", "original_alert": "HearthServeDown",
+                               "alertstate": "firing", "host": "spark", "severity": "critical",
+                               "hearth_route": "fallback"},
+                "exp_annotations": {"summary": "HearthServeDown on spark (via the fallback: telegram unreachable)"}}]},
+            {"eval_time": "8m", "alertname": "HearthAlertDeliveryFailing", "exp_alerts": [{
+                "exp_labels": {"severity": "critical", "hearth_route": "fallback"},
+                "exp_annotations": {
+                    "summary": "alerts cannot reach telegram (telegram)",
+                    "description": "Alertmanager failed to deliver to telegram in the last 10 minutes; every "
+                                   "firing alert now also goes to the fallback."}}]},
+            {"eval_time": "30m", "alertname": "HearthAlertViaFallback", "exp_alerts": []},
+        ]}]}))  # fmt: skip
+    out = subprocess.run(["promtool", "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert configs.routing_rules(with_receivers(lab2, [TELEGRAM])) == {"groups": []}
+
+
+def test_receiver_validation(tmp_path: Path) -> None:
+    text = (REPO / "inventory" / "lab2.yml").read_text()
+    bad = tmp_path / "bad.yml"
+    bad.write_text(text.replace('{name: lab-fallback, kind: webhook, url: "http://192.168.78.1:9099/alerts"}',
+                                "{name: lab-primary, kind: telegram, chat_id: 5}", 1))  # fmt: skip
+    with pytest.raises(InventoryError) as err:
+        load_inventory(bad, group_defaults())
+    lines = err.value.lines
+    assert any("monitoring.receivers.1.name" in line and "named twice" in line for line in lines), lines
+    assert any("monitoring.receivers.1" in line and "bot_token" in line for line in lines), lines
