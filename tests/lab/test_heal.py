@@ -136,6 +136,6 @@ def test_a_terminal_route_host_is_paged_about_never_restarted(lab: Any, inv: Inv
     finally:
         if before:
             node.run(f"sudo kill -CONT {before}")
-    assert "restarting" not in log and "operator is paged" in log
+    assert "): restarting" not in log and "not restarting, the operator is paged" in log
     metrics = node.check_output("cat /var/lib/prometheus/node-exporter/hearth_heal.prom")
     assert f'hearth_heal_terminal_host{{host="{name}"}} 1' in metrics

@@ -10,6 +10,7 @@ Everything expected is derived from the inventory under test.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -46,16 +47,40 @@ def fetch(node: Any, url: str, timeout: int = 5) -> tuple[int, str]:
     return result.rc, result.stdout
 
 
-def scrape_until(node: Any, url: str, wanted: list[str], deadline_s: float = 60) -> str:
-    """The exporter's page once every ``wanted`` substring is on it (bounded wait)."""
-    end, body = time.monotonic() + deadline_s, ""
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def samples(body: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """(name, labels) -> value of an exposition page (the exporter sorts labels its own way)."""
+    out = {}
+    for line in body.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, value = line.rsplit(" ", 1)
+        name, _, labels = head.partition("{")
+        out[(name, frozenset(LABEL.findall(labels)))] = float(value)
+    return out
+
+
+def key(name: str, **labels: str) -> tuple[str, frozenset[tuple[str, str]]]:
+    return name, frozenset(labels.items())
+
+
+Wanted = dict[tuple[str, frozenset[tuple[str, str]]], float | None]  # None: any value
+
+
+def scrape_until(node: Any, url: str, wanted: Wanted, deadline_s: float = 60) -> None:
+    """Wait (bounded) until the exporter's page has every wanted sample (with its value, unless None)."""
+    end, got = time.monotonic() + deadline_s, {}
     while time.monotonic() < end:
         rc, body = fetch(node, url)
-        if rc == 0 and all(w in body for w in wanted):
-            return body
+        got = samples(body) if rc == 0 else {}
+        if all(k in got and (v is None or got[k] == v) for k, v in wanted.items()):
+            return
         time.sleep(2)
-    missing = [w for w in wanted if w not in body]
-    raise AssertionError(f"{url}: after {deadline_s:.0f}s still missing {missing}")
+    missing = {k: (v, got.get(k)) for k, v in wanted.items() if k not in got or (v is not None and got[k] != v)}
+    present = sorted(f"{n}{dict(ls)}" for n, ls in got if n.startswith("hearth_gpu"))
+    raise AssertionError(f"{url}: after {deadline_s:.0f}s missing (want, got) {missing}; hearth_gpu present: {present}")
 
 
 def test_node_exporter_answers_on_the_overlay_only(lab: Any, inv: Inventory, machine: str) -> None:
@@ -85,15 +110,15 @@ def test_gpu_metrics_on_every_gpu_machine(lab: Any, inv: Inventory) -> None:
         assert node.service("hearth-gpu-metrics.timer").is_running
         url = f"http://{host.overlay_ip}:{port(inv, name)}/metrics"
         nvidia = [g for g in host.gpus if g.vendor == "nvidia"]
-        wanted = [f'hearth_gpu_collector_success{{host="{name}"}} 1']
+        wanted: Wanted = {key("hearth_gpu_collector_success", host=name): 1}
         for index, gpu in enumerate(nvidia):
-            labels = f'host="{name}",gpu="{index}",model="{product_name(gpu.model)}"'
-            wanted.append(f"hearth_gpu_temperature_celsius{{{labels}}}")
-            wanted.append(f"hearth_gpu_utilization_ratio{{{labels}}}")
-            wanted.append(f"hearth_gpu_power_limit_watts{{{labels}}}")
-            wanted.append(f"hearth_gpu_unified_memory{{{labels}}} {1 if gpu.unified_memory else 0}")
+            labels = {"host": name, "gpu": str(index), "model": product_name(gpu.model)}
+            for metric in ("hearth_gpu_temperature_celsius", "hearth_gpu_utilization_ratio",
+                           "hearth_gpu_power_limit_watts", "hearth_gpu_power_draw_watts"):
+                wanted[key(metric, **labels)] = None
+            wanted[key("hearth_gpu_unified_memory", **labels)] = 1 if gpu.unified_memory else 0
             if not gpu.unified_memory:
-                wanted.append(f"hearth_gpu_memory_total_bytes{{{labels}}} {round(gpu.vram_gb * 1024) * 1024 * 1024}")
+                wanted[key("hearth_gpu_memory_total_bytes", **labels)] = round(gpu.vram_gb * 1024) * 1024 * 1024
         scrape_until(lab.host(peer_of(inv, name)), url, wanted)
 
 
@@ -109,11 +134,11 @@ def test_gpu_metrics_follow_the_card(lab: Any, inv: Inventory) -> None:
     node.check_output(f"sudo mkdir -p /etc/hearth-standin && echo {json.dumps(json.dumps([card]))} "
                       f"| sudo tee {OVERRIDE} >/dev/null")  # fmt: skip
     try:
-        labels = f'host="{name}",gpu="0",model="{card["name"]}"'
+        labels = {"host": name, "gpu": "0", "model": str(card["name"])}
         interval = int(settings(inv, name)["gpu_metrics_interval_s"])
         scrape_until(lab.host(peer_of(inv, name)), f"http://{host.overlay_ip}:{port(inv, name)}/metrics",
-                     [f"hearth_gpu_temperature_celsius{{{labels}}} 93",
-                      f"hearth_gpu_power_draw_watts{{{labels}}} 287.5"],
+                     {key("hearth_gpu_temperature_celsius", **labels): 93,
+                      key("hearth_gpu_power_draw_watts", **labels): 287.5},
                      deadline_s=interval * 2 + 30)  # fmt: skip
     finally:
         node.run(f"sudo rm -f {OVERRIDE}")
