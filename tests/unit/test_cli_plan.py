@@ -53,6 +53,7 @@ def test_render_writes_every_config_file_per_host_without_connecting(tmp_path: P
     assert "lab-ollama/etc/systemd/system/ollama.service" in files
     assert "lab-cp/etc/hearth/gateway/policy.yaml" in files
     assert "lab-cp/etc/systemd/system/hearth-gateway.service" in files
-    assert not any(f.startswith("lab-vllm/etc/hearth") for f in files)
+    assert not any(f.startswith("lab-vllm/etc/hearth/gateway") for f in files)  # the gateway: lab-cp only
+    assert "lab-vllm/etc/hearth/heal.json" in files  # the healing timer on the GPU host
     wg = (out / "lab-cp/etc/wireguard/wg0.conf").read_text()
     assert "read from the host at deploy" in wg  # keys live on the hosts, never in render output
