@@ -48,6 +48,17 @@ if "k3s_servers" in host.groups or "k3s_agents" in host.groups:
 if "linux" in host.groups and "ollama" in host.groups:
     local.include("roles/ollama/main.py")
 
+# vLLM after nvidia (a card that no longer fits the serving settings stops the host
+# before its units change) and after k3s (k3s restarts for the container toolkit
+# happen first, so vLLM's CUDA init is not disturbed); its units start one at a
+# time, each ready before the next (roles/vllm).
+if "linux" in host.groups and "vllm" in host.groups:
+    local.include("roles/vllm/main.py")
+
+# CUDA recovery needs the GPU services it restarts: after ollama and vllm.
+if "linux" in host.groups and "nvidia" in host.groups and {"vllm", "ollama"} & set(host.groups):
+    local.include("roles/recover_cuda/main.py")
+
 if "gateway" in host.groups:
     local.include("roles/gateway/main.py")
     # windows.reach ssh_tunnel: its key pair before the windows role puts the public half on the box
@@ -65,6 +76,11 @@ if "linux" in host.groups:
 
 if "windows" in host.groups:
     local.include("roles/windows/main.py")
+
+# From the gateway host, once every box is up (and its tunnel, if any): upstreams hearth
+# does not install answer /v1/models with their served names (a report, never a failure).
+if "gateway" in host.groups:
+    local.include("roles/upstreams/main.py")
 
 # After k3s: restart it where the container toolkit changed under it; the device
 # plugin goes into the k3s servers' auto-deploy folder when there are NVIDIA hosts

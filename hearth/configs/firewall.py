@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hearth.configs import ConfigFile
+from hearth.configs import ConfigFile, recover_cuda
 from hearth.configs.base import settings
 from hearth.inventory import Inventory
 
@@ -54,6 +54,8 @@ def service_ports(inv: Inventory, name: str) -> list[tuple[str, int, str]]:
     if inv.monitoring is not None and inv.monitoring.host == name:
         ports += [("tcp", inv.monitoring.prometheus_port, "prometheus"),
                   ("tcp", inv.monitoring.alertmanager_port, "alertmanager")]
+    if recover_cuda.triggerable(inv, name):
+        ports.append(("tcp", recover_cuda.PORT, "CUDA recovery trigger"))
     unique: dict[tuple[str, int], str] = {}
     for proto, port, why in ports:
         unique[(proto, port)] = f"{unique[(proto, port)]}, {why}" if (proto, port) in unique else why

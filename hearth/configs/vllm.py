@@ -2,11 +2,18 @@
 
 One unit per model (``vllm-<served name>.service``) rather than a template unit: each
 model has its own command line, environment (its card) and start order, and a
-changed flag must restart that model alone. The units are chained with ``After=``
-in the inventory's start order and each one's ``ExecStartPost`` waits until the
-model answers ``/health`` and lists its served name on ``/v1/models``, so the
-next one starts only when the previous one is ready -- at boot and at deploy
-(two vLLM instances initialising CUDA at once misjudge each other's memory).
+changed flag must restart that model alone. The units are chained in the
+inventory's start order, in the units themselves: each one's ``ExecStartPost``
+waits until the model answers ``/health`` and lists its served name on
+``/v1/models`` (so the unit is *active* only when ready), and each later unit has
+``Wants=`` + ``After=`` the previous one, so any start -- the boot transaction,
+one ``systemctl start`` of several units in any order, or a start of the last
+unit alone -- brings the models up one at a time, each ready before the next (two
+vLLM instances initialising CUDA at once misjudge each other's memory). An
+``ExecStartPre`` also waits for the previous model to answer (``-``: a failed
+previous model is reported, not fatal), for starts systemd cannot order (a
+previous model restarting on its own). ``Wants=`` propagates no stop or restart:
+a changed flag restarts that model alone.
 
 Every ``vllm serve`` argument comes from the serve: model, ``--served-model-name``,
 ``--host`` (the overlay address, never the LAN), ``--port``, ``--max-model-len``
@@ -138,8 +145,15 @@ def unit_file(inv: Inventory, name: str, serve: Serve, previous: Serve | None) -
     conf = settings(inv, name)
     timeout = ready_timeout(serve, conf)
     url = base_url(inv, name, serve)
-    after = unit_ordering(inv) + ([unit_name(previous)] if previous else [])
+    chain = [unit_name(previous)] if previous else []
     writable = sorted({STATE, str(conf["vllm_hf_home"])})
+    wait_previous = None
+    previous_timeout = 0
+    if previous is not None:  # belt and braces for starts outside one transaction (see the module doc)
+        previous_timeout = ready_timeout(previous, conf)
+        wait_previous = " ".join(systemd_quote(a) for a in (
+            "/usr/bin/python3", READY, base_url(inv, name, previous), previous.name, str(previous_timeout),
+            unit_name(previous)))
     return ConfigFile(
         dest=f"{UNIT_DIR}/{unit_name(serve)}",
         template="vllm/vllm.service.j2",
@@ -148,9 +162,11 @@ def unit_file(inv: Inventory, name: str, serve: Serve, previous: Serve | None) -
             "exec_start": " ".join(systemd_quote(a) for a in command(inv, name, serve, str(conf["vllm_version"]))),
             "ready": " ".join(systemd_quote(a) for a in ("/usr/bin/python3", READY, url, serve.name, str(timeout))),
             "environment": [systemd_quote(f"{k}={v}") for k, v in environment(inv, name, serve, conf).items()],
-            "wants": unit_ordering(inv), "after": after,
-            # systemd's own start timeout covers the ready wait plus a margin to report it
-            "timeout_start": timeout + 60,
+            "wants": unit_ordering(inv) + chain, "after": unit_ordering(inv) + chain,
+            "wait_previous": wait_previous, "previous": previous.name if previous else None,
+            # systemd's own start timeout covers the wait for the previous model, this
+            # model's ready wait, and a margin to report it
+            "timeout_start": previous_timeout + timeout + 60,
             "restart_sec": int(conf["vllm_restart_sec"]),
             "start_limit_burst": int(conf["vllm_start_limit_burst"]),
             "start_limit_interval": int(conf["vllm_start_limit_interval_s"]),

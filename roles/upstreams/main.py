@@ -13,24 +13,17 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
+from hearth.configs import upstreams as configs
 from hearth.inventory import load_cached
-from hearth.inventory.groups import deployable
 from hearth.operations import http
-
-NOT_INSTALLED = ("openai", "lmstudio")
 
 
 @deploy("upstreams")
 def check_upstreams() -> None:
     inv = load_cached(host.data.hearth_inventory)
-    for name, node in inv.hosts.items():
-        for serve in node.serves:
-            if serve.engine not in NOT_INSTALLED and deployable(node):
-                continue  # hearth installs it; its own role waits for it
-            base = serve.base_url or f"http://{node.overlay_ip}:{serve.listen_port}"
-            label = f"{name}/{serve.name}" + (" (sleeps: may be asleep)" if node.sleep.sleeps else "")
-            http.upstream_answers(name=f"{label} answers /v1/models", base_url=base, model=serve.name,
-                                  label=label)
+    for check in configs.checks(inv):
+        http.upstream_answers(name=f"{check.label} answers /v1/models", base_url=check.base_url,
+                              model=check.serve.name, label=check.label)
 
 
 check_upstreams()

@@ -77,7 +77,7 @@ def service_port(lab: Any) -> Any:
     closed = 18999  # opened by no role
     started = []
     for port in (serve.listen_port, closed):
-        if not node.socket(f"tcp://0.0.0.0:{port}").is_listening:
+        if not node.run(f"ss -Hltn 'sport = :{port}'").stdout.strip():  # nothing listens there, on any address
             unit = f"{LISTENER}-{port}"
             node.check_output(f"sudo systemd-run --unit {unit} python3 -m http.server {port} --bind 0.0.0.0")
             started.append(unit)

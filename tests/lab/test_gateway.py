@@ -24,7 +24,7 @@ from hearth.inventory import load_inventory, resolve_secret
 pytestmark = pytest.mark.lab
 
 # Engines a hearth role installs and runs on a Linux host: requests to them must be answered.
-DEPLOYED_ENGINES = {"ollama"}
+DEPLOYED_ENGINES = {"ollama", "vllm"}
 
 
 @pytest.fixture(scope="module")

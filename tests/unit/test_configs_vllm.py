@@ -143,7 +143,19 @@ def test_start_order_chains_units_after_each_other(write_inventory: Callable[...
     assert second.dest.endswith("vllm-qwen2.5-vl-7b-router-awq.service")
     first_text, second_text = first.render(), second.render()
     assert "vllm-qwen2.5-7b-fast.service" in directive(second_text, "After")[0].split()
-    assert not any("vllm-" in unit for unit in directive(first_text, "After")[0].split())
+    # Wants= too: starting the second alone pulls the first in, ordered before it
+    assert "vllm-qwen2.5-7b-fast.service" in directive(second_text, "Wants")[0].split()
+    assert not directive(second_text, "Requires") and not directive(second_text, "BindsTo")
+    assert not any("vllm-" in unit for unit in directive(first_text, "After")[0].split() +
+                   directive(first_text, "Wants")[0].split())
+    # and it waits (bounded, not fatal) for the first model itself before loading
+    pre = directive(second_text, "ExecStartPre")
+    assert len(pre) == 1 and pre[0].startswith("-")
+    assert systemd_split(pre[0][1:]) == ["/usr/bin/python3", vllm.READY, "http://10.77.0.40:8001",
+                                         "qwen2.5-7b-fast", "120", "vllm-qwen2.5-7b-fast.service"]
+    assert not directive(first_text, "ExecStartPre")
+    # systemd's start timeout covers both waits
+    assert directive(second_text, "TimeoutStartSec") == [str(120 + 900 + 60)]
     assert "CUDA_VISIBLE_DEVICES=1" in directive(first_text, "Environment")
     assert directive(first_text, "ExecStartPost")[0].endswith(" 120")
     argv = systemd_split(directive(first_text, "ExecStart")[0])
@@ -193,3 +205,25 @@ def test_unit_exposure_as_systemd_scores_it(example: Any, tmp_path: Path) -> Non
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout)
     assert match, proc.stdout + proc.stderr
     assert float(match.group(1)) <= 4.5, proc.stdout
+
+
+def test_ready_script_gives_up_when_the_unit_it_waits_for_is_gone(example: Any, tmp_path: Path) -> None:
+    """Nothing answers on the port and `systemctl is-active` says failed: no wait to the deadline."""
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "ready.py"
+    script.write_text(vllm.host_files(example, "eyes")[0].render())
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "systemctl").write_text("#!/bin/sh\necho failed\nexit 3\n")
+    (fake / "systemctl").chmod(0o755)
+    start = time.monotonic()
+    run = subprocess.run([sys.executable, str(script), "http://127.0.0.1:9", "m", "60", "vllm-m.service"],
+                         capture_output=True, text=True, timeout=30, env={"PATH": f"{fake}:/usr/bin:/bin"})
+    assert run.returncode == 1 and "vllm-m.service is failed" in run.stderr
+    assert time.monotonic() - start < 15
+    run = subprocess.run([sys.executable, str(script), "http://127.0.0.1:9", "m", "0"],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 1 and "not ready" in run.stderr

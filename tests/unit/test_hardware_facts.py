@@ -169,7 +169,8 @@ def test_ssh_is_strict_and_touches_nothing(lab: Inventory) -> None:
 
 def test_plan_facts_side_by_side_and_replan(lab: Inventory, tmp_path: Path) -> None:
     """A fake runner answers with the script's own output (run here) per host."""
-    answers = {"lab-ollama": RTX_3090, "lab-vllm": LAPTOP.replace("550.54.14", "535.261.03")}
+    second = "1, NVIDIA GeForce RTX 4080, 16376, 535.261.03, 320.00, 100.00, 320.00, GPU-cc"  # lab-vllm's gpu1
+    answers = {"lab-ollama": RTX_3090, "lab-vllm": LAPTOP.replace("550.54.14", "535.261.03") + "\n" + second}
 
     def runner(inv: Inventory, name: str, text: str) -> str:
         if name == "lab-agent":

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hearth.configs import recover_cuda
+from hearth.configs import firewall, recover_cuda
 from hearth.gateway import recover
 from hearth.gateway.from_inventory import gateway_config_from_inventory
 from hearth.inventory import load_inventory
@@ -33,6 +33,8 @@ def test_every_gpu_host_gets_the_unit_terminal_hosts_no_trigger(example: Any) ->
     assert f"{recover_cuda.TOKEN} 10.77.0.1" in trigger_unit  # only the gateway host may trigger
     assert recover_cuda.host_files(example, "k3master") == []
     assert recover_cuda.host_files(example, "windows-gpu") == []
+    assert ("tcp", 4101, "CUDA recovery trigger") in firewall.service_ports(example, "eyes")
+    assert all(port != 4101 for _, port, _ in firewall.service_ports(example, "spark"))
 
 
 def test_script_stops_reloads_and_starts_in_order(example: Any) -> None:

@@ -6,7 +6,7 @@ port 8585) plus ``manifest.json`` saying what is where, with each binary's sha25
     ollama/releases/download/v<ver>/ollama-linux-{amd64,arm64}.tar.zst   (+ .sha256; .tgz before 0.14)
     k3s/releases/download/<ver>/{k3s,k3s-arm64,sha256sum-<arch>.txt}   (the k3s stand-in)
     apt/  dists/stable/{Release,InRelease,Release.gpg}, pool/, hearth-lab-archive-keyring.{gpg,asc}
-    pypi/ simple/<project>/index.html, packages/<file>
+    pypi/ simple/<project>/index.html, packages/<file>   (gateway wheels mirrored; the vllm stand-in wheel)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from hearth.configs.ollama import archive_ext
-from hearth.lab.artifacts import aptrepo, nvidia, pyindex
+from hearth.lab.artifacts import aptrepo, nvidia, pyindex, vllm_standin
 from hearth.lab.artifacts.tarball import build_tar_gz, build_tar_zst
 from hearth.lab.cycle import REPO
 
@@ -139,9 +139,11 @@ def publish(root: Path, base_url: str) -> dict[str, dict[str, str]]:
         shutil.rmtree(pypi)
     pyindex.build_wheel(pypi / "packages", "hearth-standin-probe", "1.0.0",
                         {"hearth_standin_probe.py": 'STANDIN = "hearth lab pip index"\n'})  # fmt: skip
+    wheel = vllm_standin.build_wheel(pypi / "packages")  # `vllm` stand-in: pinned version + "+standin"
     pyindex.mirror(gateway_requirements(), root / "cache" / "wheels", pypi / "packages")
     pyindex.build_index(pypi)
-    manifest["pip"] = {"index_url": f"{base_url}/pypi/simple/"}
+    manifest["pip"] = {"index_url": f"{base_url}/pypi/simple/", "vllm_version": vllm_standin.standin_version(),
+                       "vllm_wheel": wheel.name}
 
     (art / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
