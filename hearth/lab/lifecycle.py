@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hearth.lab import daemon_ctl, hostcheck, keys, machine, network
+from hearth.lab.arm64image import ensure_arm64_lab_image
 from hearth.lab.artifacts.publish import publish
 from hearth.lab.image import ensure_base_image
 from hearth.lab.sh import LabError, step
@@ -64,6 +65,8 @@ def images(spec: LabSpec, cache: Path) -> dict[tuple[str, str], Path]:
 
     def chain(arch: str) -> dict[tuple[str, str], Path]:
         base = ensure_base_image(cache, spec.ssh_user, arch)
+        if arch == "arm64":  # emulated: nft needs the native build (hearth.lab.arm64image)
+            base = ensure_arm64_lab_image(cache, base)
         made = {("container", arch): base}
         if ("vm", arch) in wanted:
             made[("vm", arch)] = ensure_vm_image(cache, base)

@@ -11,11 +11,16 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from hearth.configs import k3s as k3s_configs
+from hearth.deploy_data import group_defaults
+from hearth.lab import arm64image
 from hearth.lab.cycle import REPO
 from hearth.lab.harness import Lab
+from tests.lab import test_firewall as fw
 
 pytestmark = pytest.mark.lab
 
@@ -67,3 +72,63 @@ def test_wrong_arch_in_the_inventory_stops_the_deploy_naming_the_host(lab: Lab, 
     out = run.stdout + run.stderr
     assert run.returncode != 0
     assert f"host {name}: the inventory says arch amd64 but the machine is arm64" in out
+
+
+def test_arm64_nft_is_the_native_build_beside_the_arm64_package(lab: Any) -> None:
+    """The lab image's accommodation (hearth.lab.arm64image): the role's arm64 package stays."""
+    if not lab.local:
+        pytest.skip("the native nft is a lab-image accommodation: a real Pi runs its own nft")
+    h = lab.host(_arm64(lab))
+    assert h.check_output("dpkg-query -W -f '${Architecture}' nftables") == "arm64"
+    assert h.check_output(f"dpkg-divert --truename {arm64image.NFT}") == arm64image.NFT_DIVERTED
+    assert h.check_output(f"dpkg -S {arm64image.NFT_DIVERTED}").startswith("nftables:")
+    assert h.check_output(f"od -An -tx1 -j18 -N2 {arm64image.NFT}").split() == ["3e", "00"]  # ELF e_machine x86-64
+    assert h.check_output("sudo nft --version").startswith("nftables v")
+
+
+def test_arm64_firewall_enforced_by_the_host_kernel(lab: Any) -> None:
+    """Real packets to the arm64 host: its service ports only over the overlay, others dropped."""
+    name = _arm64(lab)
+    inv = fw.inventory(lab)
+    node = lab.host(name)
+    cf = fw.configs.ruleset(inv, name)
+    live = node.check_output(f"sudo nft list table {fw.configs.FAMILY} {fw.configs.TABLE}")
+    assert f'comment "{cf.context["stamp"]}"' in live and "policy drop;" in live
+    assert node.service("nftables").is_enabled
+    port = next(p for proto, p, _ in fw.configs.service_ports(inv, name) if proto == "tcp")
+    closed = 18998  # opened by no role
+    started = []
+    for p in (port, closed):
+        if not node.socket(f"tcp://0.0.0.0:{p}").is_listening:
+            unit = f"{fw.LISTENER}-{p}"
+            node.check_output(f"sudo systemd-run --unit {unit} python3 -m http.server {p} --bind 0.0.0.0")
+            started.append(unit)
+    try:
+        for p in (port, closed):  # emulated python3 starts slowly: wait for the listener, bounded
+            wait = f"for i in $(seq 150); do ss -ltn | grep -q ':{p} ' && exit 0; sleep 0.2; done; exit 1"
+            assert node.run(wait).rc == 0, f"no listener on {p} within 30 s"
+        target = inv.hosts[name]
+        peer = next(n for n in inv.linux_hosts() if n != name)
+        assert fw.tcp_open_from(lab.host(peer), str(target.overlay_ip), port), "over the overlay: must answer"
+        assert not fw.tcp_open_from(lab.host(peer), target.address, port), "peer's LAN address: dropped"
+        assert not fw.tcp_open_from_here(target.address, port), "this machine's LAN address: dropped"
+        assert not fw.tcp_open_from(lab.host(peer), str(target.overlay_ip), closed), "a port no role opens: dropped"
+        assert fw.tcp_open_from_here(target.address, inv.ssh.port), "ssh from the admin LAN: accepted"
+    finally:
+        for unit in started:
+            node.run(f"sudo systemctl stop {unit}")
+
+
+def test_arm64_k3s_agent_joined_with_the_arm64_asset(lab: Any) -> None:
+    name = _arm64(lab)
+    inv = fw.inventory(lab)
+    if inv.k3s is None or "k3s_agent" not in inv.hosts[name].roles:
+        pytest.skip(f"{name} is no k3s agent in this inventory")
+    settings = {**group_defaults(), **inv.settings}
+    _, url, sha = k3s_configs.release(inv, name, settings)
+    assert url.endswith("/" + k3s_configs.asset("arm64", settings))
+    assert lab.host(name).check_output(f"sudo sha256sum {k3s_configs.BINARY}").split()[0] == sha
+    out = lab.host(inv.k3s.server).check_output(f"sudo k3s kubectl get node {name} -o json")
+    node = json.loads(out)
+    assert node["metadata"]["labels"]["kubernetes.io/arch"] == "arm64"
+    assert any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
