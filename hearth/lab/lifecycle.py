@@ -65,7 +65,7 @@ def images(spec: LabSpec, cache: Path) -> dict[tuple[str, str], Path]:
 
     def chain(arch: str) -> dict[tuple[str, str], Path]:
         base = ensure_base_image(cache, spec.ssh_user, arch)
-        if arch == "arm64":  # emulated: nft needs the native build (hearth.lab.arm64image)
+        if arch == "arm64" and hostcheck.native_arch() == "amd64":  # emulated: nft needs the native build
             base = ensure_arm64_lab_image(cache, base)
         made = {("container", arch): base}
         if ("vm", arch) in wanted:
