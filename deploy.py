@@ -74,6 +74,10 @@ if "linux" in host.groups:
     # does nothing on other hosts).
     local.include("roles/monitoring/main.py")
 
+# After the serving roles: the idle check reads their engines (Ollama, vLLM).
+if "linux" in host.groups and "sleepers" in host.groups:
+    local.include("roles/sleep/main.py")
+
 if "windows" in host.groups:
     local.include("roles/windows/main.py")
 

@@ -1,0 +1,126 @@
+"""Lab: the whole sleep loop of a Linux sleeper (issue 13 item 1).
+
+With the sleeper's ``idle_minutes`` shortened through a copy of the inventory
+(deployed with pyinfra to the sleeper only), the host suspends itself once idle
+(roles/sleep's hearth-idle), the next request through the gateway wakes it with one
+magic packet and is answered, and a keep-warm window of the gateway keeps it up past
+its idle time. Every host, port and time comes from the inventory under test.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hearth.configs import sleep as configs
+from hearth.deploy_data import group_defaults
+from hearth.gateway.from_inventory import admin_token_path
+from hearth.inventory import load_inventory
+from tests.lab.test_gateway import client_key, deployed_serves, request
+from tests.lab.test_gateway_reload import deploy_gateway_host as deploy_one_host
+
+pytestmark = pytest.mark.lab
+
+
+def _journal(node: Any, since: str) -> list[str]:
+    out = node.check_output(f"sudo journalctl -t hearth-idle -o cat --no-pager --since {shlex.quote(since)}")
+    return out.splitlines()
+
+
+def _keep_warm(gateway: Any, inv: Any, upstream: str, minutes: float) -> dict[str, Any]:
+    out = gateway.check_output(
+        f"sudo sh -c 'curl -sS -m 120 -X POST -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
+        f"\"http://127.0.0.1:{inv.gateway.port}/admin/keep-warm/{upstream}?minutes={minutes:g}\"'")
+    return dict(json.loads(out))
+
+
+def _wait(what: str, within_s: float, check: Any, every_s: float = 2.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {within_s:.0f}s"
+        time.sleep(every_s)
+
+
+def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab: Any, tmp_path: Path) -> None:
+    if not lab.local:
+        pytest.skip("lets a lab machine sleep and wakes it")
+    from hearth.lab import machine as lab_machine
+    from hearth.lab import power_cli
+    from hearth.lab.state import lab_root, load_record
+
+    inv = load_inventory(lab.inventory, group_defaults())
+    if inv.gateway is None:
+        pytest.skip("no gateway in this inventory")
+    sleepers = [(h, up, s) for h, up, s in deployed_serves(inv) if configs.applies(inv, h)]
+    if not sleepers:
+        pytest.skip("no Linux sleeper serves a model in this inventory")
+    sleeper, upstream, serve = sleepers[0]
+    gateway = lab.host(inv.gateway.host)
+    client = lab.host(next(n for n, h in inv.hosts.items()
+                           if h.os == "linux" and n != inv.gateway.host and not h.sleep.sleeps))
+    node = lab.host(sleeper)
+    record = load_record(lab_root())
+    assert record is not None
+    machine = record.machines[sleeper]
+
+    minutes = 1
+    idle_s, tick_s = minutes * 60, configs.interval_s(minutes)
+    data = yaml.safe_load(lab.inventory.read_text())
+    data["hosts"][sleeper]["sleep"]["idle_minutes"] = minutes
+    short = tmp_path / "short-idle.yml"
+    short.write_text(yaml.safe_dump(data, sort_keys=False))
+    since = node.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    try:
+        deploy_one_host(short, sleeper)
+        with node.sudo():
+            assert json.loads(node.file(configs.CONFIG).content_string)["idle_minutes"] == minutes
+        # 1. left idle, it suspends itself (the clock may have run before: at most idle + ticks)
+        _wait("the idle sleeper suspends itself", idle_s + 4 * tick_s + 60,
+              lambda: lab_machine.power_state(machine) == "asleep")
+
+        # 2. the next request through the gateway wakes it with one magic packet and is answered
+        log = Path(lab_root()) / "daemon.log"
+        packet = f"magic packet for {inv.hosts[sleeper].mac}"
+        before = log.read_text().count(packet) if log.exists() else 0
+        body = {"model": serve.name, "messages": [{"role": "user", "content": "implement a function"}]}
+        status, headers, payload = request(client, inv, "/v1/chat/completions", client_key(inv), body)
+        assert status == 200, payload
+        assert headers["x-hearth-upstream"] == upstream
+        assert lab_machine.power_state(machine) == "on"
+        if log.exists():
+            assert log.read_text().count(packet) - before == 1
+        said = _journal(node, since)  # persistent journal: the decision before the sleep is kept
+        assert any(line.startswith("suspending: idle ") for line in said), said[-20:]
+
+        # 3. a keep-warm window holds it up past its idle time; the journal says why
+        warm_since = node.check_output("date '+%Y-%m-%d %H:%M:%S'")
+        result = _keep_warm(gateway, inv, upstream, 10)
+        assert result["awake"], result
+        held_until = time.monotonic() + idle_s + 2 * tick_s
+        while time.monotonic() < held_until:
+            assert lab_machine.power_state(machine) == "on", "slept during a keep-warm window"
+            time.sleep(2)
+        said = _journal(node, warm_since)
+        assert any(line.startswith("awake: ") and "model loaded" in line for line in said), said[-20:]
+        assert not any(line.startswith("suspending") for line in said), said
+    finally:
+        # The keep-warm window (10 min) holds the host up while the original inventory goes back.
+        if lab_machine.power_state(machine) != "on":
+            power_cli.wake(record, machine)
+        if lab_machine.power_state(machine) == "on":
+            deploy_one_host(lab.inventory, sleeper)
+            address = f"{serve_address(inv, sleeper)}:{serve.listen_port}"
+            gateway.run(f"curl -sS -m 30 http://{address}/api/generate "
+                        f"-d '{json.dumps({'model': serve.model, 'keep_alive': 0})}'")
+            node.run(f"sudo rm -f {configs.STATE}")  # the idle clock starts again
+
+
+def serve_address(inv: Any, name: str) -> str:
+    host = inv.hosts[name]
+    return str(host.overlay_ip or host.address)
