@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = (
     "hearth.planner.describe",  # models describe
     "hearth.kubeconfig",  # the k3s admin kubeconfig
     "hearth.wake",  # wake the sleeping hosts before a deploy
+    "hearth.status",  # the cluster on one screen
     "hearth.windows_cli",  # windows bootstrap (first contact with a Windows box)
     "hearth.hostkey",  # hostkey check/accept (a changed SSH host key, explicitly)
     "hearth.lab.cli",  # lab up/down/status/sleep/wake
