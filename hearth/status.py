@@ -83,30 +83,33 @@ def collect(inv: Inventory, url: str, token: str, *, probe: bool = True,
     """The status report (what ``--json`` prints)."""
     t0 = time.monotonic()
     gateway: dict[str, Any] = {"name": "gateway", "url": url, "state": "up", "error": None}
+    answer: dict[str, Any] = {}
     try:
-        rows = get(url + "/admin/upstreams", token)["upstreams"]
+        answer = get(url + "/admin/upstreams", token)
+        rows = answer["upstreams"]
         rows = list(rows.values()) if isinstance(rows, dict) else list(rows)
     except urllib.error.HTTPError as exc:
         gateway.update(state="down", error=f"admin API: HTTP {exc.code}")
         rows = []
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         gateway.update(state="down", error=f"admin API: {type(exc).__name__}: {exc}")
         rows = []
     by_name = {str(r["name"]): r for r in rows}
 
+    # Terminal routes as the running gateway has them; from the inventory when it cannot say.
+    terminal = {r: list(v["upstreams"]) for r, v in (answer.get("routes") or {}).items() if v.get("terminal")}
+    if not answer.get("routes") and inv.routing is not None:
+        fake = itertools.count()  # the routes only: secrets stay unread (distinct values pass the key checks)
+        cfg = gateway_config_from_inventory(inv, resolve=lambda _ref: f"unread-{next(fake)}")
+        terminal = {r: list(rc.upstreams) for r, rc in cfg.routes.items() if rc.terminal}
     routes = []
-    fake = itertools.count()  # the routes only: secrets stay unread (distinct values pass the key checks)
-    cfg = (gateway_config_from_inventory(inv, resolve=lambda _ref: f"unread-{next(fake)}")
-           if inv.routing is not None else None)
-    for name, route in (cfg.routes.items() if cfg else []):
-        if not route.terminal:
-            continue
-        states = [_state(by_name[u]) if u in by_name else "unknown" for u in route.upstreams]
+    for name, ups in terminal.items():
+        states = [_state(by_name[u]) if u in by_name else "unknown" for u in ups]
         usable = any(s == "up" or s in USABLE for s in states)
         state = "up" if usable else "asleep" if any(s in WAKEABLE for s in states) else "down"
         if gateway["state"] != "up":
             state = "unknown"
-        routes.append({"name": f"route {name} (terminal)", "state": state, "upstreams": route.upstreams})
+        routes.append({"name": f"route {name} (terminal)", "state": state, "upstreams": ups})
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         loaded = list(pool.map(lambda r: loaded_models(r, get) if probe else None, rows))
