@@ -71,8 +71,10 @@ async def upstreams(request: web.Request, st: GatewayState) -> web.Response:
     served = {u for r in cfg.routes if r not in st.drained for u in cfg.routes[r].upstreams}
     ups = [u.snapshot(u.name in drained_ups and u.name not in served)
            for u in st.upstreams.values()]
+    for row in ups:  # last wake, failed wakes in a row, cold starts (wakes.py)
+        row["wake"] = st.metrics.wake.snapshot(st.upstreams[str(row["name"])])
     routes = {r: {"upstreams": rc.upstreams, "on_busy": rc.on_busy, "spill": rc.spill,
-                  "failover": st.policy.chains[r], "terminal": rc.terminal,
+                  "failover": st.policy.chains[r], "terminal": rc.terminal, "wake": rc.wake,
                   "drained": r in st.drained} for r, rc in cfg.routes.items()}
     for r, rc in cfg.routes.items():
         routes[r]["cloud_fallback"] = rc.cloud_fallback

@@ -151,6 +151,7 @@ class RouteCfg(_Model):
     spill: list[str] = []
     failover: list[str] = []
     terminal: bool = False
+    wake: Literal["hold", "spill", "confirm"] = "hold"  # all its upstreams asleep: wakechoice.py
     queue: QueueCfg = QueueCfg()
     cloud_fallback: str | None = None  # "<provider>/<alias>": last resort, opt-in
     private: bool = False  # nothing of this route ever goes to a cloud model

@@ -15,6 +15,7 @@ import wakeonlan
 from .config import GatewayConfig
 from .ollama import FOREVER, keep_alive_for, keep_alive_seconds
 from .upstreams import ASLEEP, DEGRADED, DOWN, HEALTHY, WAKING, Upstream
+from .wakes import WakeTracker
 
 log = logging.getLogger("hearth.gateway.health")
 
@@ -42,9 +43,11 @@ class Health:
     """Per-upstream background probers and the wake coordinator."""
 
     def __init__(self, get_cfg: Callable[[], GatewayConfig],
-                 on_wake: Callable[[str], None] | None = None) -> None:
+                 on_wake: Callable[[str], None] | None = None,
+                 wake_log: WakeTracker | None = None) -> None:
         self.get_cfg = get_cfg
         self.on_wake = on_wake or (lambda _n: None)
+        self.wake_log = wake_log
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.wakes: dict[str, asyncio.Task[bool]] = {}
         self.wake_waiters: dict[str, int] = {}
@@ -174,19 +177,34 @@ class Health:
     async def _wake(self, up: Upstream) -> bool:
         cfg = self.get_cfg()
         up.state = WAKING
+        t0 = time.monotonic()
         try:
             self.send_magic_packet(up)
         except OSError as exc:
             up.state, up.last_error = ASLEEP, f"wake: cannot send magic packet: {exc}"
+            self._wake_done(up, t0, up.last_error)
             return False
         if await self._first_good_probe(up, up.cfg.sleep.ready_timeout_s, cfg.health.wake_probe_interval_s):
             up.probe_now.set()
             self.rewarm(up.cfg.host or up.cfg.base_url)
+            self._wake_done(up, t0, None)
             return True
         up.state = ASLEEP
         up.last_error = f"did not become ready within {up.cfg.sleep.ready_timeout_s:g}s of a wake"
         up.last_error_at = time.time()
+        self._wake_done(up, t0, up.last_error)
         return False
+
+    def _wake_done(self, up: Upstream, t0: float, error: str | None) -> None:
+        """Record the wake's outcome (wakes.py: loud failures, cold-start times)."""
+        if self.wake_log is None:
+            return
+        wol = self.get_cfg().wol
+        seconds, broadcast = time.monotonic() - t0, f"{wol.address}:{wol.port}"
+        if error is None:
+            self.wake_log.succeeded(up, seconds, broadcast)
+        else:
+            self.wake_log.failed(up, seconds, broadcast, error)
 
     async def _first_good_probe(self, up: Upstream, within_s: float, every_s: float) -> bool:
         """Start a probe every ``every_s`` until one succeeds or ``within_s`` passes.
@@ -218,6 +236,15 @@ class Health:
             for task in pending:
                 task.cancel()
 
+    def start_wake(self, up: Upstream) -> asyncio.Task[bool]:
+        """The wake of ``up`` in progress, started (one magic packet) if there is none."""
+        task = self.wakes.get(up.name)
+        if task is None:
+            task = asyncio.create_task(self._wake(up), name=f"wake:{up.name}")
+            self.wakes[up.name] = task
+            task.add_done_callback(lambda _t, n=up.name: self.wakes.pop(n, None))
+        return task
+
     async def ensure_awake(self, up: Upstream) -> bool | None:
         """Wake ``up`` if asleep and wait until it is ready.
 
@@ -227,11 +254,7 @@ class Health:
         """
         if up.state not in (ASLEEP, WAKING) and up.name not in self.wakes:
             return True
-        task = self.wakes.get(up.name)
-        if task is None:
-            task = asyncio.create_task(self._wake(up), name=f"wake:{up.name}")
-            self.wakes[up.name] = task
-            task.add_done_callback(lambda _t, n=up.name: self.wakes.pop(n, None))
+        task = self.start_wake(up)
         n = self.wake_waiters.get(up.name, 0)
         if n >= up.cfg.sleep.max_waiters:
             return None

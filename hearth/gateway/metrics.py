@@ -8,7 +8,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .config import RouteCfg
 from .upstreams import Upstream
+from .wakes import WakeTracker
 
 _LAT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -51,10 +53,28 @@ class _UpstreamCollector(Collector):
         yield from (infl, cap, q, st, loaded, swaps, swap_s)
 
 
+class _RouteCollector(Collector):
+    """hearth_route_upstream{route,upstream,terminal} = 1: which upstreams serve which
+    route, for alerts per route (a terminal route with no usable upstream)."""
+
+    def __init__(self, get: Callable[[], dict[str, RouteCfg]]) -> None:
+        self.get = get
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        g = GaugeMetricFamily("hearth_route_upstream",
+                              "1 for each upstream serving a route (terminal: nothing falls back from it)",
+                              labels=["route", "upstream", "terminal"])
+        for route, rc in self.get().items():
+            for up in rc.upstreams:
+                g.add_metric([route, up, "true" if rc.terminal else "false"], 1.0)
+        yield g
+
+
 class Metrics:
     """All gateway metrics."""
 
-    def __init__(self, get_upstreams: Callable[[], dict[str, Upstream]]) -> None:
+    def __init__(self, get_upstreams: Callable[[], dict[str, Upstream]],
+                 get_routes: Callable[[], dict[str, RouteCfg]] | None = None) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("hearth_requests", "Requests by route, bucket and status",
@@ -75,6 +95,8 @@ class Metrics:
                                "Client connections closed by a limit (limits.*)",
                                ["reason"], registry=r)
         r.register(_UpstreamCollector(get_upstreams))
+        r.register(_RouteCollector(get_routes or dict))
+        self.wake = WakeTracker(r)  # failed wakes in a row, cold starts (wakes.py)
         # labels() validates and locks on every call; a child never changes identity
         # (nothing here calls remove()), so the per-request ones are looked up once.
         self._requests: dict[tuple[str, str, int], Counter] = {}

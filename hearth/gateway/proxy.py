@@ -20,6 +20,7 @@ from .errors import error_body, error_response, sse_error_event
 from .routing import Decision
 from .state import GatewayState
 from .upstreams import ASLEEP, WAKING, Upstream
+from .wakechoice import WAKE_HEADER, wake_choice
 
 _PASS_HEADERS = ("Content-Type", "Cache-Control")
 _CLIENT_ERRORS = (aiohttp.ClientError, OSError, asyncio.IncompleteReadError)
@@ -157,6 +158,7 @@ class Ctx:
     est_tokens: int = 0
     has_image: bool = False
     error: str | None = None
+    wake_asked: bool = False  # the client sent X-Hearth-Wake: 1 (routes with wake: confirm)
 
     def headers(self) -> dict[str, str]:
         """The X-Hearth-* response headers."""
@@ -184,6 +186,7 @@ class Unavailable:
 
     message: str
     timed_out: bool = False
+    asleep: bool = False  # wake: confirm and not asked: the answer says how to ask
 
 
 class Failed(Exception):
@@ -227,6 +230,17 @@ class Proxy:
             if not sleepy:
                 return Unavailable(f"route '{route}': upstream "
                                    f"{', '.join(u.name for u in cands)} down")
+            choice = wake_choice(rc.wake, ctx.wake_asked)
+            if choice == "confirm":
+                ctx.fallback.append(f"asleep:{sleepy[0].name}:not_asked")
+                return Unavailable(
+                    f"upstream '{sleepy[0].name}' is asleep and route '{route}' wakes it only when "
+                    f"asked: send the request again with the header '{WAKE_HEADER}: 1' (waking takes "
+                    f"up to {sleepy[0].cfg.sleep.ready_timeout_s:g}s)", asleep=True)
+            if choice == "spill":
+                got = self._wake_spill(route, sleepy[0], d, tried, ctx)
+                if got is not None:
+                    return got
             ok = await self.state.health.ensure_awake(sleepy[0])
             if ok is None:
                 return Busy(503, f"too many requests waiting for '{sleepy[0].name}' to wake", 5)
@@ -267,6 +281,25 @@ class Proxy:
             return Busy(503, f"route '{route}': no slot within {rc.queue.timeout_s:g}s", 5)
         return Busy(429, f"route '{route}' is busy ({awake[0].slots} slots in use)", 1)
 
+    def _wake_spill(self, route: str, sleepy: Upstream, d: Decision, tried: set[str],
+                    ctx: Ctx) -> Upstream | None:
+        """wake: spill: wake ``sleepy`` in the background and take a slot of an awake
+        upstream of the route's spill routes, then its failover chain (None: nothing
+        awake there either, so the caller holds the request for the wake)."""
+        st = self.state
+        rc = st.cfg.routes[route]
+        for alt in [*rc.spill, *st.policy.chains[route]]:
+            if alt == route or alt in st.drained:
+                continue
+            for u in self._candidates(alt, None, d.has_image, tried):
+                if u.usable() and u.try_acquire():
+                    st.health.start_wake(sleepy)
+                    ctx.fallback.append(f"wake-spill:{route}->{alt}:{sleepy.name}_waking")
+                    st.metrics.fallbacks.labels("wake_spill", route, alt).inc()
+                    ctx.route = alt
+                    return u
+        return None
+
     # -- main entry -----------------------------------------------------------------
 
     async def handle(self, request: web.Request, ctx: Ctx, d: Decision,
@@ -296,6 +329,8 @@ class Proxy:
         pin = d.upstreams
         primary = True
         last_status, last_msg = 503, f"route '{route}' unavailable"
+        asleep_msg: str | None = None  # a route that wakes only when asked said how to ask
+        ctx.wake_asked = request.headers.get(WAKE_HEADER, "").strip().lower() in ("1", "yes", "true")
         while True:
             ctx.route = route
             got = await self._acquire(route, primary, pin, d, tried, ctx)
@@ -333,6 +368,7 @@ class Proxy:
             else:
                 last_status = 504 if got.timed_out else 503
                 last_msg = got.message
+                asleep_msg = got.message if got.asleep else asleep_msg
             last_route = ctx.route or route
             nxt = next((r for r in chain if r not in st.drained
                         and self._candidates(r, None, d.has_image, tried)), None)
@@ -343,6 +379,8 @@ class Proxy:
                     fb = await cloud.fallback(request, st, ctx, d, payload, path, why)
                     if fb is not None:
                         return fb
+                if asleep_msg is not None and last_status == 503:
+                    return self._err(ctx, 503, asleep_msg, "upstream_asleep")
                 if st.cfg.routes[last_route].terminal or st.cfg.routes[route].terminal:
                     return self._err(ctx, 503, f"{last_msg} (route '{last_route}' is "
                                      "terminal: no downgrade)", "terminal_route_unavailable",

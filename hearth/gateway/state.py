@@ -110,9 +110,10 @@ class GatewayState:
                                                cfg.upstreams.items()}
         link_groups(self.upstreams)
         self.drained: set[str] = set()
-        self.metrics = Metrics(lambda: self.upstreams)
+        self.metrics = Metrics(lambda: self.upstreams, lambda: self.policy.cfg.routes)
         self.health = Health(lambda: self.policy.cfg,
-                             on_wake=lambda n: self.metrics.wakes.labels(n).inc())
+                             on_wake=lambda n: self.metrics.wakes.labels(n).inc(),
+                             wake_log=self.metrics.wake)
         self.decisions = JsonlLog(cfg.logs.decision_log)
         self.audit = JsonlLog(cfg.logs.cloud_audit_log)
         self.rates: dict[str, RateBucket] = {}

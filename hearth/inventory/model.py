@@ -304,6 +304,7 @@ class RoutePolicy(Strict):
     spill: list[str] = []
     failover: list[str] = []
     terminal: bool = False
+    wake: Literal["hold", "spill", "confirm"] = "hold"  # every upstream asleep: hold, spill or confirm
     queue: Queue = Queue()
     cloud_fallback: str | None = None  # "<provider>/<alias>": last resort after every local upstream
     private: bool = False  # nothing of this route ever goes to a cloud model

@@ -286,9 +286,28 @@ def check_routing(inv: Inventory) -> Iterator[Problem]:
     for route, policy in routing.routes.items():
         yield from _check_chains(f"routing.routes.{route}", route, policy, known, cloud_models, cloud_names)
     yield from _check_failover_cycles(routing.routes)
+    yield from _check_wake_choices(inv, routing.routes)
     for client, spec in inv.clients.items():
         for route in spec.routes or []:
             yield from route_ref(f"clients.{client}.routes", route)
+
+
+def _check_wake_choices(inv: Inventory, routes: dict[str, RoutePolicy]) -> Iterator[Problem]:
+    """``wake: spill`` needs a fallback to answer from and is no terminal route's;
+    ``spill`` and ``confirm`` only mean something for a route whose upstream sleeps."""
+    serving = inv.route_upstreams()
+    for route, policy in routes.items():
+        where = f"routing.routes.{route}.wake"
+        if policy.wake == "hold":
+            continue
+        if policy.wake == "spill" and policy.terminal:
+            yield Problem(where, "a terminal route never falls back: it cannot spill while its box wakes")
+        elif policy.wake == "spill" and not (policy.spill or policy.failover):
+            yield Problem(where, "spill answers from an awake fallback while the box wakes: "
+                                 "give the route spill: or failover: routes")
+        if not any(inv.hosts[h].sleep.sleeps for h, _ in serving.get(route, [])):
+            yield Problem(where, f"{policy.wake}: no upstream of route {route} sleeps (sleep.sleeps): "
+                                 "there is never a wake to choose about")
 
 
 def check_cloud(inv: Inventory) -> Iterator[Problem]:
