@@ -150,6 +150,19 @@ async def keep_warm(request: web.Request, st: GatewayState) -> web.Response:
 
 
 @_admin
+async def wake(request: web.Request, st: GatewayState) -> web.Response:
+    """POST /admin/wake/<upstream>: wake a sleeping upstream's host (one magic packet) and wait for it."""
+    name = request.match_info["upstream"]
+    up = st.upstreams.get(name)
+    if up is None:
+        return error_response(404, f"Unknown upstream '{name}'", "upstream", "upstream_not_found")
+    if not up.sleeps:
+        return error_response(400, f"upstream '{name}' does not sleep", "upstream")
+    ok = await st.health.ensure_awake(up)
+    return web.json_response({"upstream": name, "awake": bool(ok), "state": up.state})
+
+
+@_admin
 async def recover_cuda(request: web.Request, st: GatewayState) -> web.Response:
     """POST /admin/recover-cuda/<host>: start hearth-recover-cuda on a GPU host (never a terminal route's)."""
     name = request.match_info["host"]
@@ -167,4 +180,5 @@ def register(app: web.Application, key: Any) -> None:
     r.add_post("/admin/undrain/{route}", undrain)
     r.add_post("/admin/reload", reload)
     r.add_post("/admin/keep-warm/{upstream}", keep_warm)
+    r.add_post("/admin/wake/{upstream}", wake)
     r.add_post("/admin/recover-cuda/{host}", recover_cuda)

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import admin, cloud, cloudpolicy, ollama_api, spend
+from . import admin, cloud, cloudpolicy, ollama_api, spend, statuspage
 from .body import Reject, read_json
 from .config import ClientCfg, GatewayConfig
 from .errors import error_response
@@ -157,6 +157,8 @@ def _record(st: GatewayState, ctx: Ctx) -> None:
     latency = time.perf_counter() - ctx.t0
     st.metrics.request_done(ctx.route or "-", ctx.bucket or "-", ctx.status, latency,
                             ctx.ttft_ms / 1000 if ctx.ttft_ms is not None else None)
+    st.recent.record(route=ctx.route, upstream=ctx.upstream, status=ctx.status, reason=ctx.reason,
+                     fallback=ctx.fallback, latency_s=latency)
     if not st.decisions.enabled:
         return
     st.decisions.write({
@@ -312,6 +314,7 @@ def build_app(state: GatewayState) -> web.Application:
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/metrics", metrics)
+    r.add_get("/status", statuspage.make_handler(STATE))
     admin.register(app, STATE)
     r.add_route("*", "/{tail:.*}", _not_found)
 

@@ -19,6 +19,7 @@ from .config import (
 from .health import Health
 from .logs import JsonlLog
 from .metrics import Metrics
+from .recent import Recent
 from .routing import Router
 from .upstreams import Upstream, link_groups
 
@@ -115,6 +116,7 @@ class GatewayState:
                              on_wake=lambda n: self.metrics.wakes.labels(n).inc(),
                              wake_log=self.metrics.wake)
         self.decisions = JsonlLog(cfg.logs.decision_log)
+        self.recent = Recent()  # the status page's last decisions and latencies (memory only)
         self.audit = JsonlLog(cfg.logs.cloud_audit_log)
         self.rates: dict[str, RateBucket] = {}
         self.started = time.time()

@@ -78,17 +78,22 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
     since = node.check_output("date '+%Y-%m-%d %H:%M:%S'")
     try:
         deploy_one_host(short, sleeper)
+        deployed = time.monotonic()
         # 1. left idle, it suspends itself (its clock has run since the session's deploys, so
         #    this can be right after the deploy; at most idle + ticks otherwise)
         _wait("the idle sleeper suspends itself", idle_s + 4 * tick_s + 60,
               lambda: lab_machine.power_state(machine) == "asleep")
+        print(f"\nidle-sleep: {sleeper} asleep {time.monotonic() - deployed:.1f}s after the deploy that set "
+              f"idle_minutes={minutes} (check every {tick_s}s)")
 
         # 2. the next request through the gateway wakes it with one magic packet and is answered
         log = Path(lab_root()) / "daemon.log"
         packet = f"magic packet for {inv.hosts[sleeper].mac}"
         before = log.read_text().count(packet) if log.exists() else 0
         body = {"model": serve.name, "messages": [{"role": "user", "content": "implement a function"}]}
+        asked = time.monotonic()
         status, headers, payload = request(client, inv, "/v1/chat/completions", client_key(inv), body)
+        answered = time.monotonic() - asked
         assert status == 200, payload
         assert headers["x-hearth-upstream"] == upstream
         assert lab_machine.power_state(machine) == "on"
@@ -98,6 +103,9 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
             assert json.loads(node.file(configs.CONFIG).content_string)["idle_minutes"] == minutes
         said = _journal(node, since)  # persistent journal: the decision before the sleep is kept
         assert any(line.startswith("suspending: idle ") for line in said), said[-20:]
+        print(f"idle-sleep: request to the self-suspended {sleeper} through the gateway -> answer in "
+              f"{answered:.1f}s (including the client's SSH round trip); journal: "
+              f"{next(line for line in said if line.startswith('suspending'))}")
 
         # 3. a keep-warm window holds it up past its idle time; the journal says why
         warm_since = node.check_output("date '+%Y-%m-%d %H:%M:%S'")

@@ -174,8 +174,13 @@ def _run(path: Path, tmp: Path, serves: list[dict], last_active: float) -> tuple
     state = tmp / "run" / "state.json"
     state.parent.mkdir(exist_ok=True)
     state.write_text(json.dumps({"boot_id": boot_id, "last_active": last_active}))
+    # /proc as a folder of its own: this machine's /proc shows lab machines' SSH sessions
+    proc = tmp / "proc"
+    (proc / "net").mkdir(parents=True, exist_ok=True)
+    for table in ("tcp", "tcp6"):
+        (proc / "net" / table).write_text("  sl  local_address rem_address   st\n")
     cfg = tmp / "idle.json"
-    cfg.write_text(json.dumps({**CFG, "idle_minutes": 1, "automation_user": os.environ.get("USER", "root"),
+    cfg.write_text(json.dumps({**CFG, "idle_minutes": 1, "automation_user": "hearth", "proc": str(proc),
                                "serves": serves, "state": str(state)}))
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     proc = subprocess.run([sys.executable, str(path), str(cfg)], env=env, capture_output=True, text=True,
@@ -203,7 +208,7 @@ def test_whole_runs_against_the_ollama_standin(tmp_path: Path, make_server: Make
     httpx.post(f"{server.url}/api/generate", json={"model": MODEL, "keep_alive": 0}, timeout=10)
     assert server.ps() == []
     out, calls = _run(path, tmp_path, serves, long_ago)
-    assert calls == ["suspend"] and out.startswith("suspending: idle ")
+    assert calls == ["suspend"] and out.startswith("suspending: idle "), out
 
     # not yet idle long enough: stays up and says how long
     out, calls = _run(path, tmp_path, serves, time.monotonic() - 5)
@@ -212,4 +217,4 @@ def test_whole_runs_against_the_ollama_standin(tmp_path: Path, make_server: Make
     # the engine not running at all serves nothing
     server.stop()
     out, calls = _run(path, tmp_path, serves, long_ago)
-    assert calls == ["suspend"]
+    assert calls == ["suspend"], out
