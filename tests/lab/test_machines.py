@@ -20,6 +20,10 @@ def local(lab: Lab) -> Lab:
     return lab
 
 
+# systemd-logind's per-login units (not deployed by hearth); see the check below.
+LOGIN_UNITS = ("user@", "user-runtime-dir@")
+
+
 def test_machine_has_inventory_identity(local: Lab, machine: str) -> None:
     spec = local.spec.machine(machine)
     h = local.host(machine)
@@ -28,9 +32,17 @@ def test_machine_has_inventory_identity(local: Lab, machine: str) -> None:
     assert f"link/ether {spec.mac} " in eth0
     assert f"inet {spec.address}/" in h.check_output("ip -o -4 addr show dev eth0")
     assert h.check_output("ip route show default").startswith(f"default via {local.spec.host_ip}")
-    # "degraded" means a unit failed: a deploy must leave none (name them if it did)
+    # "degraded" means a unit failed: a deploy must leave none (name them if it did).
+    # systemd's own per-login units (user@UID, user-runtime-dir@UID) are the one
+    # exception: under heavy load logind can fail one while SSH sessions come and go,
+    # which says nothing about what hearth deployed; they are named, never hidden.
     state = h.run("systemctl is-system-running --wait").stdout.strip()
-    assert state == "running", h.run("systemctl --failed --no-legend --plain").stdout
+    failed = h.run("systemctl --failed --no-legend --plain").stdout.split("\n")
+    units = [ln.split()[0] for ln in failed if ln.strip()]
+    others = [u for u in units if not u.startswith(LOGIN_UNITS)]
+    assert state in ("running", "degraded") and not others, "\n".join(failed)
+    if units:
+        print(f"{machine}: systemd login units failed (tolerated): {units}")
 
 
 def test_machine_is_the_kind_and_arch_the_inventory_says(local: Lab, machine: str) -> None:
