@@ -79,8 +79,10 @@ def test_a_hung_serve_is_restarted_by_the_timer_and_routed_to_again(lab: Any, in
                  lambda: main_pid(node, unit) not in (0, before) and answers(node, url), interval + 60)  # fmt: skip
     finally:
         node.run(f"sudo kill -CONT {before}")
-    log = journal_since(node, started)
-    assert f"{unit}" in log and "restarting" in log and "answers again" in log, log
+    # the pass logs "answers again" after its own next probe: wait for that line (bounded)
+    log = wait_for("hearth-heal logs the serve answering again",
+                   lambda: (text := journal_since(node, started)) and "answers again" in text and text, 60)
+    assert f"{unit} ({serve['name']}) is down" in log and "restarting" in log, log
     metrics = node.check_output("cat /var/lib/prometheus/node-exporter/hearth_heal.prom")
     assert f'hearth_heal_restarts_total{{host="{name}",unit="{unit}"}} ' in metrics
     assert f'hearth_heal_restarts_total{{host="{name}",unit="{unit}"}} 0' not in metrics
