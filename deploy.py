@@ -12,13 +12,18 @@ from pyinfra import host, local
 
 from hearth.facts.system import DebianArch
 from hearth.inventory import load_cached
+from hearth.systems import configurable
 
 if "windows" in host.groups:
     # The Windows overlay key pair first: Linux peers read its public half when their
     # WireGuard configs are written (roles/overlay).
     local.include("roles/windows/keys.py")
 
-if "linux" in host.groups:
+# A host running a system hearth does not configure (hearth.systems.SUPPORTED) is
+# skipped with one line, before any of its roles is planned; the others go on.
+linux = "linux" in host.groups and configurable(host)
+
+if linux:
     # Every artifact is chosen by the inventory's arch: a wrong one must stop here.
     want = load_cached(host.data.hearth_inventory).hosts[host.data.hearth_host].arch
     arch = host.get_fact(DebianArch) or "unknown (dpkg --print-architecture failed)"
@@ -31,42 +36,42 @@ if "linux" in host.groups:
     local.include("roles/overlay/main.py")
     local.include("roles/firewall/main.py")
 
-if "linux" in host.groups and "sleepers" in host.groups:
+if linux and "sleepers" in host.groups:
     local.include("roles/wol/main.py")
 
 # Before k3s (which finds nvidia-container-runtime at its first start) and before
 # the serving roles (a GPU that no longer fits their settings stops them here).
-if "linux" in host.groups and "nvidia" in host.groups:
+if linux and "nvidia" in host.groups:
     local.include("roles/nvidia/main.py")
 
 # k3s on servers and agents: pyinfra orders operations by where they are called and
 # runs each on every host before the next, and roles/k3s calls the servers' start
 # before the agents' token and start, and servers' restarts before agents'.
-if "k3s_servers" in host.groups or "k3s_agents" in host.groups:
+if linux and ("k3s_servers" in host.groups or "k3s_agents" in host.groups):
     local.include("roles/k3s/main.py")
 
-if "linux" in host.groups and "ollama" in host.groups:
+if linux and "ollama" in host.groups:
     local.include("roles/ollama/main.py")
 
 # vLLM after nvidia (a card that no longer fits the serving settings stops the host
 # before its units change) and after k3s (k3s restarts for the container toolkit
 # happen first, so vLLM's CUDA init is not disturbed); its units start one at a
 # time, each ready before the next (roles/vllm).
-if "linux" in host.groups and "vllm" in host.groups:
+if linux and "vllm" in host.groups:
     local.include("roles/vllm/main.py")
 
 # CUDA recovery needs the GPU services it restarts: after ollama and vllm.
-if "linux" in host.groups and "nvidia" in host.groups and {"vllm", "ollama"} & set(host.groups):
+if linux and "nvidia" in host.groups and {"vllm", "ollama"} & set(host.groups):
     local.include("roles/recover_cuda/main.py")
 
-if "gateway" in host.groups:
+if linux and "gateway" in host.groups:
     local.include("roles/gateway/main.py")
     # windows.reach ssh_tunnel: its key pair before the windows role puts the public half on the box
     local.include("roles/gateway/tunnels.py")
 
 # Every Linux node reports its health: the node exporter on the overlay, and GPU metrics
 # on NVIDIA hosts (after the nvidia role, whose nvidia-smi the GPU timer asks).
-if "linux" in host.groups:
+if linux:
     local.include("roles/telemetry/main.py")
     # After the serving roles: the healing timer restarts their units (GPU hosts only).
     local.include("roles/heal/main.py")
@@ -83,7 +88,7 @@ if "windows" in host.groups:
 
 # From the gateway host, once every box is up (and its tunnel, if any): upstreams hearth
 # does not install answer /v1/models with their served names (a report, never a failure).
-if "gateway" in host.groups:
+if linux and "gateway" in host.groups:
     local.include("roles/upstreams/main.py")
 
 # After k3s: restart it where the container toolkit changed under it; the device

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hearth import systems
 from hearth.configs import ConfigFile
 from hearth.deploy_data import group_defaults
 from hearth.inventory import Inventory
@@ -20,7 +21,6 @@ AUTO_UPGRADES = "/etc/apt/apt.conf.d/20auto-upgrades"
 UNATTENDED = "/etc/apt/apt.conf.d/52hearth-unattended-upgrades"
 DEBIAN_12: dict[str, Any] = {"name": "Debian", "major": 12, "minor": None,
                              "release_meta": {"ID": "debian", "VERSION_CODENAME": "bookworm"}}
-SUPPORTED = {("Debian", 12), ("Ubuntu", 22), ("Ubuntu", 24)}
 
 
 def settings(inv: Inventory, name: str) -> dict[str, Any]:
@@ -29,20 +29,39 @@ def settings(inv: Inventory, name: str) -> dict[str, Any]:
 
 
 def distro(facts: dict[str, Any] | None) -> dict[str, Any]:
-    """The distribution from facts (Debian 12 when unknown); refuse unsupported ones."""
+    """The distribution from facts (Debian 12 when unknown); refuse unsupported ones
+    (``deploy.py`` skips such hosts before any role plans: see hearth.systems)."""
     value = (facts or {}).get("distro") or DEBIAN_12
-    if (value.get("name"), value.get("major")) not in SUPPORTED:
-        wanted = ", ".join(f"{n} {m}" for n, m in sorted(SUPPORTED))
-        raise ValueError(f"unsupported distribution {value.get('name')} {value.get('major')} (want {wanted})")
+    problem = systems.unsupported_reason(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
 def sysctls(bridge_nf: bool) -> dict[str, int]:
-    """Kernel settings the cluster needs: routing for the overlay and pods."""
-    values = {"net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1}
+    """Kernel settings the cluster needs: IPv4 routing for the overlay and pods.
+
+    No IPv6 forwarding: nothing hearth deploys routes IPv6 (overlay and pod CIDRs
+    are IPv4), and turning it on makes the kernel ignore router advertisements (a
+    host on SLAAC loses its IPv6 default route) and fails on hosts booted with IPv6 off.
+    """
+    values = {"net.ipv4.ip_forward": 1}
     if bridge_nf:  # only exists when br_netfilter is loaded (never inside a container)
         values |= {"net.bridge.bridge-nf-call-iptables": 1, "net.bridge.bridge-nf-call-ip6tables": 1}
     return values
+
+
+def automation_user(inv: Inventory, name: str) -> str:
+    """The user the deploy logs in as on ``name``."""
+    return inv.hosts[name].ssh_user or inv.ssh.user
+
+
+def root_login(inv: Inventory, name: str) -> str:
+    """sshd's PermitRootLogin: ``no`` unless asked for, or unless the deploy itself
+    logs in as root (``no`` would lock the next run out): then key-only."""
+    if inv.ssh.root_login or automation_user(inv, name) == "root":
+        return "prohibit-password"
+    return "no"
 
 
 def sshd(inv: Inventory, name: str) -> ConfigFile:
@@ -50,15 +69,12 @@ def sshd(inv: Inventory, name: str) -> ConfigFile:
     return ConfigFile(
         dest=SSHD_DROPIN,
         template="base/sshd.conf.j2",
-        context={
-            "port": host.ssh_port or inv.ssh.port,
-            "root_login": "prohibit-password" if inv.ssh.root_login else "no",
-        },
+        context={"port": host.ssh_port or inv.ssh.port, "root_login": root_login(inv, name)},
     )
 
 
 def sudoers(inv: Inventory, name: str) -> ConfigFile:
-    user = inv.hosts[name].ssh_user or inv.ssh.user
+    user = automation_user(inv, name)
     return ConfigFile(dest=SUDOERS, template="base/sudoers.j2", context={"user": user}, mode="0440")
 
 
@@ -67,8 +83,17 @@ def sysctl_file(facts: dict[str, Any] | None) -> ConfigFile:
     return ConfigFile(dest=SYSCTL, template="base/sysctl.conf.j2", context={"sysctls": sysctls(bridge)})
 
 
-def unattended(facts: dict[str, Any] | None) -> list[ConfigFile]:
-    """Daily security updates; the allowed origins differ between Debian and Ubuntu."""
+# GPU driver and CUDA packages must move together with the kernel module and the
+# container toolkit: unattended upgrades leave them to the nvidia role (regexes
+# matched against the start of package names).
+NVIDIA_HELD = ("nvidia-", "libnvidia-", "libcuda", "cuda-", "firmware-nvidia-",
+               "linux-modules-nvidia-", "linux-objects-nvidia-", "linux-signatures-nvidia-",
+               "xserver-xorg-video-nvidia")
+
+
+def unattended(facts: dict[str, Any] | None, nvidia: bool = False) -> list[ConfigFile]:
+    """Daily security updates only: the distribution's own origin lists are cleared
+    (``#clear``) and replaced by its security origin; NVIDIA/CUDA held back on GPU hosts."""
     dist = distro(facts)
     if dist["name"] == "Ubuntu":
         origins = ["${distro_id}:${distro_codename}-security", "${distro_id}ESMApps:${distro_codename}-apps-security"]
@@ -80,18 +105,19 @@ def unattended(facts: dict[str, Any] | None) -> list[ConfigFile]:
     return [
         ConfigFile(dest=AUTO_UPGRADES, template="base/20auto-upgrades.j2"),
         ConfigFile(dest=UNATTENDED, template="base/unattended-upgrades.j2",
-                   context={"origins": origins, "patterns": patterns, "distro": dist["name"]}),
+                   context={"origins": origins, "patterns": patterns, "distro": dist["name"],
+                            "blacklist": NVIDIA_HELD if nvidia else ()}),
     ]
 
 
 def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -> list[ConfigFile]:
     """Every baseline file written on ``name``."""
-    if inv.hosts[name].os != "linux":
+    if inv.hosts[name].os != "linux" or not inv.hosts[name].managed:
         return []
     distro(facts)
     files = [sshd(inv, name), sysctl_file(facts)]
     if (inv.hosts[name].ssh_user or inv.ssh.user) != "root":
         files.append(sudoers(inv, name))
     if settings(inv, name)["unattended_upgrades"]:
-        files.extend(unattended(facts))
+        files.extend(unattended(facts, nvidia=any(g.vendor == "nvidia" for g in inv.hosts[name].gpus)))
     return files

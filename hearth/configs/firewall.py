@@ -1,31 +1,39 @@
 """The nftables ruleset of a host: which port is open to whom, from the inventory.
 
 The port mapping lives here, in Python; ``templates/firewall/`` only lays it out.
-Policy: inbound is dropped unless listed. SSH comes first (admin LAN + overlay),
-WireGuard's UDP port is open to the LAN, and every service port is open only to
-the overlay (on the overlay interface, from the overlay CIDR) -- exactly the ports
-this host's roles and serves listen on. hearth owns one table (``inet hearth``);
-other tables (k3s, flannel, kube-proxy) are left alone.
+Policy: inbound is dropped unless listed. SSH comes first (admin LAN + overlay,
+IPv4 and IPv6 ranges alike), WireGuard's UDP port is open to the LAN, and every
+service port is open only to the overlay (on the overlay interface, from the
+overlay CIDR) -- exactly the ports this host's roles and serves listen on -- and,
+on k3s nodes, to the node's own pods. A forward chain keeps what k3s and Docker
+publish by DNAT (NodePort, hostPort, servicelb, ``docker run -p``) and the pod and
+service ranges closed to anything that does not come over the overlay or from a
+pod or local container. hearth owns one table (``inet hearth``); other tables
+(k3s, flannel, kube-proxy, Docker) are left alone.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass
+import ipaddress
+from dataclasses import dataclass
 from typing import Any
 
 from hearth.configs import ConfigFile, recover_cuda
 from hearth.configs.base import settings
 from hearth.inventory import Inventory
 
-RULESET = "/etc/nftables.conf"
+RULESET = "/etc/hearth/nftables.conf"
+UNIT = "/etc/systemd/system/hearth-firewall.service"
+LEGACY_RULESET = "/etc/nftables.conf"  # where hearth put it before it had its own unit
 FAMILY = "inet"
 TABLE = "hearth"
 K3S_API = 6443
 KUBELET = 10250
 FLANNEL_VXLAN = 8472
+FLANNEL_WIREGUARD = (51820, 51821)  # flannel's wireguard-native backend, IPv4 and IPv6
 POD_INTERFACES = ("cni0", "flannel.1")
+CONTAINER_INTERFACES = ("docker0",)  # plus Docker's user networks, br-*
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,50 @@ class Allow:
     why: str
     interfaces: tuple[str, ...] = ()
 
+    @property
+    def ip(self) -> str:
+        """nftables' address match of the sources: ``ip`` (IPv4) or ``ip6``."""
+        return "ip6" if ipaddress.ip_network(self.sources[0]).version == 6 else "ip"
+
+
+def by_family(proto: str, port: int, sources: list[str], why: str, interfaces: tuple[str, ...] = ()) -> list[Allow]:
+    """One rule per address family (nftables matches IPv4 and IPv6 sources apart)."""
+    v4 = tuple(s for s in dict.fromkeys(sources) if ipaddress.ip_network(s).version == 4)
+    v6 = tuple(s for s in dict.fromkeys(sources) if ipaddress.ip_network(s).version == 6)
+    return [Allow(proto, port, group, why, interfaces) for group in (v4, v6) if group]
+
+
+def ssh_sources(inv: Inventory) -> list[str]:
+    """Where SSH is accepted from: ``lan.admin_cidr`` (IPv4 and IPv6) and the overlay."""
+    return list(dict.fromkeys([*(str(n) for n in inv.lan.admin_networks), str(inv.overlay.cidr)]))
+
+
+def flannel_ports(inv: Inventory) -> list[tuple[str, int, str]]:
+    """The UDP ports flannel's backend uses between nodes (over the overlay)."""
+    backend = getattr(inv.k3s, "flannel_backend", "vxlan") if inv.k3s is not None else "vxlan"
+    if backend == "vxlan":
+        return [("udp", FLANNEL_VXLAN, "flannel VXLAN")]
+    if backend == "wireguard-native":
+        return [("udp", port, "flannel wireguard-native") for port in FLANNEL_WIREGUARD]
+    return []
+
+
+def unprotected_source(inv: Inventory, address: str) -> str | None:
+    """Why a deploy connecting from ``address`` would be cut off by this ruleset's
+    SSH rule, or None when it stays reachable (loopback always is)."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # a dual-stack sshd reports IPv4 clients as ::ffff:a.b.c.d
+    if ip.is_loopback:
+        return None
+    allowed = [ipaddress.ip_network(s) for s in ssh_sources(inv)]
+    if any(ip.version == net.version and ip in net for net in allowed):
+        return None
+    where = ", ".join(str(n) for n in allowed)
+    family = "an IPv6" if ip.version == 6 else "an IPv4"
+    return (f"this deploy connects from {ip}, which the new ruleset would drop on SSH (allowed: {where}); "
+            f"add {family} range holding {ip} to lan.admin_cidr in the inventory, or deploy from inside it")
+
 
 def service_ports(inv: Inventory, name: str) -> list[tuple[str, int, str]]:
     """(proto, port, why) of every service this host's roles open, overlay-only."""
@@ -46,7 +98,7 @@ def service_ports(inv: Inventory, name: str) -> list[tuple[str, int, str]]:
     if "k3s_server" in host.roles:
         ports.append(("tcp", K3S_API, "k3s API"))
     if {"k3s_server", "k3s_agent"} & set(host.roles):
-        ports += [("tcp", KUBELET, "kubelet"), ("udp", FLANNEL_VXLAN, "flannel VXLAN")]
+        ports += [("tcp", KUBELET, "kubelet"), *flannel_ports(inv)]
     if "gateway" in host.roles and inv.gateway is not None:
         ports.append(("tcp", inv.gateway.port, "hearth gateway"))
     for serve in host.serves:
@@ -62,13 +114,17 @@ def service_ports(inv: Inventory, name: str) -> list[tuple[str, int, str]]:
     return [(proto, port, why) for (proto, port), why in unique.items()]
 
 
+def k3s_node(inv: Inventory, name: str) -> bool:
+    return inv.k3s is not None and bool({"k3s_server", "k3s_agent"} & set(inv.hosts[name].roles))
+
+
 def rules(inv: Inventory, name: str) -> list[Allow]:
     """The accept rules in order: SSH first, then WireGuard, services, pod access."""
     host = inv.hosts[name]
     overlay = str(inv.overlay.cidr)
     iface = inv.overlay.interface
     ssh_port = host.ssh_port or inv.ssh.port
-    out = [Allow("tcp", ssh_port, tuple(dict.fromkeys([str(inv.lan.admin), overlay])), "ssh")]
+    out = by_family("tcp", ssh_port, ssh_sources(inv), "ssh")
     if inv.overlay.kind == "wireguard":
         out.append(Allow("udp", inv.overlay.port, (str(inv.lan.cidr),), "wireguard"))
     for proto, port, why in service_ports(inv, name):
@@ -76,12 +132,24 @@ def rules(inv: Inventory, name: str) -> list[Allow]:
     from hearth.configs.gateway_lan import lan_rules  # imports Allow from here
 
     out += lan_rules(inv, name)  # gateway.lan: opt-in, to the listed CIDRs only
-    if inv.k3s is not None and {"k3s_server", "k3s_agent"} & set(host.roles):
+    if inv.k3s is not None and k3s_node(inv, name):
+        # A pod reaching its own node (API, kubelet, and the node's services: the
+        # gateway, Ollama, an exporter) arrives from the pod CIDR on the pod bridge.
         pods = (str(inv.k3s.cluster_cidr),)
-        if "k3s_server" in host.roles:
-            out.append(Allow("tcp", K3S_API, pods, "k3s API from pods", POD_INTERFACES))
-        out.append(Allow("tcp", KUBELET, pods, "kubelet from pods", POD_INTERFACES))
+        for proto, port, why in service_ports(inv, name):
+            if proto == "tcp":
+                out.append(Allow(proto, port, pods, f"{why} from pods", POD_INTERFACES))
     return out
+
+
+def forward(inv: Inventory, name: str) -> dict[str, Any]:
+    """The forward chain's pieces: who may be forwarded to, and what is closed."""
+    trusted = [inv.overlay.interface, *CONTAINER_INTERFACES]
+    closed: list[str] = []
+    if inv.k3s is not None and k3s_node(inv, name):
+        trusted[1:1] = POD_INTERFACES
+        closed = [str(inv.k3s.cluster_cidr), str(inv.k3s.service_cidr)]
+    return {"trusted": tuple(dict.fromkeys(trusted)), "trusted_wildcards": ("br-*",), "closed": tuple(closed)}
 
 
 def ruleset(inv: Inventory, name: str) -> ConfigFile:
@@ -92,16 +160,23 @@ def ruleset(inv: Inventory, name: str) -> ConfigFile:
         "table": TABLE,
         "rules": allows,
         "ping_from": tuple(dict.fromkeys([str(inv.lan.cidr), str(inv.overlay.cidr)])),
+        "forward": forward(inv, name),
     }
-    digest = hashlib.sha256(
-        json.dumps({**context, "rules": [asdict(a) for a in allows]}, sort_keys=True).encode()
-    ).hexdigest()[:16]
-    # The live table carries this stamp: the deploy re-applies when the kernel's copy differs.
-    context["stamp"] = f"hearth {digest}"
+    # The live table carries this stamp (a hash of the file's text without it): the
+    # deploy re-applies when the kernel's copy differs, also after a template change.
+    unstamped = ConfigFile(dest=RULESET, template="firewall/nftables.conf.j2", context={**context, "stamp": ""})
+    context["stamp"] = f"hearth {hashlib.sha256(unstamped.render().encode()).hexdigest()[:16]}"
     return ConfigFile(dest=RULESET, template="firewall/nftables.conf.j2", context=context, mode="0600")
 
 
+def unit() -> ConfigFile:
+    """hearth's own boot unit: loads and deletes only ``table inet hearth`` (Debian's
+    nftables.service flushes the whole ruleset on stop, k3s's and Docker's too)."""
+    return ConfigFile(dest=UNIT, template="firewall/hearth-firewall.service.j2",
+                      context={"ruleset": RULESET, "family": FAMILY, "table": TABLE})
+
+
 def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -> list[ConfigFile]:
-    if inv.hosts[name].os != "linux":
+    if inv.hosts[name].os != "linux" or not inv.hosts[name].managed:
         return []
-    return [ruleset(inv, name)]
+    return [ruleset(inv, name), unit()]

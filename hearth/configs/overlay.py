@@ -6,6 +6,8 @@ they are. Peers' public keys are facts (read from each host at deploy time).
 
 ``facts`` (all optional):
     wireguard_keys   -- {host name: public key}; a missing key renders a placeholder
+                        (``hearth render``), or leaves the peer out (``omit_unknown``:
+                        the deploy, for a peer asleep since before it ever had a key)
     wireguard_kernel -- bool: the kernel has WireGuard; False adds the wireguard-go drop-in
 """
 
@@ -34,10 +36,20 @@ def config_path(inv: Inventory) -> str:
 
 
 def members(inv: Inventory) -> list[str]:
-    """Hosts on hearth's WireGuard overlay: every Linux host, and each Windows host
-    reached over the overlay (``windows.reach: overlay``, the default)."""
-    return [name for name, host in inv.hosts.items()
-            if host.os == "linux" or host.windows is None or host.windows.reach == "overlay"]
+    """Hosts on hearth's WireGuard overlay: every Linux host hearth manages, each
+    Windows host reached over the overlay (``windows.reach: overlay``, the default),
+    and the ``managed: false`` hosts that give their ``wireguard_public_key``."""
+    def member(host: Any) -> bool:
+        if not host.managed:
+            return bool(host.wireguard_public_key)
+        return host.os == "linux" or host.windows is None or host.windows.reach == "overlay"
+
+    return [name for name, host in inv.hosts.items() if member(host)]
+
+
+def inventory_keys(inv: Inventory) -> dict[str, str]:
+    """Public keys the inventory gives (hosts hearth does not manage)."""
+    return {name: host.wireguard_public_key for name, host in inv.hosts.items() if host.wireguard_public_key}
 
 
 def peer_names(inv: Inventory, name: str) -> list[str]:
@@ -49,11 +61,13 @@ def peer_names(inv: Inventory, name: str) -> list[str]:
     return others
 
 
-def peers(inv: Inventory, name: str, keys: dict[str, str]) -> list[Peer]:
+def peers(inv: Inventory, name: str, keys: dict[str, str], omit_unknown: bool = False) -> list[Peer]:
     hub_spoke = inv.overlay.topology == "hub" and name != inv.overlay.hub
     out = []
     for other in peer_names(inv, name):
         host = inv.hosts[other]
+        if omit_unknown and not keys.get(other):
+            continue
         # A spoke reaches every overlay address through the hub; others by /32.
         allowed = (str(inv.overlay.cidr),) if hub_spoke else (f"{host.overlay_ip}/32",)
         out.append(Peer(
@@ -65,7 +79,7 @@ def peers(inv: Inventory, name: str, keys: dict[str, str]) -> list[Peer]:
     return out
 
 
-def wg_config(inv: Inventory, name: str, keys: dict[str, str] | None = None) -> ConfigFile:
+def wg_config(inv: Inventory, name: str, keys: dict[str, str] | None = None, omit_unknown: bool = False) -> ConfigFile:
     host = inv.hosts[name]
     iface = inv.overlay.interface
     return ConfigFile(
@@ -76,11 +90,36 @@ def wg_config(inv: Inventory, name: str, keys: dict[str, str] | None = None) -> 
             "address": f"{host.overlay_ip}/{inv.overlay.cidr.prefixlen}",
             "port": inv.overlay.port,
             "private_key_path": f"/etc/wireguard/{iface}.key",
-            "peers": peers(inv, name, keys or {}),
+            "peers": peers(inv, name, keys or {}, omit_unknown),
             "keepalive": KEEPALIVE,
         },
         mode="0600",
     )
+
+
+def interface_section(text: str) -> str:
+    """The ``[Interface]`` part of a wg-quick config (everything before the first
+    ``[Peer]``): when only the peers changed, ``wg syncconf`` applies the change
+    without taking the interface down; an interface change needs a restart."""
+    return text.split("\n[Peer]", 1)[0].strip()
+
+
+def peer_keys_in(text: str) -> dict[str, str]:
+    """{peer name: public key} from a config this module rendered (``# name`` then
+    ``PublicKey = ...``): the last known keys a host keeps for its peers."""
+    found: dict[str, str] = {}
+    name = None
+    for line in text.splitlines():
+        line = line.strip()
+        if line == "[Peer]":
+            name = None
+        elif line.startswith("# ") and name is None:
+            name = line[2:].strip()
+        elif line.startswith("PublicKey") and name:
+            key = line.partition("=")[2].strip()
+            if key and not key.startswith("<"):
+                found[name] = key
+    return found
 
 
 def userspace_dropin() -> ConfigFile:
@@ -90,9 +129,10 @@ def userspace_dropin() -> ConfigFile:
 def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -> list[ConfigFile]:
     """Every overlay file written on ``name`` (none when the overlay already exists)."""
     facts = facts or {}
-    if inv.overlay.kind != "wireguard" or inv.hosts[name].os != "linux":
+    if inv.overlay.kind != "wireguard" or inv.hosts[name].os != "linux" or name not in members(inv):
         return []
-    files = [wg_config(inv, name, facts.get("wireguard_keys"))]
+    keys = {**inventory_keys(inv), **(facts.get("wireguard_keys") or {})}
+    files = [wg_config(inv, name, keys)]
     if facts.get("wireguard_kernel") is False:
         files.append(userspace_dropin())
     return files

@@ -57,3 +57,39 @@ class DebianArch(FactBase[str]):
 
     def process(self, output: list[str]) -> str:
         return "\n".join(output).strip()
+
+
+class SshClientAddress(FactBase[str | None]):
+    """
+    The address this very SSH session comes from, as sshd sees it (the first
+    field of ``SSH_CONNECTION``): the deploying machine, or the jump host in
+    between. ``None`` when not over SSH. Read without sudo (sudo drops the variable).
+
+    .. code:: python
+
+        host.get_fact(SshClientAddress, _sudo=False)  # "192.168.1.5" or "fd00::5"
+    """
+
+    def command(self) -> str:
+        return 'echo "${SSH_CONNECTION%% *}"'
+
+    def process(self, output: list[str]) -> str | None:
+        value = "\n".join(output).strip()
+        return value or None
+
+
+class PythonVersion(FactBase[tuple[int, ...] | None]):
+    """
+    The version of the host's ``python3`` as a tuple, or ``None`` without one.
+
+    .. code:: python
+
+        host.get_fact(PythonVersion)  # (3, 11, 2)
+    """
+
+    def command(self) -> str:
+        return "python3 -c 'import sys; print(*sys.version_info[:3])' 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> tuple[int, ...] | None:
+        parts = "\n".join(output).split()
+        return tuple(int(p) for p in parts) if parts and all(p.isdigit() for p in parts) else None

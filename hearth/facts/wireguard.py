@@ -89,3 +89,25 @@ class LivePublicKey(FactBase[str | None]):
     def process(self, output: list[str]) -> str | None:
         value = "\n".join(output).strip()
         return value or None
+
+
+class WireGuardConfig(FactBase[str | None]):
+    """
+    The text of ``/etc/wireguard/<interface>.conf``, or ``None`` when there is none.
+    hearth's configs hold no secret (the private key is loaded by ``PostUp``), and
+    they are where a host keeps its peers' last known public keys.
+
+    .. code:: python
+
+        host.get_fact(WireGuardConfig, interface="wg0", _sudo=True)
+    """
+
+    def command(self, interface: str) -> str:
+        path = f"{KEY_DIR}/{interface}.conf"
+        return f"if [ -f {path} ]; then cat {path}; echo; echo '#hearth-end'; fi"
+
+    def process(self, output: list[str]) -> str | None:
+        lines = list(output)
+        if not lines or lines[-1].strip() != "#hearth-end":
+            return None
+        return "\n".join(lines[:-1]).rstrip("\n") + "\n"

@@ -61,8 +61,9 @@ def host_data(inv: Inventory, path: Path, name: str, host: Host) -> dict[str, An
 
 def deployable(host: Host) -> bool:
     """Hosts pyinfra connects to: every host (Windows hosts get the windows role over
-    SSH + PowerShell, see roles/windows)."""
-    return host.os in ("linux", "windows")
+    SSH + PowerShell, see roles/windows), except those marked ``managed: false``
+    (never connected to; the gateway still routes to them from the inventory)."""
+    return host.os in ("linux", "windows") and host.managed
 
 
 def build_groups(inv: Inventory, path: Path) -> dict[str, list[HostEntry]]:

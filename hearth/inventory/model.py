@@ -9,7 +9,7 @@ duplicate addresses...) live in :mod:`hearth.inventory.validate`.
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -62,14 +62,25 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+AdminNetwork = IPv4Network | IPv6Network
+
+
 class Lan(Strict):
     cidr: IPv4Network
-    admin_cidr: IPv4Network | None = None
+    # One range or a list, IPv4 and/or IPv6 (e.g. [192.168.1.0/24, "fd00:1::/64"]).
+    admin_cidr: AdminNetwork | list[AdminNetwork] | None = None
+
+    @property
+    def admin_networks(self) -> list[AdminNetwork]:
+        """The ranges SSH is allowed from (defaults to the whole LAN)."""
+        if self.admin_cidr is None:
+            return [self.cidr]
+        return list(self.admin_cidr) if isinstance(self.admin_cidr, list) else [self.admin_cidr]
 
     @property
     def admin(self) -> IPv4Network:
-        """The range SSH is allowed from (defaults to the whole LAN)."""
-        return self.admin_cidr or self.cidr
+        """The first IPv4 range SSH is allowed from (the whole LAN when none is given)."""
+        return next((n for n in self.admin_networks if isinstance(n, IPv4Network)), self.cidr)
 
 
 class Overlay(Strict):
@@ -261,6 +272,11 @@ class Host(Strict):
     ssh_port: int | None = Field(None, ge=1, le=65535)
     allow_reboot: bool = False  # may a deploy reboot this host (e.g. for a new driver)? one at a time
     k3s: HostK3s = HostK3s()
+    # false: hearth never connects (a system it cannot configure, e.g. a postmarketOS
+    # phone): no role runs there; the gateway still routes to its serves.
+    managed: bool = True
+    # managed: false hosts whose WireGuard you set up by hand join the overlay with this key.
+    wireguard_public_key: str | None = Field(None, pattern=r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$")
     settings: dict[str, Any] = {}
     timeouts: UpstreamTimeouts = UpstreamTimeouts()  # the gateway's toward each serve here
 

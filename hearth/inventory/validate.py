@@ -137,6 +137,20 @@ def check_roles(inv: Inventory) -> Iterator[Problem]:
             yield Problem("overlay.hub", "topology hub needs hub: the name of a host in hosts")
 
 
+def check_unmanaged(inv: Inventory) -> Iterator[Problem]:
+    """Hosts hearth never connects to (``managed: false``) cannot carry what hearth deploys."""
+    for name, host in inv.hosts.items():
+        if host.managed:
+            if host.wireguard_public_key is not None:
+                yield Problem(f"hosts.{name}.wireguard_public_key",
+                              "hearth makes the key pair on hosts it manages; only a managed: false host gives its key")
+            continue
+        if "gateway" in host.roles:
+            yield Problem(f"hosts.{name}.roles", "the gateway role is deployed by hearth; this host is managed: false")
+        if inv.overlay.topology == "hub" and inv.overlay.hub == name:
+            yield Problem("overlay.hub", f"the hub {name} is managed: false; hearth cannot configure its WireGuard")
+
+
 def _one_host_with_role(inv: Inventory, path: str, name: str, role: str) -> Iterator[Problem]:
     if name not in inv.hosts:
         yield Problem(path, f"no host named {name}")
@@ -457,6 +471,7 @@ CHECKS: tuple[Check, ...] = (
     check_sleepers,
     check_windows,
     check_roles,
+    check_unmanaged,
     check_serves,
     check_ollama_server,
     check_vram,

@@ -7,7 +7,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
-from hearth.facts.nftables import NftTableComment
+from hearth.facts.nftables import NftTableComment, OtherFirewalls
 from hearth.operations.files import validated_put
 
 
@@ -49,3 +49,53 @@ def ruleset(content: str, dest: str, family: str, table: str, stamp: str):
         yield StringCommand("nft", "-f", shlex.quote(dest))
     else:
         host.noop(f"nftables table {family} {table} is loaded ({stamp})")
+
+
+def _refuse(message: str) -> StringCommand:
+    """A command that fails the host with ``message`` (nothing else runs there)."""
+    return StringCommand(f"echo {shlex.quote('hearth: ' + message)} >&2; exit 1")
+
+
+@operation()
+def no_other_firewall():
+    """
+    Fail the host, before any firewall change, when ufw is enabled or firewalld
+    runs: two managers of one packet filter undo each other's rules. The fix is
+    the operator's (disable the other one, or leave the host out of hearth's
+    firewall); hearth does not fight it.
+
+    **Example:**
+
+    .. code:: python
+
+        nftables.no_other_firewall(name="No ufw or firewalld")
+    """
+    others = host.get_fact(OtherFirewalls)
+    if not others:
+        host.noop("no ufw or firewalld active")
+        return
+    fixes = {"ufw": "`ufw disable`", "firewalld": "`systemctl disable --now firewalld`"}
+    yield _refuse(f"{' and '.join(others)} manage this host's firewall; hearth's nftables table would fight "
+                  f"{'them' if len(others) > 1 else 'it'}: {', '.join(fixes[o] for o in others)} "
+                  f"(or remove {' and '.join(others)}) and re-run")
+
+
+@operation()
+def keeps_session(problem: str | None):
+    """
+    Fail the host before a ruleset loads that would drop this deploy's own SSH
+    connection (``problem``, e.g. from ``hearth.configs.firewall.unprotected_source``
+    fed with :class:`~hearth.facts.system.SshClientAddress`). The running session
+    would survive through ``ct state established`` and the NEXT run would hang,
+    so the refusal comes now, naming the address and the setting to change.
+
+    **Example:**
+
+    .. code:: python
+
+        nftables.keeps_session(name="Deploy session stays allowed", problem=None)
+    """
+    if problem is None:
+        host.noop("the deploying address stays allowed on SSH")
+        return
+    yield _refuse(problem)

@@ -16,9 +16,11 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files, server, systemd
 
+from hearth import systems
 from hearth.configs import base as configs
-from hearth.facts.system import Container, PathExists
+from hearth.facts.system import Container, PathExists, PythonVersion
 from hearth.inventory import load_cached
+from hearth.operations import checks, ssh
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
 
@@ -43,6 +45,12 @@ def apply_base() -> None:
     }
     by_dest = {cf.dest: cf for cf in configs.host_files(inv, name, facts)}
     container = host.get_fact(Container)
+
+    if "gateway" in host.groups:
+        # The gateway's virtualenv is built from the system python3 by the gateway role.
+        python = host.get_fact(PythonVersion)
+        checks.requirement(name="python3 >= 3.11 for the gateway (checked before anything changes)",
+                           problem=systems.python_problem(python))
 
     server.hostname(name="Hostname is the inventory name", hostname=name)
 
@@ -70,10 +78,7 @@ def apply_base() -> None:
                                     public_keys=authorized_key(inv.ssh.key))
 
     sshd = by_dest[configs.SSHD_DROPIN]
-    sshd_op = validated_put(name="sshd hardening drop-in (sshd -t)", content=sshd.render(), dest=sshd.dest,
-                            validate="sshd -t", mode=sshd.mode, in_place=True)
-    server.shell(name="Reload sshd", commands=["systemctl try-reload-or-restart ssh.service"],
-                 _if=sshd_op.did_change)
+    ssh.dropin("sshd hardening drop-in", content=sshd.render(), dest=sshd.dest, mode=sshd.mode)
 
     sysctl = by_dest[configs.SYSCTL]
     files.put(name="Cluster sysctls (persisted)", src=StringIO(sysctl.render()), dest=sysctl.dest, mode=sysctl.mode)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,7 @@ import pytest
 from hearth.configs import base as configs
 from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory
+from hearth.lab import cycle
 
 pytestmark = pytest.mark.lab
 
@@ -58,6 +62,7 @@ def test_time_sync_enabled(host: Any) -> None:
 
 def test_cluster_sysctls(host: Any) -> None:
     assert host.file(configs.SYSCTL).contains("net.ipv4.ip_forward = 1")
+    assert not host.file(configs.SYSCTL).contains("ipv6")  # nothing hearth runs routes IPv6
     assert host.sysctl("net.ipv4.ip_forward") == 1
     if host.file("/proc/sys/net/bridge").exists:
         assert host.sysctl("net.bridge.bridge-nf-call-iptables") == 1
@@ -66,3 +71,37 @@ def test_cluster_sysctls(host: Any) -> None:
 def test_base_packages(host: Any) -> None:
     for package in group_defaults()["base_packages"]:
         assert host.package(package).is_installed, package
+
+
+def test_no_rollback_copy_left_after_a_good_change(host: Any) -> None:
+    assert not host.file(f"{configs.SSHD_DROPIN}.hearth-prev").exists
+
+
+def test_sshd_change_that_locks_out_new_logins_is_rolled_back(lab: Any, tmp_path: Path) -> None:
+    """`sshd -t` accepts a drop-in that denies the automation user; the running session
+    would survive the reload. The deploy proves a NEW login, fails, and puts the old file back."""
+    inv = load_inventory(lab.inventory, group_defaults())
+    name = inv.linux_hosts()[-1]
+    node = lab.host(name)
+    user = inv.hosts[name].ssh_user or inv.ssh.user
+    good = configs.sshd(inv, name).render()
+    locked = good + f"DenyUsers {user}\n"
+    deploy = tmp_path / "lockout.py"
+    deploy.write_text(
+        "from hearth.operations import ssh\n"
+        f"ssh.dropin('sshd drop-in that denies the deploy user', content={locked!r}, dest={configs.SSHD_DROPIN!r})\n"
+    )
+    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--limit", name,
+            str(cycle.pyinfra_inventory_for(lab.inventory)), str(deploy)]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=cycle.REPO)
+    said = run.stdout + run.stderr
+    assert run.returncode != 0, said[-2000:]
+    assert "a new SSH login fails after the sshd change" in said, said[-2000:]
+    on_disk = node.check_output(f"sudo sha256sum {configs.SSHD_DROPIN}").split()[0]
+    assert on_disk == hashlib.sha256(good.encode()).hexdigest()
+    assert "denyusers" not in node.check_output("sudo sshd -T").lower()
+    spec = lab.spec
+    fresh = ["ssh", "-i", str(spec.ssh_key), "-p", str(spec.ssh_port), "-o", f"UserKnownHostsFile={spec.known_hosts}",
+             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ControlPath=none",
+             f"{spec.ssh_user}@{spec.machine(name).address}", "true"]
+    assert subprocess.run(fresh, capture_output=True, timeout=30).returncode == 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hearth.configs import firewall as configs
 from hearth.deploy_data import group_defaults
@@ -128,3 +129,93 @@ def test_broken_ruleset_is_refused_and_ssh_survives(lab: Any, tmp_path: Path) ->
     finally:
         node.check_output(f"sudo nft -f {cf.dest}")
     assert node.check_output(f"sudo nft list table {configs.FAMILY} {configs.TABLE}") == live_before
+
+
+# --- issue 9 item 1b / item 4: no lockout, coexistence ------------------------------------
+
+
+def run_roles(inventory_yml: Path, roles: list[str], limit: str | None, tmp_path: Path) -> subprocess.CompletedProcess:
+    """pyinfra with a deploy file that includes only ``roles`` (as deploy.py would)."""
+    deploy = tmp_path / "only.py"
+    deploy.write_text("from pyinfra import local\n" + "".join(
+        f"local.include({str(cycle.REPO / 'roles' / r / 'main.py')!r})\n" for r in roles))
+    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", *(["--limit", limit] if limit else []),
+            str(cycle.pyinfra_inventory_for(inventory_yml)), str(deploy)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=cycle.REPO)
+
+
+def fresh_ssh(lab: Any, name: str) -> bool:
+    """A brand-new SSH login (no shared connection), as the deploy's next run would make."""
+    spec = lab.spec
+    argv = ["ssh", "-i", str(spec.ssh_key), "-p", str(spec.ssh_port), "-o", f"UserKnownHostsFile={spec.known_hosts}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+            "-o", "ControlPath=none", f"{spec.ssh_user}@{spec.machine(name).address}", "true"]
+    return subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
+
+
+def narrowed_admin(lab: Any, inv: Any) -> str | None:
+    """The smallest range holding every lab machine but not this machine (the deployer)."""
+    import ipaddress
+
+    addresses = [ipaddress.ip_address(inv.hosts[n].address) for n in inv.linux_hosts()]
+    for prefix in range(32, inv.lan.cidr.prefixlen, -1):
+        net = ipaddress.ip_network(f"{addresses[0]}/{prefix}", strict=False)
+        if all(a in net for a in addresses):
+            return None if ipaddress.ip_address(lab.spec.host_ip) in net else str(net)
+    return None
+
+
+def test_deploy_from_outside_admin_cidr_is_refused(lab: Any, tmp_path: Path) -> None:
+    """The deploy connects from this machine; with admin_cidr no longer holding it, the
+    firewall refuses to load (the running session would survive, the next run hang)."""
+    inv = inventory(lab)
+    admin = narrowed_admin(lab, inv)
+    if admin is None:
+        pytest.skip("no range holds every machine without the deploying address")
+    data = yaml.safe_load(lab.inventory.read_text())
+    data["lan"]["admin_cidr"] = admin
+    narrowed = tmp_path / lab.inventory.name
+    narrowed.write_text(yaml.safe_dump(data, sort_keys=False))
+    name = inv.linux_hosts()[-1]
+    node = lab.host(name)
+    before = node.check_output(f"sudo nft list table {configs.FAMILY} {configs.TABLE} | head -n 3")
+    run = run_roles(narrowed, ["firewall"], name, tmp_path)
+    said = run.stdout + run.stderr
+    assert run.returncode != 0, said[-2000:]
+    assert f"this deploy connects from {lab.spec.host_ip}" in said and "lan.admin_cidr" in said, said[-2000:]
+    assert node.check_output(f"sudo nft list table {configs.FAMILY} {configs.TABLE} | head -n 3") == before
+    assert fresh_ssh(lab, name)
+
+
+def test_ufw_enabled_is_refused(lab: Any, tmp_path: Path) -> None:
+    inv = inventory(lab)
+    name = inv.linux_hosts()[0]
+    node = lab.host(name)
+    if node.run("test -e /etc/ufw/ufw.conf").rc == 0:
+        pytest.skip("this machine has its own ufw configuration")
+    node.check_output("sudo mkdir -p /etc/ufw && echo ENABLED=yes | sudo tee /etc/ufw/ufw.conf")
+    try:
+        run = run_roles(lab.inventory, ["firewall"], name, tmp_path)
+    finally:
+        node.check_output("sudo rm -rf /etc/ufw")
+    assert run.returncode != 0
+    assert "ufw manage this host's firewall" in run.stdout + run.stderr and "`ufw disable`" in run.stdout + run.stderr
+
+
+def test_own_unit_leaves_other_tables_alone(lab: Any, machine: str) -> None:
+    """Stopping hearth's unit deletes only its table (Debian's nftables.service would
+    flush k3s's, flannel's and Docker's too); starting it loads the table again."""
+    node = lab.host(machine)
+    cf = configs.ruleset(inventory(lab), machine)
+    assert node.service("hearth-firewall").is_enabled
+    assert not node.service("nftables").is_enabled
+    node.check_output("sudo nft add table ip hearth_test_other && sudo nft add chain ip hearth_test_other c")
+    try:
+        node.check_output("sudo systemctl start hearth-firewall && sudo systemctl stop hearth-firewall")
+        assert node.run(f"sudo nft list table {configs.FAMILY} {configs.TABLE}").rc != 0
+        assert node.run("sudo nft list table ip hearth_test_other").rc == 0
+    finally:
+        node.check_output("sudo systemctl start hearth-firewall")
+        node.run("sudo nft delete table ip hearth_test_other")
+    live = node.check_output(f"sudo nft list table {configs.FAMILY} {configs.TABLE}")
+    assert f'comment "{cf.context["stamp"]}"' in live

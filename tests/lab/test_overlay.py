@@ -10,6 +10,8 @@ problem), and a host removed from the inventory disappears from every peer.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from itertools import permutations
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
+from hearth.configs import firewall as firewall_configs
 from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory
-from hearth.lab import cycle
+from hearth.lab import cycle, power_cli
+from hearth.lab.state import lab_root, load_record
 
 pytestmark = pytest.mark.lab
 
@@ -125,16 +129,82 @@ def test_removed_host_leaves_every_peer(lab: Any, tmp_path: Path, iface: str) ->
     del data["hosts"][gone]
     smaller = tmp_path / lab.inventory.name
     smaller.write_text(yaml.safe_dump(data, sort_keys=False))
+    kept = [n for n in inv.linux_hosts() if n != gone]
+    started = {n: wg_started(lab, n, iface) for n in kept}
     run = cycle.deploy(cycle.pyinfra_inventory_for(smaller))
     try:
         assert run.ok, run.stderr_tail
         address = f"{inv.hosts[gone].address}:{inv.overlay.port}"
-        for other in inv.linux_hosts():
-            if other != gone:
-                assert address not in lab.host(other).check_output(f"sudo wg show {iface} endpoints")
+        for other in kept:
+            assert address not in lab.host(other).check_output(f"sudo wg show {iface} endpoints")
+            assert wg_started(lab, other, iface) == started[other], f"{other}: a peer-only change restarted {iface}"
     finally:
         back = cycle.deploy(cycle.pyinfra_inventory_for(lab.inventory))
         assert back.ok, back.stderr_tail
     for other in inv.linux_hosts():
         if other != gone:
             assert _wait_ping(lab, other, gone, str(inv.hosts[gone].overlay_ip))
+
+
+def wg_started(lab: Any, name: str, iface: str) -> str:
+    """When wg-quick@ last started on ``name`` (unchanged = the tunnels stayed up)."""
+    return lab.host(name).check_output(f"systemctl show -p ActiveEnterTimestampMonotonic --value wg-quick@{iface}")
+
+
+def deploy_verbose(inventory_yml: Path) -> tuple[subprocess.CompletedProcess, dict[str, Any]]:
+    """A full deploy; its whole output (for the lines hearth prints) and its JSON results."""
+    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--json",
+            str(cycle.pyinfra_inventory_for(inventory_yml)), str(cycle.REPO / "deploy.py")]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=cycle.REPO)
+    totals, failed, changed = cycle.parse_results(run.stdout)
+    return run, {"totals": totals, "failed": failed, "changed": changed}
+
+
+def test_a_sleeping_host_does_not_break_the_overlay(lab: Any, tmp_path: Path, iface: str) -> None:
+    """Issue 9 item 2: sleeper asleep, a setting changed, deploy: every awake host
+    converges and keeps the sleeper's last known key (tunnels not restarted), the
+    sleeper is reported; woken, the next run converges it too."""
+    if not lab.local:
+        pytest.skip("needs the lab's power control")
+    inv = inventory(lab)
+    sleeper = next((n for n in inv.linux_hosts() if inv.hosts[n].sleep.sleeps), None)
+    if sleeper is None:
+        pytest.skip("no sleeping host in this inventory")
+    awake = [n for n in inv.linux_hosts() if n != sleeper]
+    record = load_record(lab_root())
+    assert record is not None
+    machine = record.machines[sleeper]
+    key = lab.host(sleeper).check_output(f"sudo cat /etc/wireguard/{iface}.pub")
+    data = yaml.safe_load(lab.inventory.read_text())
+    port = int({**group_defaults(), **inv.settings}["node_exporter_port"]) + 1
+    data.setdefault("settings", {})["node_exporter_port"] = port
+    changed = tmp_path / lab.inventory.name
+    changed.write_text(yaml.safe_dump(data, sort_keys=False))
+    wanted = load_inventory(changed, group_defaults())
+    started = {n: wg_started(lab, n, iface) for n in awake}
+
+    power_cli.sleep(record, machine)
+    try:
+        run, results = deploy_verbose(changed)
+        said = run.stdout + run.stderr
+        assert results["failed"] == [sleeper], said[-3000:]
+        assert f"hearth: {sleeper} is asleep: not configured this run" in said, said[-3000:]
+        for name in awake:
+            node = lab.host(name)
+            stamp = firewall_configs.ruleset(wanted, name).context["stamp"]
+            assert stamp in node.check_output("sudo nft list table inet hearth | head -n 3"), f"{name} not converged"
+            assert key in node.check_output(f"sudo wg show {iface} peers"), f"{name} lost {sleeper}'s key"
+            assert wg_started(lab, name, iface) == started[name], f"{name}: {iface} restarted"
+    finally:
+        power_cli.wake(record, machine)
+
+    second = cycle.deploy(cycle.pyinfra_inventory_for(changed))
+    try:
+        assert second.ok, second.stderr_tail
+        stamp = firewall_configs.ruleset(wanted, sleeper).context["stamp"]
+        assert stamp in lab.host(sleeper).check_output("sudo nft list table inet hearth | head -n 3")
+        for name in awake:
+            assert _wait_ping(lab, name, sleeper, str(inv.hosts[sleeper].overlay_ip))
+    finally:
+        back = cycle.deploy(cycle.pyinfra_inventory_for(lab.inventory))
+        assert back.ok, back.stderr_tail

@@ -47,7 +47,7 @@ def test_render_writes_every_config_file_per_host_without_connecting(tmp_path: P
     assert main(["render", str(REPO / "inventory" / "lab.yml"), "--out", str(out)]) == 0
     files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     for host in ("lab-cp", "lab-vllm", "lab-ollama", "lab-agent"):
-        assert f"{host}/etc/nftables.conf" in files
+        assert f"{host}/etc/hearth/nftables.conf" in files
         assert f"{host}/etc/wireguard/wg0.conf" in files
         assert f"{host}/etc/ssh/sshd_config.d/10-hearth.conf" in files
     assert "lab-ollama/etc/systemd/system/ollama.service" in files

@@ -88,8 +88,70 @@ def test_unattended_origins_per_distro(write_inventory: Callable[..., Path]) -> 
 
 
 def test_unsupported_distribution_is_refused(inv: Inventory) -> None:
-    with pytest.raises(ValueError, match="unsupported distribution Ubuntu 20"):
-        base.host_files(inv, "eyes", {"distro": {"name": "Ubuntu", "major": 20}})
+    with pytest.raises(ValueError, match="Ubuntu 20 is not a system hearth configures"):
+        base.host_files(inv, "eyes", {"distro": {"name": "Ubuntu", "major": 20, "release_meta": {"ID": "ubuntu"}}})
+
+
+# --- issue 9 item 1a: deploying as root is not locked out by the next run -------------
+
+
+def test_deploying_as_root_keeps_root_key_login(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(lambda d: d["ssh"].update(user="root")), group_defaults())
+    assert not inv.ssh.root_login  # the default, which used to render "PermitRootLogin no"
+    assert "PermitRootLogin prohibit-password" in base.sshd(inv, "eyes").render()
+
+
+def test_one_host_deployed_as_root(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(lambda d: d["hosts"]["eyes"].update(ssh_user="root")), group_defaults())
+    assert "PermitRootLogin prohibit-password" in base.sshd(inv, "eyes").render()
+    assert "PermitRootLogin no" in base.sshd(inv, "hands").render()
+
+
+# --- issue 9 item 7: sane system settings ----------------------------------------------
+
+
+def test_no_ipv6_forwarding(inv: Inventory) -> None:
+    for bridge in (False, True):
+        text = by_dest(base.host_files(inv, "eyes", {"bridge_nf": bridge}))[base.SYSCTL]
+        assert "ipv6" not in text.replace("ip6tables", "")
+        assert "net.ipv6" not in base.sysctls(bridge)
+
+
+def _unattended(inv: Inventory, name: str, distro: dict[str, Any]) -> str:
+    return by_dest(base.host_files(inv, name, {"distro": distro}))[base.UNATTENDED]
+
+
+def test_unattended_is_security_only_and_holds_nvidia_on_gpu_hosts(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(lambda d: d.update(settings={"unattended_upgrades": True})), group_defaults())
+    gpu = _unattended(inv, "eyes", UBUNTU_22)  # an NVIDIA GPU host
+    plain = _unattended(inv, "k3master", DEBIAN)
+    assert gpu.index("#clear Unattended-Upgrade::Allowed-Origins;") < gpu.index("Allowed-Origins {")
+    assert plain.index("#clear Unattended-Upgrade::Origins-Pattern;") < plain.index("Origins-Pattern {")
+    assert '"nvidia-";' in gpu and '"libcuda";' in gpu and "Package-Blacklist" in gpu
+    assert "Package-Blacklist" not in plain
+
+
+@pytest.mark.skipif(shutil.which("apt-config") is None, reason="apt-config not installed")
+@pytest.mark.parametrize("distro", [DEBIAN, UBUNTU_24], ids=["debian12", "ubuntu24"])
+def test_apt_reads_only_the_security_origins(write_inventory: Callable[..., Path], tmp_path: Path,
+                                             distro: dict[str, Any]) -> None:
+    """apt itself parses the distro's 50unattended-upgrades followed by hearth's file."""
+    inv = load_inventory(write_inventory(lambda d: d.update(settings={"unattended_upgrades": True})), group_defaults())
+    distros = (
+        'Unattended-Upgrade::Allowed-Origins {\n "${distro_id}:${distro_codename}";\n'
+        ' "${distro_id}:${distro_codename}-security";\n};\n'
+        'Unattended-Upgrade::Origins-Pattern {\n "origin=Debian,codename=${distro_codename},label=Debian";\n'
+        ' "origin=Debian,codename=${distro_codename}-security,label=Debian-Security";\n};\n'
+    )
+    both = tmp_path / "apt.conf"
+    both.write_text(distros + _unattended(inv, "eyes", distro))
+    dump = subprocess.run(["apt-config", "-c", str(both), "dump"], capture_output=True, text=True, check=True).stdout
+    values = [line.split('"')[1] for line in dump.splitlines()
+              if line.startswith(("Unattended-Upgrade::Allowed-Origins::", "Unattended-Upgrade::Origins-Pattern::"))]
+    assert values and all("security" in v.lower() for v in values), values
+    held = [line.split('"')[1] for line in dump.splitlines()
+            if line.startswith("Unattended-Upgrade::Package-Blacklist::")]
+    assert "nvidia-" in held and "cuda-" in held
 
 
 def test_windows_hosts_get_no_linux_files(inv: Inventory) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ import pytest
 
 from hearth.configs import firewall
 from hearth.deploy_data import group_defaults
-from hearth.inventory import Inventory, load_inventory
+from hearth.inventory import Inventory, InventoryError, load_inventory
 
 CAN_CHECK = shutil.which("nft") is not None and shutil.which("unshare") is not None and os.geteuid() == 0
 
@@ -33,9 +34,10 @@ def rule_for(text: str, proto: str, port: int) -> list[str]:
 
 def test_eyes_opens_vllm_only_to_the_overlay(inv: Inventory) -> None:
     text = firewall.ruleset(inv, "eyes").render()
-    (vllm,) = rule_for(text, "tcp", 8000)
+    vllm, from_pods = rule_for(text, "tcp", 8000)
     assert vllm.startswith('iifname "wg0" ip saddr 10.77.0.0/24 ')
-    assert "192.168.1." not in vllm
+    assert from_pods.startswith('iifname { "cni0", "flannel.1" } ip saddr 10.42.0.0/16 ')  # its own pods
+    assert "192.168.1." not in vllm + from_pods
     assert rule_for(text, "tcp", 11434) == []  # eyes serves vLLM, not Ollama
     assert rule_for(text, "tcp", 6443) == []  # and is no k3s server
     assert rule_for(text, "tcp", 4000) == []  # nor the gateway
@@ -120,3 +122,83 @@ def test_kernel_check_rejects_a_broken_ruleset(inv: Inventory, tmp_path: Path) -
 
 def test_windows_hosts_get_no_ruleset(inv: Inventory) -> None:
     assert firewall.host_files(inv, "mouth") == []
+
+
+# --- the deploying session survives (issue 9 item 1b) ---------------------------------
+
+
+@pytest.mark.parametrize("address", ["192.168.1.50", "10.77.0.3", "127.0.0.1", "::1", "::ffff:192.168.1.7"])
+def test_deploy_from_an_allowed_address_is_kept(inv: Inventory, address: str) -> None:
+    assert firewall.unprotected_source(inv, address) is None
+
+
+@pytest.mark.parametrize("address", ["192.168.2.9", "203.0.113.5", "fd00:1::5", "::ffff:192.168.2.9"])
+def test_deploy_from_outside_admin_cidr_is_refused_naming_address_and_setting(inv: Inventory, address: str) -> None:
+    why = firewall.unprotected_source(inv, address)
+    assert why is not None
+    assert address.removeprefix("::ffff:") in why and "lan.admin_cidr" in why
+
+
+def test_ipv6_admin_range_gets_an_ip6_ssh_rule(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(lambda d: d["lan"].update(admin_cidr=["192.168.1.0/24", "fd00:1::/64"])),
+                         group_defaults())
+    text = firewall.ruleset(inv, "eyes").render()
+    assert rule_for(text, "tcp", 22) == [
+        'ip saddr { 192.168.1.0/24, 10.77.0.0/24 } tcp dport 22 accept comment "ssh"',
+        'ip6 saddr fd00:1::/64 tcp dport 22 accept comment "ssh"',
+    ]
+    assert firewall.unprotected_source(inv, "fd00:1::5") is None
+    assert firewall.unprotected_source(inv, "fd00:2::5") is not None
+
+
+def test_admin_cidr_rejects_garbage(write_inventory: Callable[..., Path]) -> None:
+    with pytest.raises(InventoryError, match=r"lan\.admin_cidr"):
+        load_inventory(write_inventory(lambda d: d["lan"].update(admin_cidr="192.168.1.0/33")), group_defaults())
+
+
+# --- coexistence and k3s (issue 9 item 4, issue 15 item 5) ----------------------------
+
+
+def test_own_unit_deletes_only_hearths_table() -> None:
+    text = firewall.unit().render()
+    assert f"ExecStart=/usr/sbin/nft -f {firewall.RULESET}" in text
+    assert "ExecStop=-/usr/sbin/nft delete table inet hearth" in text
+    assert not [line for line in text.splitlines() if "flush" in line and not line.startswith("#")]
+    assert "WantedBy=sysinit.target" in text and "Before=network-pre.target" in text
+
+
+def test_pods_reach_every_service_of_their_node(inv: Inventory) -> None:
+    text = firewall.ruleset(inv, "k3master").render()
+    for port in (6443, 10250, 4000, 9100):  # API, kubelet, the gateway, the exporter
+        from_pods = [r for r in rule_for(text, "tcp", port) if "10.42.0.0/16" in r]
+        assert from_pods == [f'iifname {{ "cni0", "flannel.1" }} ip saddr 10.42.0.0/16 tcp dport {port} accept '
+                             f'comment "{dict((p, w) for _, p, w in firewall.service_ports(inv, "k3master"))[port]}'
+                             f' from pods"']
+
+
+def test_forward_chain_closes_published_ports_and_pod_ranges(inv: Inventory) -> None:
+    text = firewall.ruleset(inv, "k3master").render()
+    chain = text[text.index("chain forward"):]
+    assert "type filter hook forward priority filter; policy accept;" in chain
+    trusted = chain.index('iifname { "wg0", "cni0", "flannel.1", "docker0" } accept')
+    assert trusted < chain.index("ct status dnat drop") < chain.index("ip daddr { 10.42.0.0/16, 10.43.0.0/16 } drop")
+    assert chain.index("ct state established,related accept") < trusted
+
+
+def test_no_pod_ranges_without_k3s(write_inventory: Callable[..., Path]) -> None:
+    def drop_k3s(d: dict) -> None:
+        del d["k3s"]
+        for h in d["hosts"].values():
+            h["roles"] = [r for r in h.get("roles", []) if not r.startswith("k3s")]
+    inv = load_inventory(write_inventory(drop_k3s), group_defaults())
+    text = firewall.ruleset(inv, "eyes").render()
+    assert "10.42." not in text and "ct status dnat drop" in text
+    assert rule_for(text, "udp", 8472) == [] and rule_for(text, "tcp", 10250) == []
+
+
+def test_stamp_covers_the_template(inv: Inventory) -> None:
+    cf = firewall.ruleset(inv, "eyes")
+    text = cf.render()
+    unstamped = text.replace(cf.context["stamp"], "")
+    assert unstamped != text
+    assert cf.context["stamp"] == f"hearth {hashlib.sha256(unstamped.encode()).hexdigest()[:16]}"

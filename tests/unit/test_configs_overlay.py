@@ -106,3 +106,43 @@ def test_existing_overlay_writes_nothing(write_inventory: Callable[..., Path]) -
     inv = load_inventory(write_inventory(lambda d: d["overlay"].update(kind="existing", interface="tailscale0")),
                          group_defaults())
     assert overlay.host_files(inv, "eyes") == []
+
+
+def test_unmanaged_phones_join_with_their_inventory_key(inv: Inventory) -> None:
+    """postmarketOS phones (managed: false) are peers with the key the inventory gives;
+    hearth writes no file for them (it never connects there)."""
+    text = {f.dest: f.render() for f in overlay.host_files(inv, "eyes")}[overlay.config_path(inv)]
+    phone = next(p for p in sections(text)[1:] if p.get("Endpoint") == "192.168.1.21:51820")
+    assert phone["PublicKey"] == inv.hosts["phone1"].wireguard_public_key
+    assert "phone1" in overlay.members(inv)
+
+
+def test_unmanaged_host_without_key_is_no_peer(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(lambda d: d["hosts"]["phone1"].pop("wireguard_public_key")),
+                         group_defaults())
+    assert "phone1" not in overlay.members(inv)
+    assert "192.168.1.21" not in overlay.wg_config(inv, "eyes", keys()).render()
+    assert overlay.host_files(inv, "phone1") == []
+
+
+def test_peer_keys_are_read_back_from_a_rendered_config(inv: Inventory) -> None:
+    text = overlay.wg_config(inv, "eyes", keys()).render()
+    assert overlay.peer_keys_in(text) == {n: f"KEY-{n}" for n in LINUX if n != "eyes"}
+    assert overlay.peer_keys_in(overlay.wg_config(inv, "eyes", {}).render()) == {}  # placeholders are no keys
+
+
+def test_unknown_peers_are_left_out_at_deploy(inv: Inventory) -> None:
+    known = {n: k for n, k in keys().items() if n != "hands"}
+    text = overlay.wg_config(inv, "eyes", known, omit_unknown=True).render()
+    assert "192.168.1.60" not in text and "<public key" not in text
+    assert "KEY-spark" in text
+
+
+def test_peer_only_changes_keep_the_interface_section(inv: Inventory, write_inventory: Callable[..., Path]) -> None:
+    before = overlay.wg_config(inv, "eyes", keys()).render()
+    fewer = overlay.wg_config(inv, "eyes", {n: k for n, k in keys().items() if n != "hands"}, True).render()
+    assert fewer != before
+    assert overlay.interface_section(fewer) == overlay.interface_section(before)  # -> wg syncconf
+    moved = load_inventory(write_inventory(lambda d: d["overlay"].update(port=51999)), group_defaults())
+    other = overlay.wg_config(moved, "eyes", keys()).render()
+    assert overlay.interface_section(other) != overlay.interface_section(before)  # -> restart
