@@ -66,7 +66,9 @@ def ssh_sources(inv: Inventory) -> list[str]:
 
 def flannel_ports(inv: Inventory) -> list[tuple[str, int, str]]:
     """The UDP ports flannel's backend uses between nodes (over the overlay)."""
-    backend = getattr(inv.k3s, "flannel_backend", "vxlan") if inv.k3s is not None else "vxlan"
+    k3s = inv.k3s
+    backend = (getattr(k3s, "flannel_backend", None) or (getattr(k3s, "config", None) or {}).get("flannel-backend")
+               or "vxlan") if k3s is not None else "vxlan"
     if backend == "vxlan":
         return [("udp", FLANNEL_VXLAN, "flannel VXLAN")]
     if backend == "wireguard-native":

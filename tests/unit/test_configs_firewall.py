@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,3 +203,31 @@ def test_stamp_covers_the_template(inv: Inventory) -> None:
     unstamped = text.replace(cf.context["stamp"], "")
     assert unstamped != text
     assert cf.context["stamp"] == f"hearth {hashlib.sha256(unstamped.encode()).hexdigest()[:16]}"
+
+
+def _with_backend(write_inventory: Callable[..., Path], backend: str, port: int = 51820) -> Any:
+    """An inventory with flannel's backend set and the overlay on ``port``."""
+
+    def change(d: dict[str, Any]) -> None:
+        d["overlay"]["port"] = port
+        d["k3s"]["flannel_backend"] = backend
+
+    return write_inventory(change)
+
+
+@pytest.mark.parametrize("port", [51820, 51821])
+def test_flannel_wireguard_native_on_the_overlay_port_is_refused(
+        write_inventory: Callable[..., Path], port: int) -> None:
+    with pytest.raises(InventoryError) as err:
+        load_inventory(_with_backend(write_inventory, "wireguard-native", port), group_defaults())
+    assert any("k3s.flannel_backend" in line and "wireguard-native" in line and str(port) in line
+               for line in err.value.lines)
+
+
+def test_flannel_wireguard_native_elsewhere_opens_its_ports_on_the_overlay(
+        write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(_with_backend(write_inventory, "wireguard-native", port=51999), group_defaults())
+    text = firewall.ruleset(inv, "eyes").render()
+    assert rule_for(text, "udp", 8472) == []
+    for port in (51820, 51821):
+        assert rule_for(text, "udp", port)[0].startswith('iifname "wg0" ip saddr 10.77.0.0/24')
