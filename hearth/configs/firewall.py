@@ -151,7 +151,9 @@ def forward(inv: Inventory, name: str) -> dict[str, Any]:
     if inv.k3s is not None and k3s_node(inv, name):
         trusted[1:1] = POD_INTERFACES
         closed = [str(inv.k3s.cluster_cidr), str(inv.k3s.service_cidr)]
-    return {"trusted": tuple(dict.fromkeys(trusted)), "trusted_wildcards": ("br-*",), "closed": tuple(closed)}
+    published = tuple(sorted({int(p) for p in settings(inv, name)["firewall_lan_published"]}))
+    return {"trusted": tuple(dict.fromkeys(trusted)), "trusted_wildcards": ("br-*",), "closed": tuple(closed),
+            "lan": str(inv.lan.cidr), "lan_published": tuple(str(p) for p in published)}
 
 
 def ruleset(inv: Inventory, name: str) -> ConfigFile:

@@ -231,3 +231,17 @@ def test_flannel_wireguard_native_elsewhere_opens_its_ports_on_the_overlay(
     assert rule_for(text, "udp", 8472) == []
     for port in (51820, 51821):
         assert rule_for(text, "udp", port)[0].startswith('iifname "wg0" ip saddr 10.77.0.0/24')
+
+
+def test_lan_published_ports_are_opt_in(write_inventory: Callable[..., Path], inv: Inventory, tmp_path: Path) -> None:
+    assert "proto-dst" not in firewall.ruleset(inv, "k3master").render()
+    opened = load_inventory(write_inventory(lambda d: d.update(settings={"firewall_lan_published": [443, 80]})),
+                            group_defaults())
+    text = firewall.ruleset(opened, "k3master").render()
+    rule = 'ip saddr 192.168.1.0/24 ct status dnat meta l4proto tcp ct original proto-dst { 80, 443 } accept'
+    assert rule in text and text.index(rule) < text.index("ct status dnat drop")
+    if CAN_CHECK:
+        path = tmp_path / "rules.nft"
+        path.write_text(text)
+        proc = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(path)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
