@@ -26,7 +26,10 @@ def host_lines(inv: Inventory) -> Iterator[str]:
     rows = []
     for name, host in inv.hosts.items():
         groups = [group for group, member in GROUPS.items() if member(host) and group not in ("linux", "windows")]
-        rows.append([name, host.address, str(host.overlay_ip), f"{host.os}/{host.arch}", ", ".join(groups) or "-"])
+        roles = ", ".join(groups) or "-"
+        if not host.managed:  # hearth never connects there: set up by hand, only routed to
+            roles += " (managed: false, not deployed)"
+        rows.append([name, host.address, str(host.overlay_ip), f"{host.os}/{host.arch}", roles])
     yield from table(["host", "address", "overlay", "os/arch", "roles"], rows)
 
 

@@ -93,3 +93,14 @@ def test_a_managed_host_never_gives_its_wireguard_key(write_inventory: Callable[
         load_inventory(write_inventory(lambda d: d["hosts"]["eyes"].update(wireguard_public_key=key)),
                        group_defaults())
     assert any("hosts.eyes.wireguard_public_key" in line for line in err.value.lines)
+
+
+def test_plan_says_which_hosts_hearth_does_not_deploy(capsys: pytest.CaptureFixture[str]) -> None:
+    from hearth.cli import main
+
+    assert main(["plan", str(Path(__file__).resolve().parents[2] / "inventory" / "example.yml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (phone,) = [line for line in lines if line.startswith("phone1 ")]
+    assert "managed: false, not deployed" in phone
+    (eyes,) = [line for line in lines if line.startswith("eyes ")]
+    assert "managed" not in eyes
