@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from io import StringIO
 
 from gevent.lock import BoundedSemaphore
@@ -153,6 +154,17 @@ def _report_asleep(inv_path: str, stale: list[str], unknown: list[str]) -> None:
         logger.warning(f"hearth: {peer} is {state_}: not configured this run ({keeps})")
 
 
+def syncconf_command(interface: str) -> StringCommand:
+    """``wg syncconf`` from the config on disk, private key included: syncconf sets the
+    interface to exactly its input, and an input without ``PrivateKey`` REMOVES the
+    running key (the config holds none; ``PostUp`` loads it). awk reads the key file
+    and prints it into a pipe: never on a command line, never on disk."""
+    private, _ = key_paths(interface)
+    add_key = "NR == FNR { key = $0; next } { print } /^\\[Interface\\]/ { print \"PrivateKey = \" key }"
+    inner = f"wg syncconf {interface} <(wg-quick strip {interface} | awk {shlex.quote(add_key)} {private} -)"
+    return StringCommand("bash", "-c", shlex.quote(inner))
+
+
 @operation()
 def mesh_config(inventory: str, host_name: str):
     """
@@ -208,7 +220,7 @@ def mesh_config(inventory: str, host_name: str):
     if overlay_configs.interface_section(current) != overlay_configs.interface_section(text):
         yield StringCommand(f"systemctl try-restart wg-quick@{iface}")
     else:  # peers only: no restart, every tunnel stays up
-        yield StringCommand(f"bash -c 'wg syncconf {iface} <(wg-quick strip {iface})'")
+        yield syncconf_command(iface)
 
 
 @operation()

@@ -138,6 +138,7 @@ def test_removed_host_leaves_every_peer(lab: Any, tmp_path: Path, iface: str) ->
         for other in kept:
             assert address not in lab.host(other).check_output(f"sudo wg show {iface} endpoints")
             assert wg_started(lab, other, iface) == started[other], f"{other}: a peer-only change restarted {iface}"
+            assert running_key(lab, other, iface) == disk_key(lab, other, iface), f"{other}: syncconf dropped the private key"
     finally:
         back = cycle.deploy(cycle.pyinfra_inventory_for(lab.inventory))
         assert back.ok, back.stderr_tail
@@ -149,6 +150,14 @@ def test_removed_host_leaves_every_peer(lab: Any, tmp_path: Path, iface: str) ->
 def wg_started(lab: Any, name: str, iface: str) -> str:
     """When wg-quick@ last started on ``name`` (unchanged = the tunnels stayed up)."""
     return lab.host(name).check_output(f"systemctl show -p ActiveEnterTimestampMonotonic --value wg-quick@{iface}")
+
+
+def running_key(lab: Any, name: str, iface: str) -> str:
+    return lab.host(name).check_output(f"sudo wg show {iface} public-key")
+
+
+def disk_key(lab: Any, name: str, iface: str) -> str:
+    return lab.host(name).check_output(f"sudo cat /etc/wireguard/{iface}.pub")
 
 
 def deploy_verbose(inventory_yml: Path) -> tuple[subprocess.CompletedProcess, dict[str, Any]]:
@@ -195,6 +204,7 @@ def test_a_sleeping_host_does_not_break_the_overlay(lab: Any, tmp_path: Path, if
             assert stamp in node.check_output("sudo nft list table inet hearth | head -n 3"), f"{name} not converged"
             assert key in node.check_output(f"sudo wg show {iface} peers"), f"{name} lost {sleeper}'s key"
             assert wg_started(lab, name, iface) == started[name], f"{name}: {iface} restarted"
+            assert running_key(lab, name, iface) == disk_key(lab, name, iface)
     finally:
         power_cli.wake(record, machine)
 
