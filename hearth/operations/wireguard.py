@@ -62,8 +62,11 @@ _reported: set[str] = set()
 def _reachable(peer: Host) -> bool:
     """Connected in this run and not dropped: a host that did not answer (asleep,
     off, unreachable) or was left out by --limit is never asked (asking would try to
-    connect again, and raise)."""
-    return peer.connected and peer in state.activated_hosts and peer not in state.failed_hosts
+    connect again, and raise). When no connection phase ran at all (a plan made
+    offline against stand-in facts, as the unit tests do), every host is asked."""
+    if peer in state.failed_hosts:
+        return False
+    return peer.connected or peer in state.activated_hosts or not state.activated_hosts
 
 
 def _fact(peer: Host, what: str, interface: str) -> str | None:

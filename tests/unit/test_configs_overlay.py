@@ -127,7 +127,7 @@ def test_unmanaged_host_without_key_is_no_peer(write_inventory: Callable[..., Pa
 
 def test_peer_keys_are_read_back_from_a_rendered_config(inv: Inventory) -> None:
     text = overlay.wg_config(inv, "eyes", keys()).render()
-    assert overlay.peer_keys_in(text) == {n: f"KEY-{n}" for n in LINUX if n != "eyes"}
+    assert overlay.peer_keys_in(text) == {n: f"KEY-{n}" for n in LINUX + WINDOWS if n != "eyes"}
     assert overlay.peer_keys_in(overlay.wg_config(inv, "eyes", {}).render()) == {}  # placeholders are no keys
 
 

@@ -61,7 +61,7 @@ def test_asleep_peer_keeps_its_last_known_key(lab_state: Any) -> None:
     inv, keys, build = lab_state
     hosts, sleeper = build(sleeper_known=True)
     me = next(n for n in hosts if n != sleeper)
-    got, stale, unknown = wireguard._peer_keys(str(LAB), me, inv.overlay.interface)
+    got, stale, unknown = wireguard.peer_keys(str(LAB), me, inv.overlay.interface)
     assert got[sleeper] == keys[sleeper] and stale == [sleeper] and unknown == []
     assert all(got[n] == keys[n] for n in hosts if n not in (me, sleeper))
     assert hosts[sleeper].asked == []
@@ -71,7 +71,7 @@ def test_peer_never_configured_is_left_out(lab_state: Any) -> None:
     inv, _, build = lab_state
     hosts, sleeper = build(sleeper_known=False)
     me = next(n for n in hosts if n != sleeper)
-    got, stale, unknown = wireguard._peer_keys(str(LAB), me, inv.overlay.interface)
+    got, stale, unknown = wireguard.peer_keys(str(LAB), me, inv.overlay.interface)
     assert sleeper not in got and unknown == [sleeper] and stale == []
     text = overlay.wg_config(load_cached(str(LAB)), me, got, omit_unknown=True).render()
     assert inv.hosts[sleeper].address not in text

@@ -46,7 +46,8 @@ def peer_key(name: str) -> str:
 def converged(name: str) -> dict[str, Any]:
     """What the box reports after the first deploy: every setting as the inventory says."""
     paths = configs.paths(INV, name)
-    keys = {peer: peer_key(peer) for peer in INV.hosts if peer != name}
+    # hosts hearth does not manage (the example's phones) give their key in the inventory
+    keys = {peer: INV.hosts[peer].wireguard_public_key or peer_key(peer) for peer in INV.hosts if peer != name}
     tunnel = configs.wg_config(INV, name, keys).render()
     env_values = configs.ollama_environment(INV, name)
     adapter, description, mac = NICS[name]
