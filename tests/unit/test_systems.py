@@ -104,3 +104,31 @@ def test_plan_says_which_hosts_hearth_does_not_deploy(capsys: pytest.CaptureFixt
     assert "managed: false, not deployed" in phone
     (eyes,) = [line for line in lines if line.startswith("eyes ")]
     assert "managed" not in eyes
+
+
+def test_deploy_skips_an_unsupported_host_with_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    class FakeHost:
+        name = "phone9"
+
+        def __init__(self, distro: dict[str, Any]) -> None:
+            self.distro = distro
+
+        def get_fact(self, cls: type, **_: Any) -> Any:
+            assert cls.__name__ == "LinuxDistribution"
+            return self.distro
+
+    with caplog.at_level("WARNING", logger="pyinfra"):
+        assert systems.configurable(FakeHost(distro("debian", 12)))
+        assert not caplog.records
+        assert not systems.configurable(FakeHost(distro("postmarketos", 24, "postmarketOS v24.06")))
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("hearth: phone9 skipped, nothing changed there: postmarketOS v24.06 is not a system")
+
+
+def test_deploy_py_gates_every_linux_role_on_the_system() -> None:
+    """deploy.py applies no Linux role to a host hearth.systems refuses."""
+    text = (Path(__file__).resolve().parents[2] / "deploy.py").read_text()
+    assert 'linux = "linux" in host.groups and configurable(host)' in text
+    for line in text.splitlines():
+        if line.startswith("if ") and "linux" in line and "windows" not in line:
+            assert line.startswith("if linux"), line
