@@ -47,7 +47,7 @@ def tcp_open_from(node: Any, address: str, port: int) -> bool:
 
 def test_live_ruleset_is_the_rendered_one(lab: Any, host: Any, machine: str) -> None:
     cf = configs.ruleset(inventory(lab), machine)
-    assert host.service("nftables").is_enabled
+    assert host.service("hearth-firewall").is_enabled  # hearth's own boot unit, not nftables.service
     rules = host.file(cf.dest)
     assert rules.mode == 0o600 and rules.user == "root"
     assert host.check_output(f"sudo sha256sum {cf.dest}").split()[0] == hashlib.sha256(cf.render().encode()).hexdigest()
