@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 from pyinfra import host, state
@@ -34,17 +35,27 @@ def _ssh_argv(command: str = "true") -> list[str]:
     return [*argv, target, command]
 
 
-def fresh_login_error() -> str | None:
-    """None when a brand-new SSH login to the current host works, else why not."""
+def fresh_login_error(wait: float = 20.0) -> str | None:
+    """None when a brand-new SSH login to the current host works, else why not.
+
+    sshd re-executes itself on reload and reopens its listening socket, so a login
+    right after it may be refused for a moment: connection errors are retried for
+    ``wait`` seconds; a refused authentication is final at once."""
     argv = _ssh_argv()
-    try:
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{' '.join(argv[-2:-1])}: {exc}"
-    if run.returncode == 0:
-        return None
-    said = " ".join(run.stderr.strip().splitlines()[-2:]) or f"exit {run.returncode}"
-    return f"{argv[-2]}: {said}"
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            run = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            said, final = str(exc), False
+        else:
+            if run.returncode == 0:
+                return None
+            said = " ".join(run.stderr.strip().splitlines()[-2:]) or f"exit {run.returncode}"
+            final = "Permission denied" in said or "Host key verification failed" in said
+        if final or time.monotonic() >= deadline:
+            return f"{argv[-2]}: {said}"
+        time.sleep(0.5)
 
 
 @operation()
