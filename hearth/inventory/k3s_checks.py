@@ -149,9 +149,9 @@ def check_cluster(inv: Inventory) -> Iterator[tuple[str, str]]:
                              "odd number (1, 3, 5) to survive losing one; add or remove a server")
     if (k3s.flannel_backend == "wireguard-native" and inv.overlay.kind == "wireguard"
             and inv.overlay.port in (51820, 51821)):  # flannel's IPv4 and IPv6 ports
-        yield "k3s.flannel_backend", (f"flannel's wireguard-native uses UDP 51820 and 51821, and {inv.overlay.port} "
-                                      f"is the port of hearth's overlay {inv.overlay.interface}; use vxlan "
-                                      "(it runs inside the overlay already) or move overlay.port")
+        yield "k3s.flannel_backend", (f"flannel's wireguard-native uses UDP {inv.overlay.port}, the port of "
+                                      f"hearth's overlay {inv.overlay.interface}; use vxlan (it runs inside "
+                                      "the overlay already) or move overlay.port off 51820/51821")
     yield from _check_labels("k3s.gpu_labels", k3s.gpu_labels)
     yield from _check_taints("k3s.gpu_taints", k3s.gpu_taints)
     everyone = [r for r, members in (("server", servers), ("agent", agents)) if members]

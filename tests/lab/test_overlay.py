@@ -138,7 +138,8 @@ def test_removed_host_leaves_every_peer(lab: Any, tmp_path: Path, iface: str) ->
         for other in kept:
             assert address not in lab.host(other).check_output(f"sudo wg show {iface} endpoints")
             assert wg_started(lab, other, iface) == started[other], f"{other}: a peer-only change restarted {iface}"
-            assert running_key(lab, other, iface) == disk_key(lab, other, iface), f"{other}: syncconf dropped the private key"
+            assert running_key(lab, other, iface) == disk_key(lab, other, iface), \
+                f"{other}: syncconf dropped the private key"
     finally:
         back = cycle.deploy(cycle.pyinfra_inventory_for(lab.inventory))
         assert back.ok, back.stderr_tail
