@@ -91,9 +91,9 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
         _skip_unless_lab_can_run()
     # One session at a time changes the local lab: another pytest waits here.
     with exclusive() if build else nullcontext():
-        if build:
-            lifecycle.up(inventory)
         try:
+            if build:
+                lifecycle.up(inventory)  # inside: a machine that never boots still leaves no lab up
             if build or _opt(config, "--hearth-deploy"):
                 result = cycle.converge_and_check_idempotence(inventory)
             lab = Lab(inventory, load_spec(inventory), local, result)
