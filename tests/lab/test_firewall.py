@@ -80,7 +80,7 @@ def service_port(lab: Any) -> Any:
     for port in (serve.listen_port, closed):
         if not node.run(f"ss -Hltn 'sport = :{port}'").stdout.strip():  # nothing listens there, on any address
             unit = f"{LISTENER}-{port}"
-            node.check_output(f"sudo systemd-run --unit {unit} python3 -m http.server {port} --bind 0.0.0.0")
+            node.check_output(f"sudo systemd-run --collect --unit {unit} python3 -m http.server {port} --bind 0.0.0.0")
             started.append(unit)
     node.run(f"for i in $(seq 20); do ss -ltn | grep -q ':{closed} ' && exit 0; sleep 0.2; done")
     yield inv, name, serve.listen_port, closed

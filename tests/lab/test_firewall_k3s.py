@@ -56,7 +56,7 @@ def listen(node: Any, port: int, units: list[str], netns: str | None = None) -> 
         return  # a role's service (the gateway, Ollama...) already listens
     unit = f"{UNIT}-{netns or 'host'}-{port}"
     prefix = f"ip netns exec {netns} " if netns else ""
-    node.check_output(f"sudo systemd-run --unit {unit} {prefix}python3 -m http.server {port} --bind 0.0.0.0")
+    node.check_output(f"sudo systemd-run --collect --unit {unit} {prefix}python3 -m http.server {port} --bind 0.0.0.0")
     units.append(unit)
     check = f"sudo ip netns exec {netns} ss -ltn" if netns else "ss -ltn"
     node.run(f"for i in $(seq 50); do {check} | grep -q ':{port} ' && exit 0; sleep 0.1; done; exit 1")
@@ -128,7 +128,7 @@ def test_api_kubelet_and_flannel_over_the_overlay_only(lab: Any, k3s: dict[str, 
     receive = (f"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', {vxlan})); "
                f"d, a = s.recvfrom(64); open('{FLAG}', 'w').write(a[0])")
     unit = f"{UNIT}-udp-{vxlan}"
-    n.check_output(f"sudo rm -f {FLAG} && sudo systemd-run --unit {unit} python3 -c \"{receive}\"")
+    n.check_output(f"sudo rm -f {FLAG} && sudo systemd-run --collect --unit {unit} python3 -c \"{receive}\"")
     k3s["units"].append(unit)
     n.run(f"for i in $(seq 50); do ss -lun | grep -q ':{vxlan} ' && exit 0; sleep 0.1; done; exit 1")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # from the LAN first: must not arrive
