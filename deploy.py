@@ -80,7 +80,7 @@ if linux:
     local.include("roles/monitoring/main.py")
 
 # After the serving roles: the idle check reads their engines (Ollama, vLLM).
-if "linux" in host.groups and "sleepers" in host.groups:
+if linux and "sleepers" in host.groups:
     local.include("roles/sleep/main.py")
 
 if "windows" in host.groups:
