@@ -118,7 +118,12 @@ class Upstream:
     def ensure_session(self, connect_s: float) -> aiohttp.ClientSession:
         """The one keep-alive session (and connector) of this upstream."""
         if self.session is None or self.session.closed:
-            conn = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=300)
+            # A box that sleeps gets no kept-alive connections: one that suspends itself
+            # (hearth-idle) leaves a pooled connection that looks open and answers nothing,
+            # and a request sent on it would wait its whole deadline instead of failing to
+            # connect, which is what tells the gateway to wake the box.
+            conn = (aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, force_close=True) if self.sleeps
+                    else aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=300))
             self.session = aiohttp.ClientSession(
                 connector=conn,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_s),
