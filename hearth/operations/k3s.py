@@ -11,6 +11,7 @@ import gevent
 from gevent.lock import BoundedSemaphore
 from pyinfra import host, state
 from pyinfra.api import FileUploadCommand, FunctionCommand, OperationError, StringCommand, operation
+from pyinfra.api.exceptions import ConnectError
 from pyinfra.api.host import Host
 
 from hearth.facts.k3s import FileDigest, K3sNode, K3sNodes
@@ -29,7 +30,16 @@ def peer(name: str) -> Host:
 
 
 def run_on(target: Host, command: str, timeout: float = 30) -> tuple[bool, str]:
-    """Run ``command`` on ``target`` (sudo when its data says so); output is never printed."""
+    """Run ``command`` on ``target`` (sudo when its data says so); output is never printed.
+
+    A target outside this run (``pyinfra --limit agent``, which still needs the first
+    server's join token) is connected first; one that cannot be reached is an error
+    naming it."""
+    if not target.connected:
+        try:
+            target.connect(reason="k3s: read from a peer", show_errors=False, raise_exceptions=True)
+        except ConnectError as exc:
+            raise OperationError(f"k3s: cannot reach {target.name} ({exc})") from exc
     ok, output = target.run_shell_command(StringCommand(command), print_output=False, print_input=False,
                                           _sudo=bool(target.data.get("_sudo")), _timeout=timeout)
     return ok, output.stdout
