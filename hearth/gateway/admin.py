@@ -150,6 +150,17 @@ async def keep_warm(request: web.Request, st: GatewayState) -> web.Response:
 
 
 @_admin
+async def end_keep_warm(request: web.Request, st: GatewayState) -> web.Response:
+    """DELETE /admin/keep-warm/<upstream>: end its keep-warm window now (a loaded Ollama
+    model goes back to its own keep-alive at once; nothing is woken or loaded for it)."""
+    name = request.match_info["upstream"]
+    up = st.upstreams.get(name)
+    if up is None:
+        return error_response(404, f"Unknown upstream '{name}'", "upstream", "upstream_not_found")
+    return web.json_response(await st.health.end_keep_warm(up))
+
+
+@_admin
 async def wake(request: web.Request, st: GatewayState) -> web.Response:
     """POST /admin/wake/<upstream>: wake a sleeping upstream's host (one magic packet) and wait for it."""
     name = request.match_info["upstream"]
@@ -180,5 +191,6 @@ def register(app: web.Application, key: Any) -> None:
     r.add_post("/admin/undrain/{route}", undrain)
     r.add_post("/admin/reload", reload)
     r.add_post("/admin/keep-warm/{upstream}", keep_warm)
+    r.add_delete("/admin/keep-warm/{upstream}", end_keep_warm)
     r.add_post("/admin/wake/{upstream}", wake)
     r.add_post("/admin/recover-cuda/{host}", recover_cuda)

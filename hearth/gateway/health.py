@@ -270,19 +270,45 @@ class Health:
         woke = await self.ensure_awake(up) if up.sleeps else True
         result: dict[str, Any] = {"upstream": up.name, "minutes": minutes, "awake": bool(woke)}
         if woke and up.cfg.engine == "ollama":
-            cfg = self.get_cfg()
-            sess = up.ensure_session(cfg.timeouts.connect_s)
             # the window's end or the model's own keep_alive, whichever is later
-            body = {"model": up.cfg.model, "keep_alive": keep_alive_for(up)}
-            try:
-                async with sess.post(up.cfg.base_url + "/api/generate", json=body,
-                                     timeout=aiohttp.ClientTimeout(
-                                         total=cfg.timeouts.first_byte_s)) as resp:
-                    await resp.read()
-                    result["preload_status"] = resp.status
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                result["preload_error"] = f"{type(exc).__name__}: {exc}"
+            status, error = await self._load(up, {"model": up.cfg.model, "keep_alive": keep_alive_for(up)})
+            result.update({"preload_status": status} if error is None else {"preload_error": error})
         return result
+
+    async def end_keep_warm(self, up: Upstream) -> dict[str, Any]:
+        """End ``up``'s keep-warm window now: the model's own keep-alive (or the server's)
+        applies from this moment. A model the Ollama server holds is told so at once (a load
+        request with that keep-alive: on an ``OLLAMA_KEEP_ALIVE=0`` server it unloads); a
+        model not loaded is not loaded for it, and a sleeping host is not woken."""
+        held = up.keep_warm_until > time.monotonic()
+        up.keep_warm_until = 0.0
+        result: dict[str, Any] = {"upstream": up.name, "ended": held}
+        if up.cfg.engine != "ollama" or up.state in (ASLEEP, WAKING) or up.name in self.wakes:
+            return result
+        cfg = self.get_cfg()
+        sess = up.ensure_session(cfg.timeouts.connect_s)
+        await self._loaded(up, sess, up.cfg.timeouts.probe_s or cfg.health.timeout_s)
+        result["loaded"] = up.loaded
+        if up.loaded:
+            body: dict[str, Any] = {"model": up.cfg.model}
+            keep_alive = keep_alive_for(up)
+            if keep_alive is not None:  # None: the server's OLLAMA_KEEP_ALIVE applies
+                body["keep_alive"] = keep_alive
+            status, error = await self._load(up, body)
+            result.update({"release_status": status} if error is None else {"release_error": error})
+        return result
+
+    async def _load(self, up: Upstream, body: dict[str, Any]) -> tuple[int | None, str | None]:
+        """``POST /api/generate`` with no prompt (a load, not a generation): (status, error)."""
+        cfg = self.get_cfg()
+        sess = up.ensure_session(cfg.timeouts.connect_s)
+        try:
+            async with sess.post(up.cfg.base_url + "/api/generate", json=body,
+                                 timeout=aiohttp.ClientTimeout(total=cfg.timeouts.first_byte_s)) as resp:
+                await resp.read()
+                return resp.status, None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"
 
     # -- warm models ----------------------------------------------------------------
 

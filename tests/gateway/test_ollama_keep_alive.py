@@ -236,6 +236,30 @@ async def test_keep_warm_holds_until_the_window_ends(standin: str, tmp_path: Pat
         assert COLD not in _ps(standin)
 
 
+async def test_ending_a_keep_warm_window_lets_the_model_go_at_once(standin: str, tmp_path: Path) -> None:
+    """DELETE /admin/keep-warm/<upstream> ends the window: a model the server holds goes
+    back to its own keep-alive (here the server's 0: unloaded) at once; a model that is
+    not loaded is not loaded for it; an unknown upstream is a 404; no token, a 401."""
+    _unload_all(standin)
+    async with running(_cfg(standin, tmp_path)) as (base, st), aiohttp.ClientSession() as s:
+        async with s.post(base + "/admin/keep-warm/cold", headers=ADMIN, json={"minutes": 30}) as r:
+            assert r.status == 200 and (await r.json())["preload_status"] == 200
+        assert COLD in _ps(standin)
+        async with s.delete(base + "/admin/keep-warm/cold") as r:
+            assert r.status == 401 and COLD in _ps(standin)
+        async with s.delete(base + "/admin/keep-warm/cold", headers=ADMIN) as r:
+            assert r.status == 200, await r.text()
+            assert await r.json() == {"upstream": "cold", "ended": True, "loaded": True,
+                                      "release_status": 200}
+        assert COLD not in _ps(standin)
+        assert st.upstreams["cold"].keep_warm_until <= time.monotonic()
+        async with s.delete(base + "/admin/keep-warm/cold", headers=ADMIN) as r:  # nothing held
+            assert await r.json() == {"upstream": "cold", "ended": False, "loaded": False}
+        assert COLD not in _ps(standin)
+        async with s.delete(base + "/admin/keep-warm/nope", headers=ADMIN) as r:
+            assert r.status == 404 and (await r.json())["error"]["code"] == "upstream_not_found"
+
+
 async def test_models_sharing_a_server_take_turns(tmp_path: Path) -> None:
     """Issue 21.4: one model loaded at a time; a request for the other waits for the
     running one instead of forcing a swap; /admin/upstreams and metrics show which one

@@ -33,10 +33,12 @@ def _journal(node: Any, since: str) -> list[str]:
     return out.splitlines()
 
 
-def _keep_warm(gateway: Any, inv: Any, upstream: str, minutes: float) -> dict[str, Any]:
+def _keep_warm(gateway: Any, inv: Any, upstream: str, minutes: float | None) -> dict[str, Any]:
+    """Open a keep-warm window of ``minutes`` on the gateway, or end it (``None``)."""
+    method, query = ("POST", f"?minutes={minutes:g}") if minutes is not None else ("DELETE", "")
     out = gateway.check_output(
-        f"sudo sh -c 'curl -sS -m 120 -X POST -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
-        f"\"http://127.0.0.1:{inv.gateway.port}/admin/keep-warm/{upstream}?minutes={minutes:g}\"'")
+        f"sudo sh -c 'curl -sS -m 120 -X {method} -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
+        f"\"http://127.0.0.1:{inv.gateway.port}/admin/keep-warm/{upstream}{query}\"'")
     return dict(json.loads(out))
 
 
@@ -119,11 +121,13 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
         assert any(line.startswith("awake: ") and "model loaded" in line for line in said), said[-20:]
         assert not any(line.startswith("suspending") for line in said), said
     finally:
-        # The keep-warm window (10 min) holds the host up while the original inventory goes back.
+        # The keep-warm window (10 min) holds the host up while the original inventory goes back;
+        # then it ends, so no later check finds the model held by it.
         if lab_machine.power_state(machine) != "on":
             power_cli.wake(record, machine)
         if lab_machine.power_state(machine) == "on":
             deploy_one_host(lab.inventory, sleeper)
+            _keep_warm(gateway, inv, upstream, None)
             address = f"{serve_address(inv, sleeper)}:{serve.listen_port}"
             gateway.run(f"curl -sS -m 30 http://{address}/api/generate "
                         f"-d '{json.dumps({'model': serve.model, 'keep_alive': 0})}'")

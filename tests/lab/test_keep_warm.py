@@ -71,6 +71,14 @@ def admin_post(gateway: Any, inv: Any, path: str) -> dict[str, Any]:
     return json.loads(out)
 
 
+def admin_delete(gateway: Any, inv: Any, path: str) -> dict[str, Any]:
+    out = gateway.check_output(
+        f"sudo sh -c 'curl -sS -m 60 -X DELETE -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
+        f"\"http://127.0.0.1:{inv.gateway.port}{path}\"'"
+    )
+    return json.loads(out)
+
+
 def admin_get(gateway: Any, inv: Any, path: str) -> dict[str, Any]:
     out = gateway.check_output(
         f"sudo sh -c 'curl -sS -m 10 -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
@@ -88,6 +96,17 @@ def loaded(gateway: Any, inv: Any, host: str, serve: Any) -> dict[str, Any] | No
     return next((m for m in json.loads(out)["models"] if m.get("name") in names), None)
 
 
+def unloaded(gateway: Any, inv: Any, host: str, serve: Any, within_s: float = 30.0) -> bool:
+    """Whether the model leaves the server within ``within_s`` (a real Ollama unloads
+    a KEEP_ALIVE=0 model just after the answer, not with it)."""
+    deadline = time.monotonic() + within_s
+    while loaded(gateway, inv, host, serve) is not None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def ask(client: Any, inv: Any, serve: Any) -> None:
     body = {"model": serve.name, "messages": [{"role": "user", "content": "keep me warm"}]}
     status, _, payload = request(client, inv, "/v1/chat/completions", client_key(inv), body)
@@ -97,8 +116,9 @@ def ask(client: Any, inv: Any, serve: Any) -> None:
 def test_a_keep_warm_window_holds_and_then_lets_go(gateway: Any, client: Any, inv: Any,
                                                    target: tuple[str, str, Any]) -> None:
     host, upstream, serve = target
+    admin_delete(gateway, inv, f"/admin/keep-warm/{upstream}")  # no window held from before
     ask(client, inv, serve)  # wakes the box if it sleeps; KEEP_ALIVE=0: unloaded after it
-    assert loaded(gateway, inv, host, serve) is None, "KEEP_ALIVE=0 left the model loaded"
+    assert unloaded(gateway, inv, host, serve), "KEEP_ALIVE=0 left the model loaded"
 
     result = admin_post(gateway, inv, f"/admin/keep-warm/{upstream}?minutes={WINDOW_MINUTES:g}")
     assert result.get("preload_status") == 200, result
@@ -120,4 +140,4 @@ def test_a_keep_warm_window_holds_and_then_lets_go(gateway: Any, client: Any, in
         assert time.monotonic() < deadline, "the keep-warm window never ended"
         time.sleep(2)
     ask(client, inv, serve)  # after the window: the answer unloads it again
-    assert loaded(gateway, inv, host, serve) is None, "the model stayed loaded after the window"
+    assert unloaded(gateway, inv, host, serve), "the model stayed loaded after the window"

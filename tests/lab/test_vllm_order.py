@@ -12,6 +12,7 @@ is rolled back. Everything is derived from the inventory under test.
 from __future__ import annotations
 
 import copy
+import shlex
 import subprocess
 import sys
 from itertools import pairwise
@@ -68,13 +69,17 @@ def _assert_one_at_a_time(node: Any, units: list[str]) -> None:
 
 
 def _restart_all_stopped(node: Any, units: list[str], start: list[str], timeout: int) -> str:
-    """Stop every unit, then ``systemctl start`` the ``start`` ones in one call; when it began (epoch s)."""
+    """Stop every unit, then ``systemctl start`` the ``start`` ones in one call; the
+    journal's cursor from before the start (read after it: nothing earlier, even
+    within the same second)."""
     node.check_output(f"sudo systemctl stop {' '.join(units)}")
     for unit in units:
         assert not node.service(unit).is_running, unit
-    began = node.check_output("date +%s")
+    shown = node.check_output("sudo journalctl -q -n 0 --show-cursor")
+    cursor = shown.rpartition("-- cursor: ")[2].strip()
+    assert cursor, shown
     node.check_output(f"sudo timeout {timeout} systemctl start {' '.join(start)}")
-    return began
+    return cursor
 
 
 def test_one_systemctl_start_in_the_wrong_order_starts_them_in_start_order(
@@ -91,9 +96,9 @@ def test_starting_the_last_model_alone_brings_up_the_earlier_ones_first(
 ) -> None:
     name, units = chained
     node = lab.host(name)
-    began = _restart_all_stopped(node, units, units[-1:], _timeout(inv, name))
+    cursor = _restart_all_stopped(node, units, units[-1:], _timeout(inv, name))
     _assert_one_at_a_time(node, units)
-    journal = node.check_output(f"sudo journalctl -o cat --no-pager --since @{began} "
+    journal = node.check_output(f"sudo journalctl -o cat --no-pager --after-cursor {shlex.quote(cursor)} "
                                 f"{' '.join(f'-u {u}' for u in units)}")
     ready = [line for line in journal.splitlines() if " ready at http://" in line]
     names = [s.name for s in configs.vllm_serves(inv, name)]
