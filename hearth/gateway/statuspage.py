@@ -8,17 +8,26 @@ keep-warm, drain, undrain) appear only after the admin token is typed into the p
 the small script keeps it in a variable (never in storage or a cookie), checks it
 against ``GET /admin/upstreams`` and sends it with each admin call. The live part
 refreshes itself every few seconds (``GET /status?part=live``).
+
+Who may read it: any peer in the admin networks (loopback and the overlay when the
+gateway comes from an inventory); a peer from anywhere else (the LAN, when
+``gateway.lan.listen`` opens a LAN listener) gets 401 and nothing of the cluster
+unless it sends the admin token (``Authorization: Bearer``). The admin API itself stays
+refused off the admin networks, so the page's buttons work on loopback and the overlay only.
 """
 
 from __future__ import annotations
 
+import hmac
 import html
+import ipaddress
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
+from .errors import error_response
 from .upstreams import USABLE
 
 REFRESH_S = 3
@@ -161,10 +170,33 @@ def page_html(st: Any) -> str:
             f'<div id="live">{live_html(st)}</div><script>{_SCRIPT}</script></body></html>')
 
 
+def may_read(st: Any, request: web.Request) -> bool:
+    """A peer in the admin networks (or any peer when none are set), or the admin token."""
+    nets = st.cfg.admin_networks
+    if nets is None:
+        return True
+    try:
+        peer = ipaddress.ip_address(request.remote or "")
+        if any(peer.version == n.version and peer in n for n in nets):
+            return True
+    except ValueError:
+        pass
+    token = st.policy.admin_token
+    auth = request.headers.get("Authorization", "")
+    given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    return bool(token and given and hmac.compare_digest(given.encode(), token.encode()))
+
+
 def make_handler(key: Any) -> Any:
     async def status(request: web.Request) -> web.Response:
         """GET /status (``?part=live``: only the part that refreshes)."""
         st = request.app[key]
+        if not may_read(st, request):
+            resp = error_response(401, "The status page is open on loopback and the overlay; "
+                                       "from this network send the admin token (Authorization: Bearer)",
+                                  None, "status_needs_token")
+            resp.headers["WWW-Authenticate"] = "Bearer"
+            return resp
         body = live_html(st) if request.query.get("part") == "live" else page_html(st)
         return web.Response(text=body, content_type="text/html",
                             headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
