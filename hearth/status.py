@@ -10,7 +10,9 @@ Three health tiers (seed 003, issue 13 item 4):
   keep-warm windows, the last wake and its duration;
 * **infrastructure**: every host: its SSH port answering a TCP connect (hosts the
   gateway reports asleep are not touched: a connect never sends a magic packet, but
-  nothing here should even look like traffic to a sleeping box), and its k3s role.
+  nothing here should even look like traffic to a sleeping box), its k3s role and its
+  k3s node state (Ready / NotReady / missing) as the first k3s server reports it
+  (one read-only ``k3s kubectl get nodes`` over SSH: hearth/status_k3s.py).
 
 The gateway's view comes from ``GET /admin/upstreams`` with the inventory's admin
 token. ``--json`` prints the same as one JSON document. Exit codes: 0 when every core
@@ -30,6 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from hearth import status_k3s
 from hearth.gateway.from_inventory import gateway_config_from_inventory
 from hearth.inventory import Inventory, SecretError, resolve_secret
 
@@ -79,7 +82,8 @@ def loaded_models(row: dict[str, Any], get: Callable[[str], Any]) -> list[str] |
 
 
 def collect(inv: Inventory, url: str, token: str, *, probe: bool = True,
-            get: Callable[..., Any] = _get_json, tcp: Callable[[str, int], bool] = tcp_open) -> dict[str, Any]:
+            get: Callable[..., Any] = _get_json, tcp: Callable[[str, int], bool] = tcp_open,
+            k3s: Callable[..., dict[str, Any]] = status_k3s.read_nodes) -> dict[str, Any]:
     """The status report (what ``--json`` prints)."""
     t0 = time.monotonic()
     gateway: dict[str, Any] = {"name": "gateway", "url": url, "state": "up", "error": None}
@@ -127,6 +131,9 @@ def collect(inv: Inventory, url: str, token: str, *, probe: bool = True,
 
     asleep_hosts = {str(r.get("host")) for r in rows if r.get("state") in WAKEABLE}
     names = list(inv.hosts)
+    nodes: dict[str, Any] = {"server": None, "state": "not asked", "error": None, "nodes": {}, "unknown_nodes": {}}
+    if probe and inv.k3s is not None:
+        nodes = k3s(inv, server_asleep=inv.k3s.server in asleep_hosts)
 
     def host_row(name: str) -> dict[str, Any]:
         h = inv.hosts[name]
@@ -138,7 +145,8 @@ def collect(inv: Inventory, url: str, token: str, *, probe: bool = True,
         else:
             state = "up" if tcp(str(h.address), h.ssh_port or inv.ssh.port) else (
                 "asleep?" if h.sleep.sleeps else "down")
-        return {"name": name, "address": str(h.address), "state": state, "sleeps": h.sleep.sleeps, "k3s": k3s}
+        return {"name": name, "address": str(h.address), "state": state, "sleeps": h.sleep.sleeps, "k3s": k3s,
+                "k3s_node": nodes["nodes"].get(name)}
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         infrastructure = list(pool.map(host_row, names))
@@ -147,6 +155,7 @@ def collect(inv: Inventory, url: str, token: str, *, probe: bool = True,
         "inventory": inv.name,
         "ok": all(c["state"] in ("up", "asleep") for c in core),
         "tiers": {"core": core, "inference": inference, "infrastructure": infrastructure},
+        "k3s": nodes,
         "took_s": round(time.monotonic() - t0, 3),
     }
 
@@ -180,8 +189,13 @@ def render(report: dict[str, Any]) -> str:
                    f"{warm:<10} {wake}")
     out += ["", "infrastructure"]
     for h in t["infrastructure"]:
-        k3s = f"k3s {h['k3s']}" if h["k3s"] else ""
+        k3s = f"k3s {h['k3s']} {h.get('k3s_node') or ''}".rstrip() if h["k3s"] else ""
         out.append(f"  {h['name']:<22} {h['state']:<9} {h['address']:<16} {k3s}")
+    nodes = report.get("k3s") or {}
+    if nodes.get("error"):
+        out.append(f"  k3s nodes: {nodes['error']}")
+    for node, state in (nodes.get("unknown_nodes") or {}).items():
+        out.append(f"  k3s node {node} ({state}): not in the inventory")
     return "\n".join(out)
 
 

@@ -37,10 +37,15 @@ async def test_status_by_tier_without_waking_anything(tmp_path: Path, monkeypatc
             async with running(parse_config(data)) as (base, st):
                 await wait_until(lambda: st.upstreams["windows-gpu"].state == "asleep", "asleep")
                 await wait_until(lambda: st.upstreams["spark"].state == "healthy", "spark up")
-                probes, touched = coder.probes, []
+                probes, touched, asked = coder.probes, [], []
+
+                def k3s(inv: object, server_asleep: bool) -> dict[str, object]:  # no SSH to example.yml
+                    asked.append(server_asleep)
+                    return {"server": "k3master", "state": "up", "error": None, "unknown_nodes": {},
+                            "nodes": {"k3master": "Ready"}}
                 report = await asyncio.to_thread(
                     status.collect, inv, base, "admin-secret",
-                    tcp=lambda a, p: touched.append(a) or True)
+                    tcp=lambda a, p: touched.append(a) or True, k3s=k3s)
                 assert not catcher.packets and coder.probes == probes  # nothing woken, nothing probed
                 core = {c["name"]: c for c in report["tiers"]["core"]}
                 assert core["gateway"]["state"] == "up"
@@ -54,6 +59,8 @@ async def test_status_by_tier_without_waking_anything(tmp_path: Path, monkeypatc
                 assert set(hosts) == set(inv.hosts)
                 assert hosts["windows-gpu"]["state"] == "asleep"
                 assert str(inv.hosts["windows-gpu"].address) not in touched
+                assert asked == [False] and hosts["k3master"]["k3s_node"] == "Ready"
+                assert report["k3s"]["state"] == "up"
                 text = status.render(report)
                 for tier in ("core", "inference", "infrastructure"):
                     assert f"\n{tier}\n" in text
