@@ -9,17 +9,8 @@ when it starts (``/api/version`` to verify the connection, ``/api/tags`` and
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import aiohttp
 import ollama
@@ -27,53 +18,18 @@ import pytest
 
 from hearth.gateway.config import parse_config
 
+from .ollama_standin import ollama_standin
 from .standins import running
 
-ROOT = Path(__file__).resolve().parents[2]
-STANDIN = ROOT / "tests" / "standins" / "ollama" / "ollama.py"
 EMBED, CHAT = "nomic-embed-text:latest", "qwen2.5:7b"
 ALL, CHAT_ONLY = "sk-ollama-all", "sk-ollama-chat-only"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _call(url: str, body: dict | None = None) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return json.load(r)
-
-
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{port}", "OLLAMA_KEEP_ALIVE": "5m",
-           "OLLAMA_MAX_LOADED_MODELS": "2",
-           "OLLAMA_MODELS": str(tmp_path_factory.mktemp("ollama-models"))}
-    proc = subprocess.Popen([sys.executable, str(STANDIN), "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                _call(url + "/api/version")
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the Ollama stand-in did not start") from None
-                time.sleep(0.05)
-        for m in (EMBED, CHAT):
-            _call(url + "/api/pull", {"model": m, "stream": False})
+    with ollama_standin(tmp_path_factory.mktemp("ollama-models"), (EMBED, CHAT), keep_alive="5m",
+                        ready_within_s=15, OLLAMA_MAX_LOADED_MODELS="2") as url:
         yield url
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
 
 
 def _cfg(url: str) -> object:

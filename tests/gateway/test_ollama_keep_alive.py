@@ -13,12 +13,7 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -30,52 +25,16 @@ import pytest
 
 from hearth.gateway.config import GatewayConfig, parse_config
 
+from .ollama_standin import call as _call
+from .ollama_standin import ollama_standin
 from .standins import running, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
-STANDIN = ROOT / "tests" / "standins" / "ollama" / "ollama.py"
 WARM, COLD, CODER = "qwen3.5:9b", "llama3.2:3b", "deepseek-coder:6.7b"
 ADMIN = {"Authorization": "Bearer admin-secret"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _call(url: str, body: dict | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.load(r)
-
-
-@contextlib.contextmanager
-def _standin(tmp: Path, **env: str) -> Iterator[str]:
-    port = _free_port()
-    full = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{port}", "OLLAMA_KEEP_ALIVE": "0",
-            "OLLAMA_MODELS": str(tmp / f"models-{port}"), **env}
-    proc = subprocess.Popen([sys.executable, str(STANDIN), "serve"], env=full,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                _call(url + "/api/version")
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the Ollama stand-in did not start") from None
-                time.sleep(0.05)
-        for m in (WARM, COLD, CODER):
-            _call(url + "/api/pull", {"model": m, "stream": False})
-        yield url
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
+def _standin(tmp: Path, **env: str) -> contextlib.AbstractContextManager[str]:
+    return ollama_standin(tmp / "models", (WARM, COLD, CODER), **env)
 
 
 @pytest.fixture(scope="module")

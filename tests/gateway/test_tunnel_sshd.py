@@ -22,7 +22,6 @@ import base64
 import contextlib
 import getpass
 import hashlib
-import json
 import os
 import shlex
 import shutil
@@ -47,11 +46,11 @@ from hearth.gateway.config import parse_config
 from hearth.gateway.from_inventory import gateway_config_from_inventory
 from hearth.inventory import load_inventory
 
+from .ollama_standin import free_port, ollama_standin
 from .standins import running
 
 ROOT = Path(__file__).resolve().parents[2]
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-OLLAMA = ROOT / "tests" / "standins" / "ollama" / "ollama.py"
 RUNNER = ROOT / "templates" / "gateway" / "hearth-tunnel-run.py"
 BOX = "windows-gpu"
 MODEL = "qwen2.5-coder:14b"
@@ -61,12 +60,6 @@ DEADLINE_S = 20
 pytestmark = pytest.mark.skipif(
     not Path(SSHD).exists() or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None,
     reason="needs OpenSSH's sshd, ssh and ssh-keygen (Debian openssh-server, openssh-client: scripts/bootstrap)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def keygen(path: Path, comment: str) -> str:
@@ -178,24 +171,14 @@ def box(tmp_path: Path) -> Iterator[Box]:
     argv = shlex.split(line.removeprefix("ExecStart=").replace("%%", "%"))
 
     policy = gateway_config_from_inventory(inv, resolve=lambda ref: ref).upstreams[BOX].model_dump(mode="json")
-    env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{serve_port}", "OLLAMA_KEEP_ALIVE": "0",
-           "OLLAMA_MODELS": str(tmp_path / "models")}
-    ollama = subprocess.Popen([sys.executable, str(OLLAMA), "serve"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     b = Box(tmp_path, ssh_port, serve_port, local_port, host_key, inv, argv, policy)
-    sshd = None
-    try:
-        wait_for("the Ollama stand-in answers", lambda: answers(serve_port), ollama)
-        req = urllib.request.Request(f"http://127.0.0.1:{serve_port}/api/pull", method="POST",
-                                     data=json.dumps({"model": MODEL, "stream": False}).encode())
-        urllib.request.urlopen(req, timeout=10).close()
-        sshd = b.start_sshd()
-        b.sshd = sshd  # type: ignore[attr-defined]
-        yield b
-    finally:
-        for proc in (getattr(b, "sshd", sshd), ollama):
-            if proc is not None:
-                stop(proc)
+    with ollama_standin(tmp_path / "models", (MODEL,), port=serve_port, ready_within_s=DEADLINE_S):
+        try:
+            b.sshd = b.start_sshd()  # type: ignore[attr-defined]
+            yield b
+        finally:
+            if getattr(b, "sshd", None) is not None:
+                stop(b.sshd)  # type: ignore[attr-defined]
 
 
 def run_tunnel(b: Box, name: str) -> tuple[subprocess.Popen, Path]:
