@@ -13,19 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pyinfra.local
 import pytest
-from pyinfra.api import Config, Inventory, State
-from pyinfra.api.host import Host
-from pyinfra.api.state import StateStage
-from pyinfra.context import ctx_config, ctx_host, ctx_state
 
 from hearth.configs import tunnel
 from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory
-from hearth.inventory.groups import build_groups
+from tests.unit.role_plan import Steps, plan_roles
 from tests.unit.test_tunnel import tunneled
-from tests.unit.test_windows_role import condition, include
 
 REPO = Path(__file__).resolve().parents[2]
 GATEWAY = "k3master"
@@ -88,32 +82,11 @@ def answer(box: dict[str, Any], cls: type, kwargs: dict[str, Any]) -> Any:
     raise AssertionError(f"unexpected fact {name} {kwargs}")
 
 
-def plan(monkeypatch: pytest.MonkeyPatch, path: Path, state_of: Callable[[Any], dict[str, Any]]
-         ) -> list[tuple[str, int]]:
+def plan(monkeypatch: pytest.MonkeyPatch, path: Path, state_of: Callable[[Any], dict[str, Any]]) -> Steps:
     inv = load_inventory(path, group_defaults())
     box = state_of(inv)
-    monkeypatch.setattr(Host, "get_fact", lambda self, cls, *a, **kw: answer(
-        box, cls, {k: v for k, v in kw.items() if not k.startswith("_")}))
-    monkeypatch.setattr(Host, "connect", lambda *a, **k: pytest.fail("a test must not connect to a host"))
-    monkeypatch.chdir(REPO)
-    monkeypatch.setattr(pyinfra.local, "include", lambda filename, data=None: include(filename))
-    groups = build_groups(inv, path)
-    inventory = Inventory((groups["linux"], {}), **{g: ([n for n, _ in e], {}) for g, e in groups.items()
-                                                     if g != "windows"})
-    state = State(inventory, Config())
-    state.cwd = str(REPO)
-    state.set_stage(StateStage.Prepare)
-    host = inventory.get_host(GATEWAY)
-    with ctx_state.use(state), ctx_config.use(state.config.copy()), ctx_host.use(host):
-        include("roles/gateway/tunnels.py")
-    steps = []
-    for op_hash in state.get_op_order():
-        if op_hash in state.ops[host]:
-            data = state.get_op_data_for_host(host, op_hash)
-            runs = bool(data.operation_meta._maybe_is_change) and condition(data.global_arguments)
-            data.operation_meta.set_complete(True, ["planned"] if runs else [], None)
-            steps.append((data.global_arguments["name"], int(runs)))
-    return steps
+    return plan_roles(monkeypatch, inv, path, ["roles/gateway/tunnels.py"], [GATEWAY],
+                      lambda host, cls, kwargs: answer(box, cls, kwargs))[GATEWAY]
 
 
 def test_first_deploy_sets_up_the_tunnel_and_the_second_changes_nothing(

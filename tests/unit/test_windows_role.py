@@ -14,13 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pyinfra.local
 import pytest
-from pyinfra.api import Config, Inventory, State
 from pyinfra.api.host import Host
-from pyinfra.api.state import StateStage
 from pyinfra.connectors.util import make_unix_command
-from pyinfra.context import ctx_config, ctx_host, ctx_state
 
 from hearth import powershell as ps
 from hearth.configs import windows as configs
@@ -29,6 +25,7 @@ from hearth.inventory import load_inventory
 from hearth.inventory.groups import build_groups
 from hearth.operations.windows import env, power
 from hearth.operations.windows.service import task_stamp
+from tests.unit.role_plan import plan_roles
 from tests.unit.windows_support import parse_problems
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,72 +124,18 @@ def fact_answer(box: dict[str, Any], host: Host, cls: type, kwargs: dict[str, An
     raise AssertionError(f"unexpected fact {name} {kwargs}")
 
 
-def include(path: str) -> None:
-    """pyinfra's local.include without importing pyinfra_cli (which monkey-patches the
-    whole test process with gevent): run a role file as a deploy file."""
-    from pyinfra import host
-
-    with host.deploy(path, None, None, in_deploy=False):
-        exec(compile((REPO / path).read_text(), str(REPO / path), "exec"), {"__file__": str(REPO / path)})
-
-
 Plan = dict[str, list[tuple[str, int]]]
 
 
 def plan(monkeypatch: pytest.MonkeyPatch, state_of: Callable[[str], dict[str, Any]]) -> Plan:
     """Plan roles/windows for the Windows hosts: {host: [(step name, command count)]}."""
     boxes = {name: state_of(name) for name in INV.windows_hosts()}
-
-    def get_fact(self: Host, cls: type, *args: Any, **kwargs: Any) -> Any:
-        kwargs = {k: v for k, v in kwargs.items() if not k.startswith("_")}
-        return fact_answer(boxes.get(self.name, {}), self, cls, kwargs)
-
-    monkeypatch.setattr(Host, "get_fact", get_fact)
-    monkeypatch.setattr(Host, "connect", lambda *a, **k: pytest.fail("a test must not connect to a host"))
-    monkeypatch.chdir(REPO)
-    monkeypatch.setattr(pyinfra.local, "include", lambda filename, data=None: include(filename))
-    groups = build_groups(INV, EXAMPLE)
-    hosts = groups["linux"] + groups["windows"]
-    inventory = Inventory((hosts, {}), **{g: ([n for n, _ in entries], {}) for g, entries in groups.items()})
-    state = State(inventory, Config())
-    state.cwd = str(REPO)
-    state.set_stage(StateStage.Prepare)
-    with ctx_state.use(state):
-        for host in inventory:
-            if "windows" not in host.groups:
-                continue
-            with ctx_config.use(state.config.copy()), ctx_host.use(host):
-                for path in ROLE_FILES:
-                    include(path)
-    out: dict[str, list[tuple[str, int]]] = {}
-    for host in inventory:
-        if "windows" not in host.groups:
-            continue
-        steps = []
-        for op_hash in state.get_op_order():
-            if op_hash in state.ops[host]:
-                data = state.get_op_data_for_host(host, op_hash)
-                runs = bool(data.operation_meta._maybe_is_change) and condition(data.global_arguments)
-                # Record the outcome as execution would, for the `_if` of later steps
-                data.operation_meta.set_complete(True, ["planned"] if runs else [], None)
-                steps.append((data.global_arguments["name"], int(runs)))
-                if runs:
-                    with ctx_state.use(state), ctx_host.use(host):
-                        SENT.extend(command.get_raw_value() for command in data.command_generator())
-        out[host.name] = steps
-    return out
+    return plan_roles(monkeypatch, INV, EXAMPLE, ROLE_FILES, INV.windows_hosts(),
+                      lambda host, cls, kwargs: fact_answer(boxes.get(host.name, {}), host, cls, kwargs),
+                      with_windows=True, sent=SENT)
 
 
 SENT: list[str] = []  # every command line a planned step would send (for the grammar check)
-
-
-def condition(global_arguments: dict[str, Any]) -> bool:
-    """An ``_if`` step runs when its condition holds; pyinfra decides that while executing,
-    from whether earlier steps changed (recorded by ``plan`` as they would complete)."""
-    ifs = global_arguments.get("_if")
-    if ifs is None:
-        return True
-    return all(f() for f in ifs) if isinstance(ifs, list) else bool(ifs())
 
 
 def commands(steps: list[tuple[str, int]]) -> int:
