@@ -27,11 +27,9 @@ name and this recipe.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
-from hearth.lab.image import remove_build_dir
-from hearth.lab.sh import LabError, run, step
+from hearth.lab.image import ensure_derived_image
 
 NFT = "/usr/sbin/nft"
 NFT_DIVERTED = "/usr/sbin/nft.arm64"
@@ -69,23 +67,8 @@ def arm64_image_key(base: Path) -> str:
 
 def ensure_arm64_lab_image(cache_dir: Path, base: Path) -> Path:
     """The cached arm64 lab image (``base`` + the native nft), built if absent."""
-    target = cache_dir / f"arm64nft-{arm64_image_key(base)}"
-    if (target / NFT_DIVERTED.lstrip("/")).exists():
-        print(f"--> Reuse cached arm64 lab image {target}", flush=True)
-        return target
-    work = cache_dir / f".build-{target.name}"
-    remove_build_dir(work)
-    with step(f"Build arm64 lab image {target.name} (base image + the {NATIVE_ARCH} nft, dpkg-diverted)"):
-        run(["cp", "-a", "--reflink=auto", str(base), str(work)])
-        resolv = work / "etc/resolv.conf"
-        lab_resolv = resolv.read_text()
-        resolv.unlink()
-        shutil.copy("/etc/resolv.conf", resolv)  # the chroot downloads the amd64 packages
-        try:
-            run(["chroot", str(work), "/bin/sh", "-c", recipe()], timeout=2400)
-        finally:
-            resolv.write_text(lab_resolv)
-        if not (work / NFT_DIVERTED.lstrip("/")).exists():
-            raise LabError(f"{work}: {NFT} was not diverted to {NFT_DIVERTED}")
-        work.rename(target)
-    return target
+    return ensure_derived_image(
+        cache_dir / f"arm64nft-{arm64_image_key(base)}", base, recipe(), what="arm64 lab image",
+        adds=f"base image + the {NATIVE_ARCH} nft, dpkg-diverted",
+        built=lambda image: (image / NFT_DIVERTED.lstrip("/")).exists(),
+        missing=f"{NFT} was not diverted to {NFT_DIVERTED}", timeout_s=2400)

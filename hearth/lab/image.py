@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from hearth.lab.sh import LabError, run, step
@@ -74,6 +75,39 @@ def ensure_base_image(cache_dir: Path, user: str, arch: str = "amd64") -> Path:
             timeout=1800 if arch == "amd64" else 5400,  # arm64 runs emulated: slow on a busy box
         )  # fmt: skip
         _customise(work, user)
+        work.rename(target)
+    return target
+
+
+def ensure_derived_image(target: Path, base: Path, script: str, *, what: str, adds: str,
+                         built: Callable[[Path], object], missing: str, timeout_s: float) -> Path:
+    """``target``: a copy of the cached image ``base`` with ``script`` run in it, built once.
+
+    Reused when ``built(target)`` holds. Else built (a plan step "Build ``what``
+    <name> (``adds``)") in ``.build-<name>`` beside it: a
+    copy of ``base``, ``script`` run in a chroot (with this machine's resolv.conf, so
+    apt can download; the image's own is put back after), checked with ``built``
+    (LabError ``missing`` if it does not hold), then renamed into place: a failed or
+    interrupted build never leaves a ``target``. ``target``'s name is the caller's
+    content hash (base image + recipe).
+    """
+    if built(target):
+        print(f"--> Reuse cached {what} {target}", flush=True)
+        return target
+    work = target.with_name(f".build-{target.name}")
+    remove_build_dir(work)
+    with step(f"Build {what} {target.name} ({adds})"):
+        run(["cp", "-a", "--reflink=auto", str(base), str(work)])
+        resolv = work / "etc/resolv.conf"
+        lab_resolv = resolv.read_text()
+        resolv.unlink()
+        shutil.copy("/etc/resolv.conf", resolv)  # the chroot downloads packages
+        try:
+            run(["chroot", str(work), "/bin/sh", "-c", script], timeout=timeout_s)
+        finally:
+            resolv.write_text(lab_resolv)
+        if not built(work):
+            raise LabError(f"{work}: {missing}")
         work.rename(target)
     return target
 

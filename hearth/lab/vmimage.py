@@ -11,11 +11,10 @@ once; it is the VM's disk from then on (reboots and suspends keep it).
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
-from hearth.lab.image import remove_build_dir
-from hearth.lab.sh import LabError, run, step
+from hearth.lab.image import ensure_derived_image
+from hearth.lab.sh import LabError, run
 
 DISK_SIZE = "4G"  # sparse: only what is written takes space
 KERNEL_PACKAGES = ("linux-image-amd64",)
@@ -41,26 +40,11 @@ def vm_image_key(base: Path) -> str:
 
 def ensure_vm_image(cache_dir: Path, base: Path) -> Path:
     """The cached VM image directory (a copy of ``base`` with a kernel), built if absent."""
-    target = cache_dir / f"vm-{vm_image_key(base)}"
-    if kernel_files(target, missing_ok=True):
-        print(f"--> Reuse cached VM image {target}", flush=True)
-        return target
-    work = cache_dir / f".build-{target.name}"
-    remove_build_dir(work)
-    with step(f"Build VM image {target.name} (base image + {' '.join(KERNEL_PACKAGES)})"):
-        run(["cp", "-a", "--reflink=auto", str(base), str(work)])
-        resolv = work / "etc/resolv.conf"
-        lab_resolv = resolv.read_text()
-        resolv.unlink()
-        shutil.copy("/etc/resolv.conf", resolv)  # the chroot downloads the kernel
-        try:
-            run(["chroot", str(work), "/bin/sh", "-c",
-                 VM_RECIPE.format(packages=" ".join(KERNEL_PACKAGES))], timeout=1200)  # fmt: skip
-        finally:
-            resolv.write_text(lab_resolv)
-        kernel_files(work)
-        work.rename(target)
-    return target
+    return ensure_derived_image(
+        cache_dir / f"vm-{vm_image_key(base)}", base, VM_RECIPE.format(packages=" ".join(KERNEL_PACKAGES)),
+        what="VM image", adds=f"base image + {' '.join(KERNEL_PACKAGES)}",
+        built=lambda image: kernel_files(image, missing_ok=True),
+        missing="no /boot/vmlinuz-* with its initrd.img (linux-image-amd64 missing?)", timeout_s=1200)
 
 
 def kernel_files(image: Path, *, missing_ok: bool = False) -> tuple[Path, Path] | None:
