@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,8 +19,10 @@ import pytest
 from hearth.configs import heal as heal_configs
 from hearth.deploy_data import group_defaults
 from hearth.inventory import Inventory, load_inventory
+from tests.lab.waiting import wait_for
 
 pytestmark = pytest.mark.lab
+PERIOD_S = 5  # between two looks at what the receiver got
 
 
 @pytest.fixture(scope="module")
@@ -73,16 +74,6 @@ def arrived(received: list[dict[str, Any]], status: str, alertname: str, host: s
     return None
 
 
-def wait_for(what: str, check: Any, deadline_s: float) -> Any:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(5)
-    raise AssertionError(f"not within {deadline_s:.0f}s: {what}")
-
-
 def test_a_serve_down_alert_fires_at_the_receiver_and_resolves(lab: Any, inv: Inventory, receiver: Any) -> None:
     hosts = [n for n in inv.linux_hosts() if heal_configs.applies(inv, n)
              and heal_configs.config(inv, n)["terminal_routes"]]  # fmt: skip
@@ -97,10 +88,10 @@ def test_a_serve_down_alert_fires_at_the_receiver_and_resolves(lab: Any, inv: In
     try:
         # heal marks it down within a minute; the rule waits 3 minutes; Alertmanager's group_wait 30 s
         alert = wait_for("HearthServeDown firing at the receiver",
-                         lambda: arrived(receiver, "firing", "HearthServeDown", name), 480)  # fmt: skip
+                         lambda: arrived(receiver, "firing", "HearthServeDown", name), 480, PERIOD_S)  # fmt: skip
         assert alert["labels"]["unit"] == unit and alert["labels"]["severity"] == "critical"
     finally:
         node.run(f"sudo kill -CONT {pid}")
     # answered again at the next healing pass; resolved is sent at the next group interval (2 min)
     wait_for("HearthServeDown resolved at the receiver",
-             lambda: arrived(receiver, "resolved", "HearthServeDown", name), 360)  # fmt: skip
+             lambda: arrived(receiver, "resolved", "HearthServeDown", name), 360, PERIOD_S)  # fmt: skip

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import time
 from typing import Any
 
 import pytest
@@ -20,8 +19,10 @@ from hearth.configs.base import settings
 from hearth.deploy_data import group_defaults
 from hearth.gateway.from_inventory import upstream_name
 from hearth.inventory import Inventory, load_inventory, resolve_secret
+from tests.lab.waiting import wait_for
 
 pytestmark = pytest.mark.lab
+PERIOD_S = 3  # between two looks at a host
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +41,15 @@ def main_pid(node: Any, unit: str) -> int:
     return int(node.check_output(f"systemctl show -p MainPID --value {unit}") or 0)
 
 
-def journal_since(node: Any, since: float) -> str:
-    return node.check_output(f"sudo journalctl -q -u hearth-heal.service --since @{int(since)} -o cat --no-pager")
+def journal_cursor(node: Any) -> str:
+    """Where the host's journal ends now: lines after it are this check's (never an earlier check's)."""
+    out = node.check_output("sudo journalctl -q -n 1 --show-cursor -o cat --no-pager")
+    return next(line.removeprefix("-- cursor: ") for line in out.splitlines() if line.startswith("-- cursor: "))
 
 
-def wait_for(what: str, check: Any, deadline_s: float) -> Any:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(3)
-    raise AssertionError(f"not within {deadline_s:.0f}s: {what}")
+def journal_after(node: Any, cursor: str) -> str:
+    return node.check_output(f"sudo journalctl -q -u hearth-heal.service --after-cursor {shlex.quote(cursor)} "
+                             "-o cat --no-pager")  # fmt: skip
 
 
 def answers(node: Any, url: str) -> bool:
@@ -68,20 +66,24 @@ def test_a_hung_serve_is_restarted_by_the_timer_and_routed_to_again(lab: Any, in
     unit, url = serve["unit"], serve["probe"]
     interval = int(settings(inv, name)["heal_interval_s"])
     assert node.service("hearth-heal.timer").is_enabled and node.service("hearth-heal.timer").is_running
-    wait_for(f"{unit} answers before the test", lambda: answers(node, url), 60)
+    wait_for(f"{unit} answers before the test", lambda: answers(node, url), 60, PERIOD_S)
     before = main_pid(node, unit)
-    started = float(node.check_output("date +%s"))
+    cursor = journal_cursor(node)
     node.check_output(f"sudo kill -STOP {before}")
     try:
         assert not answers(node, url)
         # within one period of the timer (plus the two probes' timeouts and the restart)
-        wait_for(f"{unit} restarted by hearth-heal and answering",
-                 lambda: main_pid(node, unit) not in (0, before) and answers(node, url), interval + 60)  # fmt: skip
+        def restarted() -> dict[str, int | bool]:
+            pid = main_pid(node, unit)
+            return {"MainPID": pid, "answers": pid not in (0, before) and answers(node, url)}
+
+        wait_for(f"{unit} restarted by hearth-heal (MainPID not {before}) and answering", restarted,
+                 interval + 60, PERIOD_S, done=lambda seen: seen["answers"])  # fmt: skip
     finally:
         node.run(f"sudo kill -CONT {before}")
     # the pass logs "answers again" after its own next probe: wait for that line (bounded)
-    log = wait_for("hearth-heal logs the serve answering again",
-                   lambda: (text := journal_since(node, started)) and "answers again" in text and text, 60)
+    log = wait_for("hearth-heal logs the serve answering again", lambda: journal_after(node, cursor), 60,
+                   PERIOD_S, done=lambda text: "answers again" in text)
     assert f"{unit} ({serve['name']}) is down" in log and "restarting" in log, log
     metrics = node.check_output("cat /var/lib/prometheus/node-exporter/hearth_heal.prom")
     assert f'hearth_heal_restarts_total{{host="{name}",unit="{unit}"}} ' in metrics
@@ -108,11 +110,11 @@ def _gateway_routes_to(lab: Any, inv: Inventory, name: str) -> None:
         f"Authorization: Bearer {resolve_secret(keys[0].key)}", "-H", "Content-Type: application/json",
         "-d", body, f"http://{gw.overlay_ip}:{inv.gateway.port}/v1/chat/completions"])  # fmt: skip
 
-    def routed() -> bool:
-        head = client.run(command).stdout.lower()
+    def routed(head: str) -> bool:
         return " 200" in head.split("\n", 1)[0] and f"x-hearth-upstream: {upstream}" in head
 
-    wait_for(f"the gateway answers {serve.name} from {upstream} again", routed, 120)
+    wait_for(f"the gateway answers {serve.name} from {upstream} again", lambda: client.run(command).stdout.lower(),
+             120, PERIOD_S, done=routed)
 
 
 def test_a_terminal_route_host_is_paged_about_never_restarted(lab: Any, inv: Inventory) -> None:
@@ -124,16 +126,13 @@ def test_a_terminal_route_host_is_paged_about_never_restarted(lab: Any, inv: Inv
     serve = configs.serves(inv, name)[0]
     unit = serve["unit"]
     interval = int(settings(inv, name)["heal_interval_s"])
-    started = float(node.check_output("date +%s"))
+    cursor = journal_cursor(node)
     before = main_pid(node, unit)
     if before:
         node.check_output(f"sudo kill -STOP {before}")
-    def paged() -> str:
-        text = journal_since(node, started)
-        return text if f"PAGE: {unit}" in text else ""
-
     try:
-        log = wait_for(f"hearth-heal pages about {unit}", paged, interval + 60)
+        log = wait_for(f"hearth-heal pages about {unit}", lambda: journal_after(node, cursor), interval + 60,
+                       PERIOD_S, done=lambda text: f"PAGE: {unit}" in text)
         assert main_pid(node, unit) == before, "a terminal route's serve must never be restarted"
     finally:
         if before:

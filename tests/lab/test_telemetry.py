@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from hearth.configs.base import settings
 from hearth.deploy_data import group_defaults
 from hearth.inventory import Inventory, load_inventory
 from hearth.lab.artifacts.nvidia import product_name
+from tests.lab.waiting import wait_for
 
 pytestmark = pytest.mark.lab
 OVERRIDE = "/etc/hearth-standin/nvidia-smi.json"
@@ -67,20 +67,24 @@ def key(name: str, **labels: str) -> tuple[str, frozenset[tuple[str, str]]]:
 
 
 Wanted = dict[tuple[str, frozenset[tuple[str, str]]], float | None]  # None: any value
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def scrape_until(node: Any, url: str, wanted: Wanted, deadline_s: float = 60) -> None:
     """Wait (bounded) until the exporter's page has every wanted sample (with its value, unless None)."""
-    end, got = time.monotonic() + deadline_s, {}
-    while time.monotonic() < end:
+
+    def missing(got: Samples) -> dict[Any, tuple[Any, Any]]:
+        return {k: (v, got.get(k)) for k, v in wanted.items() if k not in got or (v is not None and got[k] != v)}
+
+    def show(got: Samples) -> str:
+        present = sorted(f"{n}{dict(ls)}" for n, ls in got if n.startswith("hearth_gpu"))
+        return f"missing (want, got) {missing(got)}; hearth_gpu present: {present}"
+
+    def scrape() -> Samples:
         rc, body = fetch(node, url)
-        got = samples(body) if rc == 0 else {}
-        if all(k in got and (v is None or got[k] == v) for k, v in wanted.items()):
-            return
-        time.sleep(2)
-    missing = {k: (v, got.get(k)) for k, v in wanted.items() if k not in got or (v is not None and got[k] != v)}
-    present = sorted(f"{n}{dict(ls)}" for n, ls in got if n.startswith("hearth_gpu"))
-    raise AssertionError(f"{url}: after {deadline_s:.0f}s missing (want, got) {missing}; hearth_gpu present: {present}")
+        return samples(body) if rc == 0 else {}
+
+    wait_for(f"{url} has every wanted sample", scrape, deadline_s, 2, done=lambda got: not missing(got), show=show)
 
 
 def test_node_exporter_answers_on_the_overlay_only(lab: Any, inv: Inventory, machine: str) -> None:
