@@ -1,0 +1,46 @@
+"""Lab: run `hearth bench wake` inside a lab session (a benchmark, not a timed test).
+
+Skipped unless ``HEARTH_BENCH_WAKE`` names the JSON file to write, e.g.
+
+    HEARTH_BENCH_WAKE=/tmp/wake.json /work/wt/private-lab N inventory/lab.yml -s -k bench_wake
+
+It asserts only what is not a timing: every round answered, one magic packet for the
+burst of concurrent requests and every one the route admits at once answered (its
+box's slots + its queue; the rest get the queue's 429, as the inventory asks). The figures are printed
+(``-s``) and written; docs/benchmarks.md records them with this command. The sleeper is
+left awake and known awake to the gateway (the benchmark ends on a woken burst).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+
+def test_bench_wake(lab: Any) -> None:
+    out = os.environ.get("HEARTH_BENCH_WAKE")
+    if not out:
+        pytest.skip("a benchmark: set HEARTH_BENCH_WAKE=<file.json> to run it")
+    if not lab.local:
+        pytest.skip("puts a lab machine to sleep")
+    rounds = os.environ.get("HEARTH_BENCH_WAKE_ROUNDS", "5")
+    argv = [str(Path(sys.executable).with_name("hearth")), "bench", "wake", "--inventory", str(lab.inventory),
+            "--out", out, "--rounds", rounds]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=1800, check=False)
+    print("\n" + done.stdout + done.stderr[-3000:])
+    assert done.returncode == 0
+    result = json.loads(Path(out).read_text())
+    assert len(result["rounds"]) == int(rounds)
+    burst = result["burst"]
+    assert burst["magic_packets"] == 1, burst
+    # every request the route admits at once (the box's slots + its queue) is answered
+    assert burst["ok"] == min(burst["requests"], burst["route_capacity"]), burst
+    assert sum(burst["statuses"].values()) == burst["requests"], burst
