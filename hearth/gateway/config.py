@@ -314,6 +314,9 @@ class GatewayConfig(_Model):
     # peers the admin API answers (None: any peer with the token); a LAN listener
     # is left out so the admin API never reaches the LAN
     admin_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
+    # peers that may call /healthz, /readyz and /metrics without a client key (None:
+    # any peer); with a LAN listener every LAN request needs a key, these included
+    keyless_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
 
 
 class ConfigError(ValueError):

@@ -137,6 +137,8 @@ def gateway_config_from_inventory(
     if inv.gateway is not None:
         # the admin API answers only loopback and the overlay, whatever else listens
         data["admin_networks"] = ["127.0.0.0/8", "::1/128", str(inv.overlay.cidr)]
+        if inv.gateway.lan.listen:  # a LAN peer needs a client key on every request
+            data["keyless_networks"] = data["admin_networks"]
         defaults = inv.gateway.timeouts.set_values()
         defaults.pop("probe_s", None)
         if "probe_s" in inv.gateway.timeouts.set_values():

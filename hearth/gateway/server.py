@@ -251,9 +251,32 @@ async def ollama_tags(request: web.Request) -> web.Response:
                                          for n in names]})
 
 
+@functools.lru_cache(maxsize=256)
+def _peer_in(remote: str | None, nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    """True when the peer address ``remote`` is in one of ``nets``."""
+    try:
+        addr = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return False
+    return any(addr.version == net.version and addr in net for net in nets)
+
+
+def _keyless_refused(request: web.Request) -> web.Response | None:
+    """A keyless endpoint asked from outside ``keyless_networks`` needs a client key."""
+    st = request.app[STATE]
+    nets = st.cfg.keyless_networks
+    if nets is None or _peer_in(request.remote, tuple(nets)):
+        return None
+    try:
+        authenticate(request, st)
+    except Reject as exc:
+        return error_response(exc.status, exc.message, exc.param, exc.code)
+    return None
+
+
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: the process answers."""
-    return web.json_response({"status": "ok"})
+    return _keyless_refused(request) or web.json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -262,6 +285,8 @@ async def readyz(request: web.Request) -> web.Response:
     Anyone gets ready / not ready; only the admin token also gets the upstream names
     (the inventory is not for every caller on the overlay).
     """
+    if (refused := _keyless_refused(request)) is not None:
+        return refused
     st = request.app[STATE]
     up = [n for n, u in st.upstreams.items() if u.state in (HEALTHY, DEGRADED) and not u.fails]
     body: dict[str, Any] = {"ready": bool(up)}
@@ -272,6 +297,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus exposition."""
+    if (refused := _keyless_refused(request)) is not None:
+        return refused
     st = request.app[STATE]
     return web.Response(body=generate_latest(st.metrics.registry),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})

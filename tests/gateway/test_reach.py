@@ -102,3 +102,32 @@ async def test_admin_api_answers_only_its_networks(tmp_path: Path) -> None:
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_keyless_endpoints_need_a_key_outside_their_networks() -> None:
+    """With a LAN listener, /healthz, /readyz and /metrics need a client key from the LAN."""
+    a = await StandinUpstream("coder-7b").start()
+    b = await StandinUpstream("chatter-9b").start()
+    paths = ("/healthz", "/readyz", "/metrics")
+    try:
+        # 127.0.0.1 (the test's peer) stands for a LAN peer when it is outside the list
+        for nets, keyless in ((["10.77.0.0/24"], False), (["127.0.0.0/8"], True), (None, True)):
+            pol = _policy(a, b, keyless_networks=nets)
+            async with running(parse_config(pol)) as (base, _st), \
+                    aiohttp.ClientSession() as s:
+                for path in paths:
+                    async with s.get(base + path) as r:
+                        if keyless:
+                            assert r.status in (200, 503), (nets, path)
+                        else:
+                            assert r.status == 401, (nets, path)
+                            assert (await r.json())["error"]["code"] == "invalid_api_key"
+                    async with s.get(base + path, headers={"Authorization": "Bearer nope"}) as r:
+                        assert (r.status == 401) is not keyless, (nets, path)
+                    async with s.get(base + path, headers=AUTH) as r:
+                        assert r.status in (200, 503), (nets, path)
+                    async with s.get(base + "/v1/models") as r:
+                        assert r.status == 401  # a key everywhere else, as before
+    finally:
+        await a.stop()
+        await b.stop()

@@ -113,13 +113,13 @@ def test_service_runs_as_its_own_user_from_its_venv(gateway: Any) -> None:
                                                  "ps -eo user,args | grep '[h]earth.gateway serve'")
 
 
-def test_listens_on_loopback_and_overlay_only(gateway: Any, inv: Any) -> None:
+def test_listens_on_loopback_and_overlay_and_lan_only_if_asked(gateway: Any, inv: Any) -> None:
     port = inv.gateway.port
     host = inv.hosts[inv.gateway.host]
     assert gateway.socket(f"tcp://127.0.0.1:{port}").is_listening
     assert gateway.socket(f"tcp://{host.overlay_ip}:{port}").is_listening
     assert not gateway.socket(f"tcp://0.0.0.0:{port}").is_listening
-    assert not gateway.socket(f"tcp://{host.address}:{port}").is_listening
+    assert gateway.socket(f"tcp://{host.address}:{port}").is_listening == inv.gateway.lan.listen
 
 
 def test_secrets_are_0600_and_the_policy_holds_only_hashes(gateway: Any, inv: Any) -> None:

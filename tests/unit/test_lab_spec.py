@@ -40,8 +40,8 @@ def test_missing_mac_names_the_host(tmp_path: Path) -> None:
 
 def test_address_off_the_lan_names_the_host(tmp_path: Path) -> None:
     data = _lab_data()
-    data["hosts"]["lab-cp"]["address"] = "10.0.0.5"
-    with pytest.raises(LabError, match=r"lab-cp: address 10\.0\.0\.5 is not a host address"):
+    data["hosts"]["lab-agent"]["address"] = "10.0.0.5"  # not the gateway host (gateway.lan)
+    with pytest.raises(LabError, match=r"lab-agent: address 10\.0\.0\.5 is not a host address"):
         load_spec(_write(tmp_path, data))
 
 

@@ -141,6 +141,7 @@ def test_lan_exposure_is_off_by_default(write_inventory: Callable[..., Path]) ->
     inv = load_inventory(write_inventory())
     cfg = gateway_config_from_inventory(inv, resolve=_resolve)
     assert cfg.listen == ["127.0.0.1:4000", "10.77.0.1:4000"]
+    assert cfg.keyless_networks is None
     (rule,) = _gateway_rules(firewall.ruleset(inv, "k3master").render(), 4000)
     assert rule.startswith('iifname "wg0" ip saddr 10.77.0.0/24 ')
 
@@ -153,6 +154,7 @@ def test_lan_exposure_binds_lan_and_opens_admin_lan_only(
     assert cfg.listen == ["127.0.0.1:4000", "10.77.0.1:4000", "192.168.1.10:4000"]
     assert [str(n) for n in cfg.admin_networks or []] == ["127.0.0.0/8", "::1/128",
                                                           "10.77.0.0/24"]
+    assert cfg.keyless_networks == cfg.admin_networks  # the LAN needs a key everywhere
     rules = _gateway_rules(firewall.ruleset(inv, "k3master").render(), 4000)
     assert len(rules) == 2
     assert rules[1].startswith("ip saddr 192.168.1.0/26 tcp dport 4000 accept")  # admin LAN
