@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "hearth.hostkey",  # hostkey check/accept (a changed SSH host key, explicitly)
     "hearth.lab.cli",  # lab up/down/status/sleep/wake
     "hearth.gateway.cli",  # gateway serve
+    "hearth.client_cli",  # client add/list (devices on the overlay)
     "hearth.cloud_cli",  # cloud check (aliases against the providers' live lists)
     "hearth.bench.cli",  # bench lab/gateway
 )

@@ -134,6 +134,9 @@ def rules(inv: Inventory, name: str) -> list[Allow]:
     from hearth.configs.gateway_lan import lan_rules  # imports Allow from here
 
     out += lan_rules(inv, name)  # gateway.lan: opt-in, to the listed CIDRs only
+    from hearth.configs import client_devices
+
+    out += client_devices.firewall_rules(inv, name)  # the gateway port, nothing else
     if inv.k3s is not None and k3s_node(inv, name):
         # A pod reaching its own node (API, kubelet, and the node's services: the
         # gateway, Ollama, an exporter) arrives from the pod CIDR on the pod bridge.
@@ -152,8 +155,11 @@ def forward(inv: Inventory, name: str) -> dict[str, Any]:
         trusted[1:1] = POD_INTERFACES
         closed = [str(inv.k3s.cluster_cidr), str(inv.k3s.service_cidr)]
     published = tuple(sorted({int(p) for p in settings(inv, name)["firewall_lan_published"]}))
+    from hearth.configs import client_devices  # imports Allow from here
+
     return {"trusted": tuple(dict.fromkeys(trusted)), "trusted_wildcards": ("br-*",), "closed": tuple(closed),
-            "lan": str(inv.lan.cidr), "lan_published": tuple(str(p) for p in published)}
+            "lan": str(inv.lan.cidr), "lan_published": tuple(str(p) for p in published),
+            "blocked": tuple(client_devices.forward_blocked(inv, name))}  # client devices: nothing forwarded
 
 
 def ruleset(inv: Inventory, name: str) -> ConfigFile:

@@ -80,17 +80,21 @@ def peers(inv: Inventory, name: str, keys: dict[str, str], omit_unknown: bool = 
 
 
 def wg_config(inv: Inventory, name: str, keys: dict[str, str] | None = None, omit_unknown: bool = False) -> ConfigFile:
+    from hearth.configs import client_devices  # the gateway host accepts client devices
+
     host = inv.hosts[name]
     iface = inv.overlay.interface
+    address = f"{host.overlay_ip}/{inv.overlay.cidr.prefixlen}"
+    devices_address = client_devices.extra_address(inv, name)
     return ConfigFile(
         dest=config_path(inv),
         template="overlay/wg.conf.j2",
         context={
             "host": name,
-            "address": f"{host.overlay_ip}/{inv.overlay.cidr.prefixlen}",
+            "address": f"{address}, {devices_address}" if devices_address else address,
             "port": inv.overlay.port,
             "private_key_path": f"/etc/wireguard/{iface}.key",
-            "peers": peers(inv, name, keys or {}, omit_unknown),
+            "peers": peers(inv, name, keys or {}, omit_unknown) + client_devices.peers(inv, name),
             "keepalive": KEEPALIVE,
         },
         mode="0600",

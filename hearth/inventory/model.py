@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from hearth.inventory.model_devices import ClientDevices
 from hearth.inventory.model_reach import LanExposure, UpstreamTimeouts
 from hearth.inventory.secrets import SecretRef
 
@@ -410,6 +411,7 @@ class Inventory(Strict):
     settings: dict[str, Any] = {}
     # names clients use -> "<alias_prefix>/<route>", "<alias_prefix>/auto" or a served name
     model_aliases: dict[str, str] = {}
+    client_devices: ClientDevices | None = None  # devices on the overlay (hearth client add)
 
     def hosts_with_role(self, role: str) -> list[str]:
         return [name for name, host in self.hosts.items() if role in host.roles]

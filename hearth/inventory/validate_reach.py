@@ -75,6 +75,9 @@ def check_lan_exposure(inv: Inventory) -> Iterator[tuple[str, str]]:
 
 def check_reach(inv: Inventory) -> Iterator[tuple[str, str]]:
     """Every check of this module."""
+    from hearth.inventory.validate_devices import check_client_devices
+
     yield from check_lan_exposure(inv)
+    yield from check_client_devices(inv)
     yield from check_model_aliases(inv)
     yield from check_timeouts(inv)
