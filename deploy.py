@@ -99,3 +99,7 @@ if "nvidia" in host.groups and ("k3s_servers" in host.groups or "k3s_agents" in 
 
 if "k3s_servers" in host.groups:
     local.include("roles/nvidia/cluster.py")
+
+# Pods reach the gateway as a Service whose EndpointSlice is the gateway's overlay address.
+if linux and "k3s_servers" in host.groups:
+    local.include("roles/gateway/cluster.py")

@@ -18,7 +18,7 @@ from hearth.plan import plan_text
 CONCERNS = (
     "base", "overlay", "firewall", "nvidia", "k3s", "wol", "ollama", "vllm", "recover_cuda", "gateway",
     "tunnel", "windows",
-    "telemetry", "heal", "monitoring", "sleep",
+    "telemetry", "heal", "monitoring", "sleep", "gateway_service",
 )
 
 

@@ -27,6 +27,14 @@ def reach_lines(inv: Inventory) -> Iterator[str]:
         yield (f"  listen on the LAN: {inv.hosts[gw.host].address}:{gw.port}, open to "
                f"{', '.join(gw.lan.sources(inv.lan.admin))}; a client key on every request, "
                "no admin API")
+    if inv.k3s is not None:
+        from hearth.configs.gateway_service import url
+
+        yield f"  in the cluster: {url(inv)} (Service + EndpointSlice on the overlay address)"
+    if inv.client_devices is not None:
+        cd = inv.client_devices
+        yield (f"  client devices ({cd.cidr}, peers of {gw.host}; the gateway port only): "
+               + (", ".join(f"{n} {d.address}" for n, d in cd.devices.items()) or "none yet"))
     for alias, target in inv.model_aliases.items():
         yield f"  model alias {alias} -> {target}"
     base = Timeouts().model_dump()

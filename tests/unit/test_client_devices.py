@@ -76,6 +76,11 @@ def test_devices_render_on_the_gateway_host_only(write_inventory: Callable[..., 
     assert "ip daddr 10.77.1.0/24 drop" in rules
     assert rules.count("10.77.1.0/24") == 3  # the gateway port and the forward chain, nothing else
     assert "10.77.1." not in firewall.ruleset(inv, "phone1").render()
+    from hearth.plan import plan_text
+
+    assert ("client devices (10.77.1.0/24, peers of k3master; the gateway port only): "
+            "laptop 10.77.1.2, phone 10.77.1.3") in plan_text(inv)
+    assert "in the cluster: http://hearth-gateway.default.svc:4000" in plan_text(inv)
     without = load_inventory(write_inventory())
     assert "client devices" not in firewall.ruleset(without, "k3master").render()
 
