@@ -35,6 +35,13 @@ def reach_lines(inv: Inventory) -> Iterator[str]:
         cd = inv.client_devices
         yield (f"  client devices ({cd.cidr}, peers of {gw.host}; the gateway port only): "
                + (", ".join(f"{n} {d.address}" for n, d in cd.devices.items()) or "none yet"))
+    from hearth.configs.unmanaged import lan_only, upstream_address
+
+    for name, host in inv.hosts.items():  # managed: false: routed to, never connected to
+        if not host.managed and host.serves:
+            where = "LAN, not on the overlay" if lan_only(inv, name) else "overlay"
+            yield (f"  routed to, not managed: {name} at {upstream_address(inv, name)} ({where}): "
+                   + ", ".join(f"{s.name} ({s.engine}, port {s.listen_port})" for s in host.serves))
     for alias, target in inv.model_aliases.items():
         yield f"  model alias {alias} -> {target}"
     base = Timeouts().model_dump()

@@ -32,6 +32,7 @@ def checks(inv: Inventory) -> list[Check]:
         [c.label for c in checks(inv)]  # ["mouth/gemma-4-31b", "den-pi/llamacpp-phi3.5"]
     """
     from hearth.configs.tunnel import local_url, tunnel_hosts
+    from hearth.configs.unmanaged import upstream_address
 
     tunneled = set(tunnel_hosts(inv))  # reach ssh_tunnel: asked where the gateway asks, the tunnel's local end
     out = []
@@ -40,7 +41,7 @@ def checks(inv: Inventory) -> list[Check]:
             if serve.engine not in NOT_INSTALLED and deployable(node):
                 continue  # hearth installs it; its own role waits for it
             where = (local_url(inv, name, serve.listen_port) if name in tunneled
-                     else f"http://{node.overlay_ip}:{serve.listen_port}")
+                     else f"http://{upstream_address(inv, name)}:{serve.listen_port}")
             base = (serve.base_url or where).rstrip("/").removesuffix("/v1")
             label = f"{name}/{serve.name}" + (" (sleeps: may be asleep)" if node.sleep.sleeps else "")
             out.append(Check(name, serve, base, label))

@@ -55,12 +55,14 @@ def gateway_config_from_inventory(
     upstreams: dict[str, dict[str, Any]] = {}
     route_ups: dict[str, list[str]] = {}
     from hearth.configs.tunnel import local_url, tunnel_hosts
+    from hearth.configs.unmanaged import upstream_address
 
     tunneled = set(tunnel_hosts(inv))  # reach ssh_tunnel: the local end of the gateway host's tunnel
     for hname, host in inv.hosts.items():
         for i, s in enumerate(host.serves):
             name = upstream_name(hname, i, len(host.serves))
-            url = local_url(inv, hname, s.listen_port) if hname in tunneled else f"http://{host.overlay_ip}:{s.listen_port}"
+            url = (local_url(inv, hname, s.listen_port) if hname in tunneled
+                   else f"http://{upstream_address(inv, hname)}:{s.listen_port}")  # overlay, or LAN if unmanaged
             upstreams[name] = {
                 "engine": s.engine,
                 "base_url": s.base_url or url,

@@ -164,7 +164,7 @@ def check_cluster(inv: Inventory) -> Iterator[tuple[str, str]]:
         if not roles:
             if host.k3s.labels or host.k3s.taints or host.k3s.config:
                 yield path, "k3s settings on a host with no k3s role"
-            if host.os == "linux" and has_nvidia(host):
+            if host.os == "linux" and host.managed and has_nvidia(host):  # managed: false: no nvidia role there
                 yield f"hosts.{name}.roles", ("has an NVIDIA GPU but is not in the k3s cluster (the nvidia role "
                                               "wires the GPU into k3s): add k3s_agent")
             continue
