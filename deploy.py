@@ -78,6 +78,8 @@ if linux:
     # The inventory's optional monitoring host: Prometheus + Alertmanager (roles/monitoring
     # does nothing on other hosts).
     local.include("roles/monitoring/main.py")
+    # Home Assistant sensors through MQTT discovery, from that Prometheus (monitoring host only)
+    local.include("roles/home_assistant/main.py")
 
 # After the serving roles: the idle check reads their engines (Ollama, vLLM).
 if linux and "sleepers" in host.groups:

@@ -127,7 +127,9 @@ def _message(error: Any) -> str:
         return "missing required key"
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
-    return f"{message} (got {error['input']!r})" if kind != "model_type" else message
+    if kind == "model_type" or "secret written in plain text" in message:
+        return message  # never echo what looks like a secret into the output
+    return f"{message} (got {error['input']!r})"
 
 
 def _dotted(loc: list[Any]) -> str:

@@ -155,6 +155,20 @@ class AlertReceiver(Strict):
     chat_id: int | None = None  # telegram
 
 
+class HomeAssistant(Strict):
+    """Home Assistant through MQTT discovery (roles/home_assistant): the monitoring host
+    publishes curated per-host and per-GPU sensors to this broker (Home Assistant's)."""
+
+    broker: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.:-]+$")  # host name or address
+    port: int = Field(1883, ge=1, le=65535)
+    tls: bool = False
+    ca_file: str | None = None  # PEM on the deploying machine (tls with a private CA)
+    user: str | None = Field(None, min_length=1)
+    password: SecretRef | None = None
+    discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    interval_s: int = Field(30, ge=5, le=3600)
+
+
 class Monitoring(Strict):
     """The optional monitoring host: Prometheus + Alertmanager over the overlay (roles/monitoring).
     ``receivers``: the first gets every alert; the others get them while delivery fails."""
@@ -165,6 +179,7 @@ class Monitoring(Strict):
     alertmanager_port: int = Field(9093, ge=1, le=65535)
     scrape_interval_s: int = Field(15, ge=5, le=300)
     retention_days: int = Field(15, ge=1, le=3650)
+    home_assistant: HomeAssistant | None = None
 
 
 class Gpu(Strict):

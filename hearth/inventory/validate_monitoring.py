@@ -1,8 +1,12 @@
-"""The monitoring section agrees with the hosts: a Linux host, ports free on it."""
+"""The monitoring section agrees with the hosts: a Linux host, ports free on it; the Home
+Assistant broker's credentials come as a pair, the password file is private."""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from hearth.inventory.model import Inventory
@@ -37,3 +41,25 @@ def check_monitoring(inv: Inventory, defaults: dict[str, Any]) -> Iterator[tuple
         if port in taken:
             yield f"monitoring.{key}", f"port {port} is already used on {mon.host} by {taken[port]}"
         taken[port] = key
+    yield from check_home_assistant(inv)
+
+
+def check_home_assistant(inv: Inventory) -> Iterator[tuple[str, str]]:
+    ha = inv.monitoring.home_assistant if inv.monitoring else None
+    if ha is None:
+        return
+    path = "monitoring.home_assistant"
+    if (ha.user is None) != (ha.password is None):
+        yield path, "user and password go together (the broker's login; password is a secret reference)"
+    if ha.ca_file is not None and not ha.tls:
+        yield f"{path}.ca_file", "a CA file is for TLS: set tls: true or drop ca_file"
+    if ha.ca_file is not None and not Path(ha.ca_file).expanduser().is_file():
+        yield f"{path}.ca_file", f"no file {ha.ca_file} on this machine"
+    if ha.password and ha.password.startswith("file:"):
+        where = Path(ha.password.removeprefix("file:")).expanduser()
+        try:
+            mode = stat.S_IMODE(os.stat(where).st_mode)
+        except OSError:
+            mode = 0  # a missing file is the deploy's error (resolve_secret names it)
+        if mode & 0o077:
+            yield f"{path}.password", f"{where} is readable by others (mode {mode:04o}): chmod 600 {where}"

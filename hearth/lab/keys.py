@@ -68,6 +68,8 @@ def secret_files(inventory: Path, root: Path) -> list[Path]:
     refs = [inv.gateway.admin_token if inv.gateway else None, inv.k3s.token if inv.k3s else None]
     refs += [client.key for client in inv.clients.values()]
     refs += [cloud.api_key for cloud in inv.clouds.values()]
+    ha = inv.monitoring.home_assistant if inv.monitoring else None
+    refs += [ha.password if ha else None]
     paths = [Path(ref.removeprefix("file:")) for ref in refs if ref and ref.startswith("file:")]
     return [path for path in paths if path.resolve().is_relative_to(root.resolve())]
 
