@@ -18,7 +18,7 @@ from hearth.plan import plan_text
 CONCERNS = (
     "base", "overlay", "firewall", "nvidia", "k3s", "wol", "ollama", "vllm", "recover_cuda", "gateway",
     "tunnel", "windows",
-    "telemetry", "heal", "monitoring", "sleep", "gateway_service",
+    "telemetry", "heal", "monitoring", "home_assistant", "sleep", "gateway_service",
 )
 
 
