@@ -35,6 +35,8 @@ from typing import Any
 from hearth import status_k3s
 from hearth.gateway.from_inventory import gateway_config_from_inventory
 from hearth.inventory import Inventory, SecretError, resolve_secret
+from hearth.status_heal import collect as collect_healing
+from hearth.status_heal import render as render_healing
 
 USABLE = {"healthy", "degraded", "unknown", "draining"}
 WAKEABLE = {"asleep", "waking"}
@@ -156,6 +158,7 @@ def collect(inv: Inventory, url: str, token: str, *, probe: bool = True,
         "ok": all(c["state"] in ("up", "asleep") for c in core),
         "tiers": {"core": core, "inference": inference, "infrastructure": infrastructure},
         "k3s": nodes,
+        "healing": collect_healing(inv, get) if probe else None,  # issue 23: the healing timer's actions
         "took_s": round(time.monotonic() - t0, 3),
     }
 
@@ -196,6 +199,7 @@ def render(report: dict[str, Any]) -> str:
         out.append(f"  k3s nodes: {nodes['error']}")
     for node, state in (nodes.get("unknown_nodes") or {}).items():
         out.append(f"  k3s node {node} ({state}): not in the inventory")
+    out += render_healing(report.get("healing"))
     return "\n".join(out)
 
 
