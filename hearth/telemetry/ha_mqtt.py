@@ -35,7 +35,7 @@ import urllib.request
 from typing import Any
 
 LOG = logging.getLogger("hearth-ha-mqtt")
-ORIGIN = {"name": "hearth", "support_url": "https://github.com/hearth"}
+ORIGIN = {"name": "hearth"}
 PROBE_WINDOW = "1d"
 
 
