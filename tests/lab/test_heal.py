@@ -25,6 +25,13 @@ pytestmark = pytest.mark.lab
 PERIOD_S = 3  # between two looks at a host
 
 
+def within_s(interval: int) -> int:
+    """How long the timer may take to act: two of its passes (one may be lost, as a real
+    host's timer can be: in the lab a container's cgroup glitch once failed a pass with
+    219/CGROUP) and a pass's own probes."""
+    return 2 * interval + 60
+
+
 @pytest.fixture(scope="module")
 def inv(lab: Any) -> Inventory:
     return load_inventory(lab.inventory, group_defaults())
@@ -78,7 +85,7 @@ def test_a_hung_serve_is_restarted_by_the_timer_and_routed_to_again(lab: Any, in
             return {"MainPID": pid, "answers": pid not in (0, before) and answers(node, url)}
 
         wait_for(f"{unit} restarted by hearth-heal (MainPID not {before}) and answering", restarted,
-                 interval + 60, PERIOD_S, done=lambda seen: seen["answers"])  # fmt: skip
+                 within_s(interval), PERIOD_S, done=lambda seen: seen["answers"])  # fmt: skip
     finally:
         node.run(f"sudo kill -CONT {before}")
     # the pass logs "answers again" after its own next probe: wait for that line (bounded)
@@ -131,7 +138,7 @@ def test_a_terminal_route_host_is_paged_about_never_restarted(lab: Any, inv: Inv
     if before:
         node.check_output(f"sudo kill -STOP {before}")
     try:
-        log = wait_for(f"hearth-heal pages about {unit}", lambda: journal_after(node, cursor), interval + 60,
+        log = wait_for(f"hearth-heal pages about {unit}", lambda: journal_after(node, cursor), within_s(interval),
                        PERIOD_S, done=lambda text: f"PAGE: {unit}" in text)
         assert main_pid(node, unit) == before, "a terminal route's serve must never be restarted"
     finally:
