@@ -81,10 +81,6 @@ if linux:
     # Home Assistant sensors through MQTT discovery, from that Prometheus (monitoring host only)
     local.include("roles/home_assistant/main.py")
 
-# After the serving roles: the idle check reads their engines (Ollama, vLLM).
-if linux and "sleepers" in host.groups:
-    local.include("roles/sleep/main.py")
-
 if "windows" in host.groups:
     local.include("roles/windows/main.py")
 
@@ -105,3 +101,8 @@ if "k3s_servers" in host.groups:
 # Pods reach the gateway as a Service whose EndpointSlice is the gateway's overlay address.
 if linux and "k3s_servers" in host.groups:
     local.include("roles/gateway/cluster.py")
+
+# Last on the host: the idle check reads the serving roles' engines (Ollama, vLLM), and a
+# deploy that changes it (its clock then starts again) has no later step it could sleep under.
+if linux and "sleepers" in host.groups:
+    local.include("roles/sleep/main.py")

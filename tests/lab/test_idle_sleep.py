@@ -81,8 +81,8 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
     try:
         deploy_one_host(short, sleeper)
         deployed = time.monotonic()
-        # 1. left idle, it suspends itself (its clock has run since the session's deploys, so
-        #    this can be right after the deploy; at most idle + ticks otherwise)
+        # 1. left idle, it suspends itself: the deploy changed its settings, so its clock starts
+        #    again there (never under the deploy's own steps); idle minutes + ticks at most
         _wait("the idle sleeper suspends itself", idle_s + 4 * tick_s + 60,
               lambda: lab_machine.power_state(machine) == "asleep")
         print(f"\nidle-sleep: {sleeper} asleep {time.monotonic() - deployed:.1f}s after the deploy that set "

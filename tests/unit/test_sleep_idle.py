@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
@@ -87,7 +88,8 @@ CFG = {"idle_minutes": 2, "automation_user": "hearth", "serves": [], "ignore_pee
 
 def test_the_clock_and_the_decisions(idle: ModuleType) -> None:
     action, msg, st = idle.decide(CFG, {}, 1000.0, "boot1", [])
-    assert action == "idle" and st == {"boot_id": "boot1", "last_active": 1000.0} and "idle 0s of 120s" in msg
+    assert action == "idle" and "idle 0s of 120s" in msg
+    assert st == {"boot_id": "boot1", "last_active": 1000.0, "settings": idle.settings_id(CFG)}
     action, msg, st = idle.decide(CFG, st, 1100.0, "boot1", [])
     assert action == "idle" and "idle 100s of 120s" in msg
     action, msg, st2 = idle.decide(CFG, st, 1110.0, "boot1", ["x: model loaded: m"])
@@ -97,6 +99,18 @@ def test_the_clock_and_the_decisions(idle: ModuleType) -> None:
     assert st3["last_active"] == 1230.0  # after the wake the clock starts again
     # a new boot (the container kind: powered off, booted by the packet) restarts the clock
     assert idle.decide(CFG, st2, 5000.0, "boot2", [])[0] == "idle"
+
+
+def test_changed_settings_start_the_clock_again(idle: ModuleType) -> None:
+    """A deploy that shortens idle_minutes below the time already idle does not suspend the
+    host at the next tick, under the deploy's own later steps: the clock starts again."""
+    _, _, st = idle.decide(CFG, {}, 1000.0, "boot1", [])
+    assert idle.decide(CFG, st, 1130.0, "boot1", [])[0] == "suspend"  # unchanged settings: due
+    shorter = {**CFG, "idle_minutes": 1}
+    action, msg, st2 = idle.decide(shorter, st, 1130.0, "boot1", [])
+    assert action == "idle" and "idle 0s of 60s" in msg and st2["last_active"] == 1130.0
+    assert idle.decide(shorter, st2, 1189.0, "boot1", [])[0] == "idle"
+    assert idle.decide(shorter, st2, 1190.0, "boot1", [])[0] == "suspend"
 
 
 def test_engine_states(idle: ModuleType) -> None:
@@ -173,15 +187,20 @@ def _run(path: Path, tmp: Path, serves: list[dict], last_active: float) -> tuple
     boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     state = tmp / "run" / "state.json"
     state.parent.mkdir(exist_ok=True)
-    state.write_text(json.dumps({"boot_id": boot_id, "last_active": last_active}))
     # /proc as a folder of its own: this machine's /proc shows lab machines' SSH sessions
     proc = tmp / "proc"
     (proc / "net").mkdir(parents=True, exist_ok=True)
     for table in ("tcp", "tcp6"):
         (proc / "net" / table).write_text("  sl  local_address rem_address   st\n")
+    settings = {**CFG, "idle_minutes": 1, "automation_user": "hearth", "proc": str(proc),
+                "serves": serves, "state": str(state)}
     cfg = tmp / "idle.json"
-    cfg.write_text(json.dumps({**CFG, "idle_minutes": 1, "automation_user": "hearth", "proc": str(proc),
-                               "serves": serves, "state": str(state)}))
+    cfg.write_text(json.dumps(settings))
+    module: dict[str, Any] = {}
+    exec(compile(path.read_text(), str(path), "exec"), module)
+    # the clock as the script left it under these same settings
+    state.write_text(json.dumps({"boot_id": boot_id, "last_active": last_active,
+                                 "settings": module["settings_id"](settings)}))
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     proc = subprocess.run([sys.executable, str(path), str(cfg)], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
