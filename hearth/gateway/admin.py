@@ -26,8 +26,9 @@ def is_admin(request: web.Request) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def _from(remote: str | None, nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-          ) -> bool:
+def peer_in(remote: str | None, nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    """True when the peer address ``remote`` is in one of ``nets`` (the admin API, the
+    keyless endpoints and the status page all ask this)."""
     try:
         addr = ipaddress.ip_address(remote or "")
     except ValueError:
@@ -38,7 +39,7 @@ def _from(remote: str | None, nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6
 def _check(request: web.Request) -> web.Response | None:
     st: GatewayState = request.app[_KEY]
     nets = st.cfg.admin_networks
-    if nets is not None and not _from(request.remote, tuple(nets)):
+    if nets is not None and not peer_in(request.remote, tuple(nets)):
         return error_response(403, "The admin API is not reachable from this network",
                               None, "admin_network_refused")
     token = st.policy.admin_token

@@ -251,21 +251,11 @@ async def ollama_tags(request: web.Request) -> web.Response:
                                          for n in names]})
 
 
-@functools.lru_cache(maxsize=256)
-def _peer_in(remote: str | None, nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
-    """True when the peer address ``remote`` is in one of ``nets``."""
-    try:
-        addr = ipaddress.ip_address(remote or "")
-    except ValueError:
-        return False
-    return any(addr.version == net.version and addr in net for net in nets)
-
-
 def _keyless_refused(request: web.Request) -> web.Response | None:
     """A keyless endpoint asked from outside ``keyless_networks`` needs a client key."""
     st = request.app[STATE]
     nets = st.cfg.keyless_networks
-    if nets is None or _peer_in(request.remote, tuple(nets)):
+    if nets is None or admin.peer_in(request.remote, tuple(nets)):
         return None
     try:
         authenticate(request, st)

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import hmac
 import html
-import ipaddress
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
+from .admin import peer_in
 from .errors import error_response
 from .upstreams import USABLE
 
@@ -175,12 +175,8 @@ def may_read(st: Any, request: web.Request) -> bool:
     nets = st.cfg.admin_networks
     if nets is None:
         return True
-    try:
-        peer = ipaddress.ip_address(request.remote or "")
-        if any(peer.version == n.version and peer in n for n in nets):
-            return True
-    except ValueError:
-        pass
+    if peer_in(request.remote, tuple(nets)):
+        return True
     token = st.policy.admin_token
     auth = request.headers.get("Authorization", "")
     given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
