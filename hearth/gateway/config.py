@@ -158,6 +158,11 @@ class RouteCfg(_Model):
     cloud_no_retention: bool = False  # its cloud fallback must retain nothing
 
 
+# What a request pinned to an upstream on no route goes by (its concrete model name
+# resolves to route ''): that upstream only, no spill, failover, queue or cloud fallback.
+UNROUTED = RouteCfg.model_construct(upstreams=[])
+
+
 class BucketCfg(_Model):
     """A keyword bucket: matching keywords score their weight toward `route`."""
 
@@ -317,6 +322,10 @@ class GatewayConfig(_Model):
     # peers that may call /healthz, /readyz and /metrics without a client key (None:
     # any peer); with a LAN listener every LAN request needs a key, these included
     keyless_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
+
+    def route(self, name: str) -> RouteCfg:
+        """Route ``name``'s policy; ``''`` (a pin to an upstream on no route): :data:`UNROUTED`."""
+        return self.routes.get(name, UNROUTED)
 
 
 class ConfigError(ValueError):

@@ -103,6 +103,11 @@ class StreamDeadline(Deadline):
             self._fire()
 
 
+def _where(route: str) -> str:
+    """A route as messages name it (``''``: a pin to an upstream on no route)."""
+    return f"route '{route}'" if route else "the pinned model (on no route)"
+
+
 @functools.lru_cache(maxsize=64)
 def _client_timeout(connect_s: float, idle_s: float | None) -> aiohttp.ClientTimeout:
     """The per-request aiohttp timeout (immutable, so one per distinct setting)."""
@@ -212,23 +217,23 @@ class Proxy:
     def _candidates(self, route: str, pin: tuple[str, ...] | None, image: bool,
                     tried: set[str]) -> list[Upstream]:
         ups = self.state.upstreams
-        names = pin if pin else self.state.cfg.routes[route].upstreams
+        names = pin if pin else self.state.cfg.route(route).upstreams
         return [ups[n] for n in names
                 if n in ups and n not in tried and (not image or ups[n].vision)]
 
     async def _acquire(self, route: str, primary: bool, pin: tuple[str, ...] | None,
                        d: Decision, tried: set[str], ctx: Ctx) -> Upstream | Busy | Unavailable:
         cfg = self.state.cfg
-        rc = cfg.routes[route]
+        rc = cfg.route(route)
         cands = self._candidates(route, pin, d.has_image, tried)
         if not cands:
             why = "no vision-capable upstream" if d.has_image else "no upstream left to try"
-            return Unavailable(f"route '{route}': {why}")
+            return Unavailable(f"{_where(route)}: {why}")
         awake = [u for u in cands if u.usable()]
         if not awake:
             sleepy = [u for u in cands if u.sleeps and u.state in (ASLEEP, WAKING)]
             if not sleepy:
-                return Unavailable(f"route '{route}': upstream "
+                return Unavailable(f"{_where(route)}: upstream "
                                    f"{', '.join(u.name for u in cands)} down")
             choice = wake_choice(rc.wake, ctx.wake_asked)
             if choice == "confirm":
@@ -279,7 +284,7 @@ class Proxy:
                 return Busy(429, f"route '{route}' is saturated and its queue is full "
                                  f"({rc.queue.max})", 1)
             return Busy(503, f"route '{route}': no slot within {rc.queue.timeout_s:g}s", 5)
-        return Busy(429, f"route '{route}' is busy ({awake[0].slots} slots in use)", 1)
+        return Busy(429, f"{_where(route)} is busy ({awake[0].slots} slots in use)", 1)
 
     def _wake_spill(self, route: str, sleepy: Upstream, d: Decision, tried: set[str],
                     ctx: Ctx) -> Upstream | None:
@@ -287,8 +292,8 @@ class Proxy:
         upstream of the route's spill routes, then its failover chain (None: nothing
         awake there either, so the caller holds the request for the wake)."""
         st = self.state
-        rc = st.cfg.routes[route]
-        for alt in [*rc.spill, *st.policy.chains[route]]:
+        rc = st.cfg.route(route)
+        for alt in [*rc.spill, *st.policy.chains.get(route, [])]:
             if alt == route or alt in st.drained:
                 continue
             for u in self._candidates(alt, None, d.has_image, tried):
@@ -315,7 +320,7 @@ class Proxy:
         pol = st.policy
         route = d.route
         if route in st.drained and not d.pinned:
-            alt = next((r for r in pol.chains[route] if r not in st.drained), None)
+            alt = next((r for r in pol.chains.get(route, []) if r not in st.drained), None)
             if alt is None:
                 ctx.route = route
                 return self._err(ctx, 503, f"route '{route}' is drained", "route_drained",
@@ -323,19 +328,19 @@ class Proxy:
             ctx.fallback.append(f"drained:{route}->{alt}")
             st.metrics.fallbacks.labels("drain", route, alt).inc()
             route = alt
-        chain = [r for r in pol.chains[route]]
+        chain = list(pol.chains.get(route, []))
         tried: set[str] = set()
         woken: set[str] = set()
         pin = d.upstreams
         primary = True
-        last_status, last_msg = 503, f"route '{route}' unavailable"
+        last_status, last_msg = 503, f"{_where(route)} unavailable"
         asleep_msg: str | None = None  # a route that wakes only when asked said how to ask
         ctx.wake_asked = request.headers.get(WAKE_HEADER, "").strip().lower() in ("1", "yes", "true")
         while True:
             ctx.route = route
             got = await self._acquire(route, primary, pin, d, tried, ctx)
             if isinstance(got, Busy):
-                if pol.cfg.routes[d.route].cloud_fallback and engines is None:
+                if pol.cfg.route(d.route).cloud_fallback and engines is None:
                     fb = await cloud.fallback(request, st, ctx, d, payload, path, "busy")
                     if fb is not None:
                         return fb
@@ -374,14 +379,14 @@ class Proxy:
                         and self._candidates(r, None, d.has_image, tried)), None)
             chain = chain[chain.index(nxt) + 1:] if nxt else []
             if nxt is None:
-                if pol.cfg.routes[d.route].cloud_fallback and engines is None:
+                if pol.cfg.route(d.route).cloud_fallback and engines is None:
                     why = {502: "error", 504: "timeout"}.get(last_status, "down")
                     fb = await cloud.fallback(request, st, ctx, d, payload, path, why)
                     if fb is not None:
                         return fb
                 if asleep_msg is not None and last_status == 503:
                     return self._err(ctx, 503, asleep_msg, "upstream_asleep")
-                if st.cfg.routes[last_route].terminal or st.cfg.routes[route].terminal:
+                if st.cfg.route(last_route).terminal or st.cfg.route(route).terminal:
                     return self._err(ctx, 503, f"{last_msg} (route '{last_route}' is "
                                      "terminal: no downgrade)", "terminal_route_unavailable",
                                      retry_after=5)

@@ -124,7 +124,8 @@ async def _serve(request: web.Request, path: str, native: bool = False) -> web.S
         ctx.bucket, ctx.route, ctx.reason = d.bucket, d.route, d.reason
         ctx.est_tokens, ctx.has_image = d.est_tokens, d.has_image
         if client is not None and client.routes is not None and d.route not in client.routes:
-            raise Reject(403, f"Client '{name}' may not use route '{d.route}'", "model",
+            what = f"route '{d.route}'" if d.route else f"'{model}' (it is on no route)"
+            raise Reject(403, f"Client '{name}' may not use {what}", "model",
                          "route_not_allowed")
         if native:
             names = d.upstreams or pol.cfg.routes[d.route].upstreams
