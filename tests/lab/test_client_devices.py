@@ -30,9 +30,10 @@ import pytest
 
 from hearth.configs import firewall
 from hearth.deploy_data import group_defaults
-from hearth.inventory import load_inventory, resolve_secret
+from hearth.inventory import load_inventory
 from hearth.lab import cycle, network
 from hearth.lab.visitor import Visitor, free_address, visitor
+from tests.lab.test_gateway import client_key
 
 pytestmark = pytest.mark.lab
 DEVICE = "laptop"
@@ -143,13 +144,6 @@ def http(v: Visitor, url: str, key: str = "") -> tuple[int, str]:
     assert run.returncode == 0, run.stderr
     status, _, body = run.stdout.partition("\n")
     return int(status), body
-
-
-def client_key(inv: Any) -> str:
-    unrestricted = [c for c in inv.clients.values() if c.routes is None]
-    if not unrestricted:
-        pytest.skip("no client in this inventory may use every route")
-    return resolve_secret(unrestricted[0].key)
 
 
 def gateway_target(inv: Any) -> str:

@@ -21,6 +21,8 @@ from hearth.deploy_data import group_defaults
 from hearth.gateway.from_inventory import admin_token_path, upstream_name
 from hearth.inventory import load_inventory, resolve_secret
 
+from .admin_api import upstream_state
+
 pytestmark = pytest.mark.lab
 
 # Engines a hearth role installs and runs on a Linux host: requests to them must be answered.
@@ -193,20 +195,6 @@ def test_auto_routes_by_the_inventory_keywords(client: Any, inv: Any) -> None:
     assert headers["x-hearth-route"] == route
     upstreams = {up for _, up, serve in deployed_serves(inv) if route in serve.routes}
     assert headers["x-hearth-upstream"] in upstreams
-
-
-def admin(gateway: Any, inv: Any, path: str) -> dict[str, Any]:
-    out = gateway.check_output(
-        f"sudo sh -c 'curl -sS -m 10 -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
-        f"http://127.0.0.1:{inv.gateway.port}{path}'"
-    )
-    return json.loads(out)
-
-
-def upstream_state(gateway: Any, inv: Any, name: str) -> str:
-    upstreams = admin(gateway, inv, "/admin/upstreams")["upstreams"]
-    row = upstreams[name] if isinstance(upstreams, dict) else next(u for u in upstreams if u["name"] == name)
-    return str(row["state"])
 
 
 def test_a_request_wakes_the_sleeping_box_with_one_magic_packet(lab: Any, gateway: Any, client: Any, inv: Any) -> None:

@@ -24,6 +24,7 @@ import pytest
 from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory, resolve_secret
 from hearth.lab.visitor import Visitor, free_address, visitor
+from tests.lab.test_gateway import client_key
 
 pytestmark = pytest.mark.lab
 
@@ -83,28 +84,29 @@ def taken(lab: Any, inv: Any) -> set[str]:
     return {h.address for h in inv.hosts.values()} | {lab.spec.host_ip}
 
 
+def lan_device(lab: Any, inv: Any, tag: str, inside: bool) -> Iterator[Visitor]:
+    """A namespace on the lab's LAN at a free address inside (or outside) every listed CIDR."""
+    if not lab.local:
+        pytest.skip("plugs a namespace into the local lab's bridge")
+    where = {"inside": sources(inv)} if inside else {"outside": sources(inv)}
+    address = free_address(lab.spec.cidr, taken(lab, inv), **where)
+    if address is None:
+        pytest.skip("no free LAN address inside the listed CIDRs" if inside else
+                    f"the listed CIDRs cover the whole LAN {inv.lan.cidr}: no address outside")
+    with visitor(tag, address, lab.spec.cidr) as v:
+        yield v
+
+
 @pytest.fixture(scope="module")
 def insider(lab: Any, inv: Any) -> Iterator[Visitor]:
     """A device at a free address inside the listed CIDRs (local lab only)."""
-    if not lab.local:
-        pytest.skip("plugs a namespace into the local lab's bridge")
-    address = free_address(lab.spec.cidr, taken(lab, inv), inside=sources(inv))
-    if address is None:
-        pytest.skip("no free LAN address inside the listed CIDRs")
-    with visitor("in", address, lab.spec.cidr) as v:
-        yield v
+    yield from lan_device(lab, inv, "in", inside=True)
 
 
 @pytest.fixture(scope="module")
 def outsider(lab: Any, inv: Any) -> Iterator[Visitor]:
     """A device on the LAN at an address outside every listed CIDR (local lab only)."""
-    if not lab.local:
-        pytest.skip("plugs a namespace into the local lab's bridge")
-    address = free_address(lab.spec.cidr, taken(lab, inv), outside=sources(inv))
-    if address is None:
-        pytest.skip(f"the listed CIDRs cover the whole LAN {inv.lan.cidr}: no address outside")
-    with visitor("out", address, lab.spec.cidr) as v:
-        yield v
+    yield from lan_device(lab, inv, "out", inside=False)
 
 
 def tcp_from_visitor(v: Visitor, address: str, port: int) -> bool:
@@ -121,13 +123,6 @@ def http_from_visitor(v: Visitor, url: str, key: str = "", body: Any = None) -> 
     assert run.returncode == 0, run.stderr
     status, _, payload = run.stdout.partition("\n")
     return int(status), payload
-
-
-def client_key(inv: Any) -> str:
-    unrestricted = [c for c in inv.clients.values() if c.routes is None]
-    if not unrestricted:
-        pytest.skip("no client in this inventory may use every route")
-    return resolve_secret(unrestricted[0].key)
 
 
 def test_gateway_listens_on_its_lan_address(lab: Any, inv: Any) -> None:

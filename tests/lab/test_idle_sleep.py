@@ -20,10 +20,11 @@ import yaml
 
 from hearth.configs import sleep as configs
 from hearth.deploy_data import group_defaults
-from hearth.gateway.from_inventory import admin_token_path
 from hearth.inventory import load_inventory
+from tests.lab.admin_api import keep_warm
 from tests.lab.test_gateway import client_key, deployed_serves, request
 from tests.lab.test_gateway_reload import deploy_gateway_host as deploy_one_host
+from tests.lab.waiting import wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -31,22 +32,6 @@ pytestmark = pytest.mark.lab
 def _journal(node: Any, since: str) -> list[str]:
     out = node.check_output(f"sudo journalctl -t hearth-idle -o cat --no-pager --since {shlex.quote(since)}")
     return out.splitlines()
-
-
-def _keep_warm(gateway: Any, inv: Any, upstream: str, minutes: float | None) -> dict[str, Any]:
-    """Open a keep-warm window of ``minutes`` on the gateway, or end it (``None``)."""
-    method, query = ("POST", f"?minutes={minutes:g}") if minutes is not None else ("DELETE", "")
-    out = gateway.check_output(
-        f"sudo sh -c 'curl -sS -m 120 -X {method} -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
-        f"\"http://127.0.0.1:{inv.gateway.port}/admin/keep-warm/{upstream}{query}\"'")
-    return dict(json.loads(out))
-
-
-def _wait(what: str, within_s: float, check: Any, every_s: float = 2.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {within_s:.0f}s"
-        time.sleep(every_s)
 
 
 def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab: Any, tmp_path: Path) -> None:
@@ -83,8 +68,8 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
         deployed = time.monotonic()
         # 1. left idle, it suspends itself: the deploy changed its settings, so its clock starts
         #    again there (never under the deploy's own steps); idle minutes + ticks at most
-        _wait("the idle sleeper suspends itself", idle_s + 4 * tick_s + 60,
-              lambda: lab_machine.power_state(machine) == "asleep")
+        wait_for("the idle sleeper suspends itself", lambda: lab_machine.power_state(machine),
+                 idle_s + 4 * tick_s + 60, 2.0, done=lambda state: state == "asleep")
         print(f"\nidle-sleep: {sleeper} asleep {time.monotonic() - deployed:.1f}s after the deploy that set "
               f"idle_minutes={minutes} (check every {tick_s}s)")
 
@@ -111,7 +96,7 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
 
         # 3. a keep-warm window holds it up past its idle time; the journal says why
         warm_since = node.check_output("date '+%Y-%m-%d %H:%M:%S'")
-        result = _keep_warm(gateway, inv, upstream, 10)
+        result = keep_warm(gateway, inv, upstream, 10)
         assert result["awake"], result
         held_until = time.monotonic() + idle_s + 2 * tick_s
         while time.monotonic() < held_until:
@@ -127,7 +112,7 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
             power_cli.wake(record, machine)
         if lab_machine.power_state(machine) == "on":
             deploy_one_host(lab.inventory, sleeper)
-            _keep_warm(gateway, inv, upstream, None)
+            keep_warm(gateway, inv, upstream, None)
             address = f"{serve_address(inv, sleeper)}:{serve.listen_port}"
             gateway.run(f"curl -sS -m 30 http://{address}/api/generate "
                         f"-d '{json.dumps({'model': serve.model, 'keep_alive': 0})}'")

@@ -17,9 +17,10 @@ import pytest
 
 from hearth.configs import ollama as ollama_configs
 from hearth.deploy_data import group_defaults
-from hearth.gateway.from_inventory import admin_token_path, upstream_name
+from hearth.gateway.from_inventory import upstream_name
 from hearth.inventory import load_inventory
 
+from .admin_api import admin, keep_warm
 from .test_gateway import client_key, request
 
 pytestmark = pytest.mark.lab
@@ -63,30 +64,6 @@ def client(lab: Any, inv: Any) -> Any:
     return lab.host(name)
 
 
-def admin_post(gateway: Any, inv: Any, path: str) -> dict[str, Any]:
-    out = gateway.check_output(
-        f"sudo sh -c 'curl -sS -m 150 -X POST -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
-        f"\"http://127.0.0.1:{inv.gateway.port}{path}\"'"
-    )
-    return json.loads(out)
-
-
-def admin_delete(gateway: Any, inv: Any, path: str) -> dict[str, Any]:
-    out = gateway.check_output(
-        f"sudo sh -c 'curl -sS -m 60 -X DELETE -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
-        f"\"http://127.0.0.1:{inv.gateway.port}{path}\"'"
-    )
-    return json.loads(out)
-
-
-def admin_get(gateway: Any, inv: Any, path: str) -> dict[str, Any]:
-    out = gateway.check_output(
-        f"sudo sh -c 'curl -sS -m 10 -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
-        f"http://127.0.0.1:{inv.gateway.port}{path}'"
-    )
-    return json.loads(out)
-
-
 def loaded(gateway: Any, inv: Any, host: str, serve: Any) -> dict[str, Any] | None:
     """The model's /api/ps entry, asked of the Ollama server over the overlay (a probe
     that loads nothing)."""
@@ -116,11 +93,11 @@ def ask(client: Any, inv: Any, serve: Any) -> None:
 def test_a_keep_warm_window_holds_and_then_lets_go(gateway: Any, client: Any, inv: Any,
                                                    target: tuple[str, str, Any]) -> None:
     host, upstream, serve = target
-    admin_delete(gateway, inv, f"/admin/keep-warm/{upstream}")  # no window held from before
+    keep_warm(gateway, inv, upstream, None)  # no window held from before
     ask(client, inv, serve)  # wakes the box if it sleeps; KEEP_ALIVE=0: unloaded after it
     assert unloaded(gateway, inv, host, serve), "KEEP_ALIVE=0 left the model loaded"
 
-    result = admin_post(gateway, inv, f"/admin/keep-warm/{upstream}?minutes={WINDOW_MINUTES:g}")
+    result = keep_warm(gateway, inv, upstream, WINDOW_MINUTES)
     assert result.get("preload_status") == 200, result
     window_end = time.time() + WINDOW_MINUTES * 60
     assert loaded(gateway, inv, host, serve) is not None, "keep-warm did not load the model"
@@ -133,7 +110,7 @@ def test_a_keep_warm_window_holds_and_then_lets_go(gateway: Any, client: Any, in
 
     deadline = time.monotonic() + WINDOW_MINUTES * 60 + 60
     while True:  # the window ends (as the gateway says), bounded
-        rows = admin_get(gateway, inv, "/admin/upstreams")["upstreams"]
+        rows = admin(gateway, inv, "/admin/upstreams")["upstreams"]
         row = next(u for u in rows if u["name"] == upstream)
         if row["keep_warm_until"] is None:
             break

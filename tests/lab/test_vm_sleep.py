@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from hearth.deploy_data import group_defaults
-from hearth.gateway.from_inventory import admin_token_path
 from hearth.inventory import load_inventory, resolve_secret
 from hearth.lab import machine as lab_machine
 from hearth.lab import magic, power_cli, qmp
 from hearth.lab.harness import Lab
 from hearth.lab.state import LabRecord, MachineRecord, lab_root, load_record
+from tests.lab.admin_api import upstream_state
 
 pytestmark = pytest.mark.lab
 
@@ -129,13 +129,8 @@ def test_gateway_wakes_a_really_suspended_vm_and_streams_the_answer(lab: Lab, re
     power_cli.sleep(record, m)
     assert qmp.status(m.path / "qmp.sock") == "suspended"
     gateway = lab.host(inv.gateway.host)
-    admin = (f"sudo sh -c 'curl -sS -m 10 -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
-             f"http://127.0.0.1:{inv.gateway.port}/admin/upstreams'")  # fmt: skip
-
     def known_asleep() -> bool:
-        ups = json.loads(gateway.check_output(admin))["upstreams"]
-        row = ups[m.name] if isinstance(ups, dict) else next(u for u in ups if u["name"] == m.name)
-        return str(row["state"]) == "asleep"
+        return upstream_state(gateway, inv, m.name) == "asleep"
 
     _until(known_asleep, 60, "the gateway marks the suspended VM asleep (its probe never wakes it)")
     assert qmp.status(m.path / "qmp.sock") == "suspended"
