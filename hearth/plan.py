@@ -29,7 +29,7 @@ def host_lines(inv: Inventory) -> Iterator[str]:
         roles = ", ".join(groups) or "-"
         if not host.managed:  # hearth never connects there: set up by hand, only routed to
             roles += " (managed: false, not deployed)"
-        rows.append([name, host.address, str(host.overlay_ip), f"{host.os}/{host.arch}", roles])
+        rows.append([name, host.address, str(host.overlay_ip or "-"), f"{host.os}/{host.arch}", roles])
     yield from table(["host", "address", "overlay", "os/arch", "roles"], rows)
 
 

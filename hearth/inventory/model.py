@@ -274,7 +274,8 @@ class LabMachine(Strict):
 
 class Host(Strict):
     address: str = Field(min_length=1)
-    overlay_ip: IPv4Address
+    # required, except on a managed: false host reached on the LAN (validate.check_unmanaged)
+    overlay_ip: IPv4Address | None = None
     arch: Literal["amd64", "arm64"] = "amd64"
     os: Literal["linux", "windows"] = "linux"
     mac: MacAddress | None = None
@@ -293,6 +294,9 @@ class Host(Strict):
     managed: bool = True
     # managed: false hosts whose WireGuard you set up by hand join the overlay with this key.
     wireguard_public_key: str | None = Field(None, pattern=r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$")
+    # managed: false: where the gateway reaches its serves, on its LAN address or its
+    # overlay_ip (default: overlay with a wireguard_public_key, else lan; hearth.configs.unmanaged)
+    reach: Literal["lan", "overlay"] | None = None
     settings: dict[str, Any] = {}
     timeouts: UpstreamTimeouts = UpstreamTimeouts()  # the gateway's toward each serve here
 

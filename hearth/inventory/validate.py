@@ -47,6 +47,8 @@ def check_unique_addresses(inv: Inventory) -> Iterator[Problem]:
             seen[str(value)] = name
     gateway_ip = inv.overlay.cidr.network_address
     for name, host in inv.hosts.items():
+        if host.overlay_ip is None:  # a managed: false host reached on the LAN (validate_unmanaged)
+            continue
         if host.overlay_ip not in inv.overlay.cidr:
             yield Problem(f"hosts.{name}.overlay_ip", f"{host.overlay_ip} is outside {inv.overlay.cidr}")
         elif host.overlay_ip in (gateway_ip, inv.overlay.cidr.broadcast_address):
@@ -486,7 +488,12 @@ CHECKS: tuple[Check, ...] = (
 
 def cross_checks(inv: Inventory, defaults: dict[str, Any] | None = None) -> list[Problem]:
     """Run every check; an empty list means the inventory is valid."""
+    from hearth.inventory.validate_unmanaged import check_overlay_ips, check_unmanaged_reach
+
+    if missing := [Problem(path, message) for path, message in check_overlay_ips(inv)]:
+        return missing  # the other checks read every host's overlay address
     problems = [problem for check in CHECKS for problem in check(inv)]
+    problems.extend(Problem(path, message) for path, message in check_unmanaged_reach(inv))
     problems.extend(check_settings(inv, defaults or {}))
     problems.extend(Problem(path, message) for path, message in check_vllm(inv, defaults or {}))
     problems.extend(Problem(path, message) for path, message in check_dedicated_gpus(inv))

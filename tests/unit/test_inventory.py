@@ -63,12 +63,12 @@ def test_pyinfra_groups_per_role_and_strict_host_keys() -> None:
 def test_unknown_and_missing_keys_name_file_line_and_path(write_inventory: Callable[..., Path]) -> None:
     def change(data: dict[str, Any]) -> None:
         data["hosts"]["eyes"]["gpus"][0]["vram"] = 16
-        del data["hosts"]["eyes"]["overlay_ip"]
+        del data["hosts"]["eyes"]["address"]
 
     path = write_inventory(change)
     lines = problems(path)
     assert any(f"{path}:" in line and "hosts.eyes.gpus[0].vram: unknown key" in line for line in lines)
-    assert any("hosts.eyes.overlay_ip: missing required key" in line for line in lines)
+    assert any("hosts.eyes.address: missing required key" in line for line in lines)
     assert all(line.startswith(str(path)) for line in lines)
 
 

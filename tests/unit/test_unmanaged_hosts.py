@@ -13,9 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hearth.configs import firewall, overlay, unmanaged, upstreams
 from hearth.gateway.from_inventory import gateway_config_from_inventory
-from hearth.inventory import load_inventory
+from hearth.inventory import InventoryError, load_inventory
 from hearth.inventory.groups import build_groups
 from hearth.plan import plan_text
 
@@ -93,3 +95,80 @@ def test_llama_server_is_an_openai_upstream_at_the_base_url_the_inventory_gives(
 def test_the_plan_budgets_an_unmanaged_boxs_gpu(write_inventory: Callable[..., Path]) -> None:
     text = plan_text(load_inventory(write_inventory(_nas())))
     assert any("nas" in ln and "RTX 3090" in ln for ln in text.splitlines()), text
+
+
+def _lan_nas(**extra: Any) -> Callable[[dict[str, Any]], None]:
+    """The NAS reached over the LAN only: no overlay_ip, no WireGuard key."""
+    def change(data: dict[str, Any]) -> None:
+        _nas()(data)
+        del data["hosts"]["nas"]["overlay_ip"]
+        data["hosts"]["nas"].update(extra)
+    return change
+
+
+def _problems(path: Path) -> list[str]:
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    return caught.value.lines
+
+
+def test_a_lan_only_box_needs_no_overlay_ip_and_everything_follows_its_reach(
+        write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(_lan_nas(reach="lan")))
+    assert inv.hosts["nas"].overlay_ip is None and unmanaged.reach(inv, "nas") == "lan"
+    config = gateway_config_from_inventory(inv, resolve=lambda ref: f"secret-{ref}")
+    assert [u.base_url for u in config.upstreams.values() if u.host == "nas"] == ["http://192.168.1.77:8080"]
+    (check,) = [c for c in upstreams.checks(inv) if c.host == "nas"]
+    assert check.base_url == "http://192.168.1.77:8080"
+    text = plan_text(inv)
+    assert "routed to, not managed: nas at 192.168.1.77 (LAN, not on the overlay)" in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("nas "))
+    assert row.split()[1:3] == ["192.168.1.77", "-"], row  # address, no overlay address
+    assert "nas" not in overlay.members(inv)
+
+
+def test_reach_lan_wins_over_a_wireguard_key(write_inventory: Callable[..., Path]) -> None:
+    """A box on the overlay (its key given) whose server the gateway still asks on the LAN."""
+    inv = load_inventory(write_inventory(_nas(KEY.replace("y0Q", "a1B"))))
+    assert unmanaged.reach(inv, "nas") == "overlay"
+
+    def lan(data: dict[str, Any]) -> None:
+        _nas(KEY.replace("y0Q", "a1B"))(data)
+        data["hosts"]["nas"]["reach"] = "lan"
+
+    inv = load_inventory(write_inventory(lan))
+    assert unmanaged.reach(inv, "nas") == "lan" and "nas" in overlay.members(inv)
+    config = gateway_config_from_inventory(inv, resolve=lambda ref: f"secret-{ref}")
+    assert [u.base_url for u in config.upstreams.values() if u.host == "nas"] == ["http://192.168.1.77:8080"]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda d: d["hosts"]["eyes"].pop("overlay_ip"),
+     "hosts.eyes.overlay_ip: required: hearth puts every host it manages on the overlay"),
+    (lambda d: d["hosts"]["eyes"].update(reach="lan"), "hosts.eyes.reach: only for managed: false hosts"),
+    (lambda d: (_nas()(d), d["hosts"]["nas"].update(reach="overlay")),
+     "hosts.nas.reach: reach overlay needs the box's wireguard_public_key"),
+    (_lan_nas(reach="overlay"), "hosts.nas.overlay_ip: required: reach overlay"),
+    (_lan_nas(address="nas.home.arpa"), "hosts.nas.address: reach lan: 'nas.home.arpa' is not an IP address"),
+    (_lan_nas(wireguard_public_key=KEY.replace("y0Q", "a1B")),
+     "hosts.nas.overlay_ip: required: this host gives its wireguard_public_key"),
+])
+def test_reach_is_validated_with_file_line_and_key_path(
+        write_inventory: Callable[..., Path], change: Callable[[dict[str, Any]], None], expected: str) -> None:
+    path = write_inventory(change)
+    lines = _problems(path)
+    assert any(line.startswith(f"{path}:") and expected in line for line in lines), lines
+
+
+def test_a_lan_base_url_must_name_an_ip_address(write_inventory: Callable[..., Path]) -> None:
+    def llama(data: dict[str, Any]) -> None:
+        _lan_nas(reach="lan", serves=[{**data["hosts"]["mouth"]["serves"][0], "name": "phi", "model": "phi-3.5-mini",
+                                       "engine": "openai", "port": 8080, "routes": ["nas"],
+                                       "base_url": "http://nas.home.arpa:8080/v1"}])(data)
+        for key in ("keep_alive",):
+            data["hosts"]["nas"]["serves"][0].pop(key, None)
+
+    lines = _problems(write_inventory(llama))
+    assert any("hosts.nas.serves[0].base_url: reach lan: 'nas.home.arpa' is not an IP address" in ln
+               for ln in lines), lines
+
