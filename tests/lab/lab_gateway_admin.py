@@ -1,0 +1,52 @@
+"""Helpers for lab checks that read or drive the deployed gateway's admin API (from the
+gateway host itself, with the token file the deploy wrote) and the lab's power state."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from hearth.gateway.from_inventory import admin_token_path
+
+
+def admin(gateway: Any, inv: Any, method: str, path: str, timeout_s: int = 30) -> dict[str, Any]:
+    """``curl`` on the gateway host to its own admin API on loopback; the JSON answer."""
+    out = gateway.check_output(
+        f"sudo sh -c 'curl -sS -m {timeout_s} -X {method} -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
+        f"\"http://127.0.0.1:{inv.gateway.port}{path}\"'")
+    return dict(json.loads(out))
+
+
+def upstream_states(gateway: Any, inv: Any) -> dict[str, str]:
+    return {str(u["name"]): str(u["state"]) for u in admin(gateway, inv, "GET", "/admin/upstreams")["upstreams"]}
+
+
+def wait_upstream_state(gateway: Any, inv: Any, upstream: str, wanted: str, within_s: float = 60) -> None:
+    """Poll the gateway until it reports ``upstream`` in ``wanted`` (bounded)."""
+    deadline = time.monotonic() + within_s
+    while (got := upstream_states(gateway, inv).get(upstream)) != wanted:
+        assert time.monotonic() < deadline, f"the gateway reports {upstream} {got}, not {wanted}, after {within_s:.0f}s"
+        time.sleep(0.5)
+
+
+def magic_packets(mac: str) -> int:
+    """Magic packets for ``mac`` the lab's power controller has received so far."""
+    from hearth.lab.state import lab_root
+
+    log = Path(lab_root()) / "daemon.log"
+    return log.read_text().count(f"magic packet for {mac}") if log.exists() else 0
+
+
+def restore_awake(gateway: Any, inv: Any, record: Any, machine: Any, upstream: str) -> None:
+    """The sleeper on and the gateway knowing it (its admin wake waits for the engine)."""
+    from hearth.lab import machine as lab_machine
+    from hearth.lab import power_cli
+
+    if lab_machine.power_state(machine) != "on":
+        power_cli.wake(record, machine)
+    if upstream_states(gateway, inv).get(upstream) != "healthy":
+        answer = admin(gateway, inv, "POST", f"/admin/wake/{upstream}", timeout_s=150)
+        assert answer.get("awake"), answer
+    wait_upstream_state(gateway, inv, upstream, "healthy")
