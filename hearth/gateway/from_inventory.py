@@ -75,6 +75,7 @@ def gateway_config_from_inventory(
                     "mac": host.mac,
                     "ready_timeout_s": host.sleep.ready_timeout_s,
                     "keep_warm_minutes": max(1, host.sleep.keep_warm_minutes),
+                    "max_waiters": host.sleep.max_held_requests,
                 },
                 "timeouts": {**host.timeouts.set_values(), **s.timeouts.set_values()},
             }

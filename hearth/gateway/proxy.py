@@ -230,6 +230,7 @@ class Proxy:
             why = "no vision-capable upstream" if d.has_image else "no upstream left to try"
             return Unavailable(f"{_where(route)}: {why}")
         awake = [u for u in cands if u.usable()]
+        held = False  # this request was held through a wake (admitted under the host's hold bound)
         if not awake:
             sleepy = [u for u in cands if u.sleeps and u.state in (ASLEEP, WAKING)]
             if not sleepy:
@@ -254,6 +255,7 @@ class Proxy:
                                    timed_out=True)
             ctx.fallback.append(f"woke:{sleepy[0].name}")
             awake = [sleepy[0]]
+            held = True
         for u in awake:
             if u.try_acquire():
                 return u
@@ -270,19 +272,22 @@ class Proxy:
                         self.state.metrics.fallbacks.labels("spill", route, s).inc()
                         ctx.route = s
                         return u
-            if shared is None:
+            if shared is None and not held:
                 return Busy(429, f"route '{route}' is saturated and so is its spill chain "
                                  f"{rc.spill}", 1)
-        if rc.on_busy == "queue" or shared is not None:
+        if rc.on_busy == "queue" or shared is not None or held:
             target = shared or awake[0]
-            res = await target.acquire_queued(rc.queue.max, rc.queue.timeout_s)
+            # a request held through the wake was admitted then (sleep.max_waiters): it waits
+            # for its turn in arrival order; the queue's bound is for arrivals to an awake box
+            bound = max(rc.queue.max, target.cfg.sleep.max_waiters) if held else rc.queue.max
+            res = await target.acquire_queued(bound, rc.queue.timeout_s)
             if res == "ok":
                 if shared is not None:
                     ctx.fallback.append(f"waited_for_server:{target.name}")
                 return target
             if res == "full":
                 return Busy(429, f"route '{route}' is saturated and its queue is full "
-                                 f"({rc.queue.max})", 1)
+                                 f"({bound})", 1)
             return Busy(503, f"route '{route}': no slot within {rc.queue.timeout_s:g}s", 5)
         return Busy(429, f"{_where(route)} is busy ({awake[0].slots} slots in use)", 1)
 

@@ -235,6 +235,9 @@ class Sleep(Strict):
     idle_minutes: int = Field(20, ge=1)
     ready_timeout_s: float = Field(120, gt=0)
     keep_warm_minutes: int = Field(30, ge=0)
+    # requests the gateway holds for one wake of this host (one magic packet); held ones are
+    # then served in arrival order, whatever the route's queue.max; more: 503 at once
+    max_held_requests: int = Field(64, ge=1, le=4096)
 
 
 class Nic(Strict):

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from hearth.gateway.config import parse_config
 
@@ -83,6 +84,61 @@ async def test_one_packet_for_many_waiting_requests_none_lost(tmp_path: Path) ->
                 async with aiohttp.ClientSession() as s, s.get(base + "/metrics") as r:
                     text = await r.text()
                 assert 'hearth_wakes_total{upstream="windows-gpu"} 1.0' in text
+        finally:
+            for s in stands.values():
+                await s.stop()
+
+
+@pytest.mark.parametrize("on_busy", ["queue", "busy"])
+async def test_every_request_held_through_a_wake_is_answered(tmp_path: Path, on_busy: str) -> None:
+    """10 requests at once to a sleeping 1-slot box whose route queues at most 2: one
+    packet, 10 answers in arrival order (they were admitted when held for the wake); the
+    queue's bound still refuses arrivals to the awake box beyond it."""
+    coder = await StandinUpstream("qwen2.5-coder:14b", mode="gate").start()
+    coder.awake = False
+    with PacketCatcher(boots=coder) as catcher:
+        cfg, stands = await setup(tmp_path, catcher.port, coder, on_busy=on_busy,
+                                  queue={"max": 2, "timeout_s": 30}, failover=[])
+        try:
+            async with running(cfg) as (base, st):
+                up = st.upstreams["windows-gpu"]
+                await wait_until(lambda: up.state == "asleep", "detected asleep")
+                n = 10
+                held = [asyncio.create_task(post(base, body(f"req {i}", model="hearth/coder-local")))
+                        for i in range(n)]
+                await wait_until(lambda: up.in_flight == 1 and len(up.waiters) == n - 1, "all held ones waiting")
+                if on_busy == "queue":  # a newcomer to the awake box meets the queue's bound
+                    status, _h, _ = await post(base, body("late", model="hearth/coder-local"))
+                    assert status == 429
+                coder.release.set()
+                results = await asyncio.gather(*held)
+                assert [r[0] for r in results] == [200] * n
+                assert catcher.packets == [MAGIC]
+                assert coder.max_active == 1 and len(coder.requests) == n
+        finally:
+            for s in stands.values():
+                await s.stop()
+
+
+async def test_requests_beyond_the_hold_bound_are_refused_at_once(tmp_path: Path) -> None:
+    coder = await StandinUpstream("qwen2.5-coder:14b").start()
+    coder.awake = False
+    with PacketCatcher(boots=None) as catcher:  # the box stays asleep: only the bound answers
+        cfg, stands = await setup(tmp_path, catcher.port, coder, failover=[])
+        data = cfg.model_dump(mode="json")
+        data["upstreams"]["windows-gpu"]["sleep"].update(max_waiters=4, ready_timeout_s=3.0)
+        try:
+            async with running(parse_config(data)) as (base, st):
+                up = st.upstreams["windows-gpu"]
+                await wait_until(lambda: up.state == "asleep", "detected asleep")
+                held = [asyncio.create_task(post(base, body(f"req {i}", model="hearth/coder-local")))
+                        for i in range(4)]
+                await wait_until(lambda: st.health.wake_waiters.get("windows-gpu") == 4, "4 held")
+                status, _h, payload = await post(base, body("fifth", model="hearth/coder-local"))
+                assert status == 503 and b"too many requests waiting" in payload, payload
+                assert not any(t.done() for t in held)  # refused while the others still wait
+                assert [r[0] for r in await asyncio.gather(*held)] == [504] * 4
+                assert catcher.packets == [MAGIC]
         finally:
             for s in stands.values():
                 await s.stop()
