@@ -129,6 +129,8 @@ def collect(inv: Inventory, url: str, token: str, *, probe: bool = True,
             "loaded": models, "keep_warm_until": row.get("keep_warm_until"),
             "last_wake_at": last.get("at"), "last_wake_s": last.get("seconds"), "last_wake_ok": last.get("ok"),
             "wake_failures_in_row": wake.get("consecutive_failures"), "last_error": row.get("last_error"),
+            "engine": row.get("engine"), "gpu": row.get("gpu"), "holds_gpu": row.get("holds_gpu"),
+            "shares_gpu_with": row.get("shares_gpu_with") or [],
         })
 
     asleep_hosts = {str(r.get("host")) for r in rows if r.get("state") in WAKEABLE}
@@ -158,6 +160,7 @@ def collect(inv: Inventory, url: str, token: str, *, probe: bool = True,
         "ok": all(c["state"] in ("up", "asleep") for c in core),
         "tiers": {"core": core, "inference": inference, "infrastructure": infrastructure},
         "k3s": nodes,
+        "gpus": answer.get("gpus") or {},  # cards and who shares them, as the gateway has them
         "healing": collect_healing(inv, get) if probe else None,  # issue 23: the healing timer's actions
         "took_s": round(time.monotonic() - t0, 3),
     }
@@ -168,6 +171,26 @@ def _ago(ts: float | None) -> str:
         return "-"
     d = time.time() - ts
     return f"{d:.0f}s ago" if d < 120 else f"{d / 60:.0f}m ago" if d < 7200 else f"{d / 3600:.1f}h ago"
+
+
+def gpu_lines(report: dict[str, Any]) -> list[str]:
+    """Cards that several upstreams share: who is on each, what holds it now, what runs."""
+    ups = {u["name"]: u for u in report["tiers"]["inference"]}
+    shared = {c: g for c, g in (report.get("gpus") or {}).items() if len(g.get("upstreams") or []) > 1}
+    if not shared:
+        return []
+    out = ["", "shared cards (plan: what can be resident at once)"]
+    for card, g in shared.items():
+        who = []
+        for name in g["upstreams"]:
+            row = ups.get(name) or {}
+            held = {True: "holds it", False: "asleep" if row.get("state") == "asleep" else "not loaded"
+                    }.get(row.get("holds_gpu"), "not known")
+            who.append(f"{name} ({row.get('engine') or '?'}, {held})")
+        out.append(f"  {card:<22} {g.get('model', '')} {g.get('usable_gb', 0):g} GiB usable, plan "
+                   f"{g.get('planned_gb') or 0:g}: {'; '.join(who)}; {g.get('in_flight', 0)} running, "
+                   f"{g.get('queued', 0)} queued")
+    return out
 
 
 def render(report: dict[str, Any]) -> str:
@@ -190,6 +213,7 @@ def render(report: dict[str, Any]) -> str:
             wake += f" ({u['wake_failures_in_row']} failed in a row)"
         out.append(f"  {u['name']:<22} {u['state']:<9} {busy:<7} {u['queued']!s:<6} {loaded[:24]:<24} "
                    f"{warm:<10} {wake}")
+    out += gpu_lines(report)
     out += ["", "infrastructure"]
     for h in t["infrastructure"]:
         k3s = f"k3s {h['k3s']} {h.get('k3s_node') or ''}".rstrip() if h["k3s"] else ""

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from . import recover
 from .body import Reject, parse_json, read_body
+from .cards import gpus_snapshot, holds_memory, shares_gpu_with
 from .cloudstate import runtime
 from .config import ConfigError
 from .errors import error_response
@@ -73,14 +74,18 @@ async def upstreams(request: web.Request, st: GatewayState) -> web.Response:
     ups = [u.snapshot(u.name in drained_ups and u.name not in served)
            for u in st.upstreams.values()]
     for row in ups:  # last wake, failed wakes in a row, cold starts (wakes.py)
-        row["wake"] = st.metrics.wake.snapshot(st.upstreams[str(row["name"])])
+        up = st.upstreams[str(row["name"])]
+        row["wake"] = st.metrics.wake.snapshot(up)
+        row["shares_gpu_with"] = shares_gpu_with(up, st.upstreams)  # any engine (cards.py)
+        row["holds_gpu"] = holds_memory(up)
     routes = {r: {"upstreams": rc.upstreams, "on_busy": rc.on_busy, "spill": rc.spill,
                   "failover": st.policy.chains[r], "terminal": rc.terminal, "wake": rc.wake,
                   "drained": r in st.drained} for r, rc in cfg.routes.items()}
     for r, rc in cfg.routes.items():
         routes[r]["cloud_fallback"] = rc.cloud_fallback
     return web.json_response({"upstreams": ups, "routes": routes,
-                              "clouds": runtime(st).snapshot()})
+                              "clouds": runtime(st).snapshot(),
+                              "gpus": gpus_snapshot(cfg, st.upstreams)})
 
 
 def _route(request: web.Request, st: GatewayState) -> str | web.Response:

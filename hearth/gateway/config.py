@@ -119,6 +119,10 @@ class UpstreamCfg(_Model):
     # at most ``max_loaded_models`` of their models answer at once (None: no limit)
     server: str | None = None
     max_loaded_models: int | None = Field(None, ge=1)
+    # the card the inventory's VRAM plan places this model on (a key of ``gpus``) and the
+    # GiB it holds there; upstreams with the same ``gpu`` share that card (cards.py)
+    gpu: str | None = None
+    gpu_gb: float | None = Field(None, ge=0)
 
     @field_validator("keep_alive")
     @classmethod
@@ -134,6 +138,19 @@ class UpstreamCfg(_Model):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
+
+
+class GpuCfg(_Model):
+    """A card upstreams are placed on: ``host`` and ``index`` as node telemetry labels
+    it (``hearth_gpu_*{host,gpu}``), its size and the plan's worst case on it."""
+
+    host: str = ""
+    index: int = Field(0, ge=0)
+    model: str = ""
+    vram_gb: float = Field(gt=0)
+    usable_gb: float = Field(gt=0)
+    planned_gb: float | None = Field(None, ge=0)  # what can be resident at once, per the plan
+    unified_memory: bool = False
 
 
 class QueueCfg(_Model):
@@ -322,6 +339,8 @@ class GatewayConfig(_Model):
     # peers that may call /healthz, /readyz and /metrics without a client key (None:
     # any peer); with a LAN listener every LAN request needs a key, these included
     keyless_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
+    # the cards upstreams are placed on ("<host>/gpu<N>", from the inventory's VRAM plan)
+    gpus: dict[str, GpuCfg] = {}
 
     def route(self, name: str) -> RouteCfg:
         """Route ``name``'s policy; ``''`` (a pin to an upstream on no route): :data:`UNROUTED`."""
@@ -357,6 +376,8 @@ def check_references(cfg: GatewayConfig) -> list[str]:
     for name, u in ups.items():
         if u.sleep.sleeps and not u.sleep.mac:
             errs.append(f"upstreams.{name}.sleep.mac: a sleeping upstream needs a MAC")
+        if u.gpu is not None and u.gpu not in cfg.gpus:
+            errs.append(f"upstreams.{name}.gpu: unknown gpu {u.gpu!r} (not under gpus)")
     for rname, r in routes.items():
         if not _NAME_RE.match(rname):
             errs.append(f"routes.{rname}: name may only use letters, digits and ._:-")

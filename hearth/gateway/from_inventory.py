@@ -58,6 +58,9 @@ def gateway_config_from_inventory(
     from hearth.configs.unmanaged import upstream_address
 
     tunneled = set(tunnel_hosts(inv))  # reach ssh_tunnel: the local end of the gateway host's tunnel
+    from .placement import gpu_placement
+
+    placed, gpus = gpu_placement(inv)  # who shares which card, as `hearth plan` places them
     for hname, host in inv.hosts.items():
         for i, s in enumerate(host.serves):
             name = upstream_name(hname, i, len(host.serves))
@@ -82,6 +85,8 @@ def gateway_config_from_inventory(
             if s.engine == "ollama":  # one Ollama server per host serves all its models
                 upstreams[name].update(keep_alive=s.keep_alive, server=f"{hname}:ollama",
                                        max_loaded_models=ollama_max_loaded(host))
+            if (hname, i) in placed:
+                upstreams[name]["gpu"], upstreams[name]["gpu_gb"] = placed[(hname, i)]
             for r in s.routes:
                 route_ups.setdefault(r, []).append(name)
     policies = routing.routes if routing else {}
@@ -136,6 +141,7 @@ def gateway_config_from_inventory(
                  "cloud_audit_log": f"{log_dir}/cloud-audit.jsonl"},
         "sanitise": {"hostnames": sorted(inv.hosts)},
         "model_aliases": dict(inv.model_aliases),
+        "gpus": gpus,
     }
     if inv.gateway is not None:
         # the admin API answers only loopback and the overlay, whatever else listens

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .config import RouteCfg
+from .config import GpuCfg, RouteCfg
 from .upstreams import Upstream
 from .wakes import WakeTracker
 
@@ -53,6 +53,33 @@ class _UpstreamCollector(Collector):
         yield from (infl, cap, q, st, loaded, swaps, swap_s)
 
 
+class _GpuCollector(Collector):
+    """Which upstreams share which card (labels as node telemetry's ``hearth_gpu_*``:
+    ``host``, ``gpu`` = index, so the two join) and the requests running on each card."""
+
+    def __init__(self, get_ups: Callable[[], dict[str, Upstream]],
+                 get_gpus: Callable[[], dict[str, GpuCfg]]) -> None:
+        self.get_ups, self.get_gpus = get_ups, get_gpus
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        on = GaugeMetricFamily("hearth_upstream_gpu",
+                               "1 for the card the VRAM plan places the upstream's model on",
+                               labels=["upstream", "host", "gpu", "engine"])
+        infl = GaugeMetricFamily("hearth_gpu_upstream_in_flight",
+                                 "Requests in flight on the upstreams placed on the card",
+                                 labels=["host", "gpu"])
+        gpus = self.get_gpus()
+        per: dict[str, int] = dict.fromkeys(gpus, 0)
+        for name, u in self.get_ups().items():
+            g = gpus.get(u.cfg.gpu or "")
+            if g is not None:
+                on.add_metric([name, g.host, str(g.index), u.cfg.engine], 1.0)
+                per[u.cfg.gpu or ""] += u.in_flight
+        for card, g in gpus.items():
+            infl.add_metric([g.host, str(g.index)], per[card])
+        yield from (on, infl)
+
+
 class _RouteCollector(Collector):
     """hearth_route_upstream{route,upstream,terminal} = 1: which upstreams serve which
     route, for alerts per route (a terminal route with no usable upstream)."""
@@ -74,7 +101,8 @@ class Metrics:
     """All gateway metrics."""
 
     def __init__(self, get_upstreams: Callable[[], dict[str, Upstream]],
-                 get_routes: Callable[[], dict[str, RouteCfg]] | None = None) -> None:
+                 get_routes: Callable[[], dict[str, RouteCfg]] | None = None,
+                 get_gpus: Callable[[], dict[str, GpuCfg]] | None = None) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("hearth_requests", "Requests by route, bucket and status",
@@ -96,6 +124,7 @@ class Metrics:
                                ["reason"], registry=r)
         r.register(_UpstreamCollector(get_upstreams))
         r.register(_RouteCollector(get_routes or dict))
+        r.register(_GpuCollector(get_upstreams, get_gpus or dict))
         self.wake = WakeTracker(r)  # failed wakes in a row, cold starts (wakes.py)
         # labels() validates and locks on every call; a child never changes identity
         # (nothing here calls remove()), so the per-request ones are looked up once.

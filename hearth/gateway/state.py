@@ -111,7 +111,8 @@ class GatewayState:
                                                cfg.upstreams.items()}
         link_groups(self.upstreams)
         self.drained: set[str] = set()
-        self.metrics = Metrics(lambda: self.upstreams, lambda: self.policy.cfg.routes)
+        self.metrics = Metrics(lambda: self.upstreams, lambda: self.policy.cfg.routes,
+                               lambda: self.policy.cfg.gpus)
         self.health = Health(lambda: self.policy.cfg,
                              on_wake=lambda n: self.metrics.wakes.labels(n).inc(),
                              wake_log=self.metrics.wake)

@@ -267,6 +267,8 @@ class Upstream:
             "max_loaded_models": self.group.max_loaded if self.group else None,
             "swaps": self.swaps,
             "last_swap_s": self.last_swap_s,
+            "gpu": self.cfg.gpu,
+            "gpu_gb": self.cfg.gpu_gb,
         }
 
 
