@@ -232,12 +232,15 @@ def plan_host(
     # One Ollama server per host: OLLAMA_CONTEXT_LENGTH is the largest context of its models
     # (hearth.configs.ollama), so every model on it is planned at the context it really gets.
     ollama_context = max((serve.context for serve in ollama), default=0)
+    # ... and OLLAMA_NUM_PARALLEL the most slots of any: Ollama gives every model that many
+    # sequences of KV cache (it loads each with num_ctx x num_parallel), whatever its own slots.
+    ollama_slots = max((serve.slots for serve in ollama), default=1)
     cap = ollama[0].max_loaded_models if ollama else None
     plans = [GpuPlan(name, index, gpu, max_loaded=cap) for index, gpu in enumerate(host.gpus)]
     problems: list[tuple[int, str]] = []
     for position, serve in enumerate(host.serves):
         if serve.engine == "ollama":
-            serve = serve.model_copy(update={"context": ollama_context})
+            serve = serve.model_copy(update={"context": ollama_context, "slots": ollama_slots})
         if serve.engine == "openai" or not host.gpus:
             continue  # a remote endpoint or a CPU-only engine: no VRAM to plan
         if serve.gpu >= len(plans):

@@ -191,3 +191,22 @@ def test_plan_and_deploy_agree_on_each_ollama_models_context(tmp_path: Any) -> N
     served = int(configs.environment(inv, "gpu-1")["OLLAMA_CONTEXT_LENGTH"])
     (plan,), _ = plan_host("gpu-1", inv.hosts["gpu-1"], {})
     assert {m.context for m in plan.models} == {served} == {8192}
+
+
+def test_plan_and_deploy_agree_on_each_ollama_models_parallel_sequences(tmp_path: Any) -> None:
+    """OLLAMA_NUM_PARALLEL is the host's most slots, and Ollama loads every model with
+    num_ctx x num_parallel of KV cache (Ollama's FAQ, "How does Ollama handle concurrent
+    requests?"): a model with fewer slots of its own is planned with the host's."""
+    from hearth.configs import ollama as configs
+    from hearth.inventory import load_inventory
+
+    text = SEED_001_BOX.replace("CTX", "4096").replace("max_loaded_models: 1", "max_loaded_models: 2")
+    text = text.replace("routes: [local]}", "routes: [local], slots: 2}")
+    inv = load_inventory(_write(tmp_path, text.replace("vram_gb: 12", "vram_gb: 24")))
+    assert sorted(s.slots for s in inv.hosts["gpu-1"].serves) == [1, 2]
+    parallel = int(configs.environment(inv, "gpu-1")["OLLAMA_NUM_PARALLEL"])
+    (plan,), _ = plan_host("gpu-1", inv.hosts["gpu-1"], {})
+    assert {m.full_context_sequences for m in plan.models} == {parallel} == {2}
+    for m in plan.models:
+        arch = CATALOGUE[m.arch]
+        assert m.kv_gb == pytest.approx(2 * kv_cache_gb(arch, 8192, "auto"))
