@@ -28,7 +28,7 @@ def gpu_placement(inv: Inventory) -> tuple[dict[tuple[str, int], tuple[str, floa
     Example::
 
         placed, cards = gpu_placement(load_inventory("inventory/example.yml"))
-        placed[("coding-box", 0)]  # ("coding-box/gpu0", 70.1)
+        placed[("hands", 0)]  # ("hands/gpu0", 88.32): vLLM takes 0.92 of the 96 GB card
     """
     from hearth.planner.vram import plan_host  # the planner imports the inventory model
 
