@@ -119,8 +119,9 @@ class UpstreamCfg(_Model):
     # at most ``max_loaded_models`` of their models answer at once (None: no limit)
     server: str | None = None
     max_loaded_models: int | None = Field(None, ge=1)
-    # the card the inventory's VRAM plan places this model on (a key of ``gpus``) and the
-    # GiB it holds there; upstreams with the same ``gpu`` share that card (cards.py)
+    # the card the inventory's VRAM plan places this model on ("<host>/gpu<N>", described
+    # under ``gpus`` when known) and the GiB it holds there; upstreams with the same ``gpu``
+    # share that card (cards.py). Display only: it admits nothing by itself.
     gpu: str | None = None
     gpu_gb: float | None = Field(None, ge=0)
 
@@ -376,8 +377,6 @@ def check_references(cfg: GatewayConfig) -> list[str]:
     for name, u in ups.items():
         if u.sleep.sleeps and not u.sleep.mac:
             errs.append(f"upstreams.{name}.sleep.mac: a sleeping upstream needs a MAC")
-        if u.gpu is not None and u.gpu not in cfg.gpus:
-            errs.append(f"upstreams.{name}.gpu: unknown gpu {u.gpu!r} (not under gpus)")
     for rname, r in routes.items():
         if not _NAME_RE.match(rname):
             errs.append(f"routes.{rname}: name may only use letters, digits and ._:-")

@@ -68,15 +68,16 @@ class _GpuCollector(Collector):
         infl = GaugeMetricFamily("hearth_gpu_upstream_in_flight",
                                  "Requests in flight on the upstreams placed on the card",
                                  labels=["host", "gpu"])
+        from .cards import card_labels
+
         gpus = self.get_gpus()
         per: dict[str, int] = dict.fromkeys(gpus, 0)
         for name, u in self.get_ups().items():
-            g = gpus.get(u.cfg.gpu or "")
-            if g is not None:
-                on.add_metric([name, g.host, str(g.index), u.cfg.engine], 1.0)
-                per[u.cfg.gpu or ""] += u.in_flight
-        for card, g in gpus.items():
-            infl.add_metric([g.host, str(g.index)], per[card])
+            if u.cfg.gpu is not None:
+                on.add_metric([name, *card_labels(u.cfg.gpu, gpus.get(u.cfg.gpu)), u.cfg.engine], 1.0)
+                per[u.cfg.gpu] = per.get(u.cfg.gpu, 0) + u.in_flight
+        for card, n in per.items():
+            infl.add_metric(list(card_labels(card, gpus.get(card))), n)
         yield from (on, infl)
 
 

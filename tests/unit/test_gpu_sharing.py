@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hearth.gateway.config import ConfigError, parse_config
+from hearth.gateway.config import parse_config
 from hearth.gateway.from_inventory import gateway_config_from_inventory, upstream_name
 from hearth.inventory import Inventory, load_inventory
 from hearth.plan import gpu_plans, plan_text
@@ -122,12 +122,21 @@ def test_a_serve_without_a_card_has_none() -> None:
             assert (cfg.upstreams[name].gpu is None) == (s.engine == "openai" or not host.gpus)
 
 
-def test_an_unknown_gpu_is_refused_with_its_key_path() -> None:
-    data = {"upstreams": {"u": {"engine": "vllm", "base_url": "http://127.0.0.1:1", "model": "m",
-                                "gpu": "box/gpu3"}},
-            "routes": {"r": {"upstreams": ["u"]}}, "routing": {"default_route": "r"},
-            "gpus": {"box/gpu0": {"host": "box", "vram_gb": 24, "usable_gb": 23}}}
-    with pytest.raises(ConfigError, match=r"upstreams\.u\.gpu: unknown gpu 'box/gpu3'"):
-        parse_config(data)
-    data["upstreams"]["u"]["gpu"] = "box/gpu0"
-    assert parse_config(data).upstreams["u"].gpu == "box/gpu0"
+def test_a_card_named_but_not_described_still_groups_its_upstreams() -> None:
+    """A hand-written policy may name a card without a ``gpus`` entry (or take one
+    upstream out of a rendered policy): the sharing is by name, labels from the name."""
+    from hearth.gateway.cards import card_labels, cards, gpus_snapshot, shares_gpu_with
+    from hearth.gateway.upstreams import Upstream
+
+    up = {"engine": "vllm", "base_url": "http://127.0.0.1:1", "gpu": "box/gpu1"}
+    cfg = parse_config({"upstreams": {"a": {**up, "model": "m"}, "b": {**up, "model": "n", "engine": "ollama"},
+                                      "c": {**up, "model": "o", "gpu": "box/gpu0"}},
+                        "routes": {"r": {"upstreams": ["a", "b", "c"]}}, "routing": {"default_route": "r"},
+                        "gpus": {"box/gpu0": {"host": "box", "index": 0, "vram_gb": 24, "usable_gb": 23}}})
+    ups = {n: Upstream(n, u) for n, u in cfg.upstreams.items()}
+    assert shares_gpu_with(ups["a"], ups) == ["b"] and shares_gpu_with(ups["c"], ups) == []
+    assert cards(cfg, ups) == ["box/gpu0", "box/gpu1"]
+    snap = gpus_snapshot(cfg, ups)
+    assert snap["box/gpu1"]["upstreams"] == ["a", "b"] and snap["box/gpu1"]["host"] == "box"
+    assert snap["box/gpu0"]["usable_gb"] == 23
+    assert card_labels("box/gpu1", None) == ("box", "1") and card_labels("odd", None) == ("", "odd")
