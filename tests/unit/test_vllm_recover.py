@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +98,19 @@ def test_triggers_with_the_hosts_token_and_logs(example: Any, tmp_path: Path) ->
     assert seen[0] == recover.trigger_token("admin", "eyes") and "admin" not in seen
     events = [json.loads(line) for line in (tmp_path / "recovery-events.jsonl").read_text().splitlines()]
     assert [e["result"] for e in events] == ["accepted", "denied", "unreachable"]
+
+
+@pytest.mark.parametrize(("peer", "line"), [("10.42.0.5", "x"), ("10.77.0.1", "wrong"), ("10.77.0.1", "")])
+def test_the_trigger_denies_and_logs_but_leaves_no_failed_unit(example: Any, tmp_path: Path,
+                                                              peer: str, line: str) -> None:
+    """A stray connection (in the lab: a pod probing its node's open ports) is denied and
+    logged; the script still exits 0, or each one leaves a failed unit and a degraded host."""
+    files = {f.dest: f for f in recover_cuda.host_files(example, "eyes")}
+    script = tmp_path / "trigger.py"
+    script.write_text(files[recover_cuda.TRIGGER].render())
+    token = tmp_path / "token"
+    token.write_text(recover.trigger_token("admin", "eyes") + "\n")
+    run = subprocess.run([sys.executable, str(script), str(token), "10.77.0.1"], input=line + "\n",
+                         capture_output=True, text=True, timeout=30, env={"REMOTE_ADDR": peer}, check=False)
+    assert (run.returncode, run.stdout) == (0, "denied\n")
+    assert f"denied a trigger from {peer}" in run.stderr
