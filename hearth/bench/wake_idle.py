@@ -84,5 +84,8 @@ def idle_lines(leg: dict[str, Any] | None) -> list[str]:
         f"{leg['last_answer_to_asleep_s']:.1f} s from the last answer to the box suspended "
         f"({leg['beyond_idle_minutes_s']:+.1f} s against idle_minutes)",
         f"request to the self-suspended box -> first token {leg['wake_first_token_s']:.3f} s, whole answer "
-        f"{leg['wake_s']:.3f} s, {leg['magic_packets']} magic packet(s)",
+        f"{leg['wake_s']:.3f} s, {leg['magic_packets']} magic packet(s)" + (
+            f"; request -> magic packet {packet:.3f} s (the gateway learns a box asleep from its probes, "
+            "or from a request that cannot connect)" if (packet := leg["phases"].get("request_to_packet_s"))
+            is not None else ""),
     ]

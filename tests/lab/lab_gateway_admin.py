@@ -1,26 +1,18 @@
-"""Helpers for lab checks that read or drive the deployed gateway's admin API (from the
-gateway host itself, with the token file the deploy wrote) and the lab's power state."""
+"""Helpers for lab checks that read or drive the deployed gateway's admin API (through
+tests/lab/admin_api.py: from the gateway host itself, with the token file the deploy
+wrote) and the lab's power state."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-from hearth.gateway.from_inventory import admin_token_path
-
-
-def admin(gateway: Any, inv: Any, method: str, path: str, timeout_s: int = 30) -> dict[str, Any]:
-    """``curl`` on the gateway host to its own admin API on loopback; the JSON answer."""
-    out = gateway.check_output(
-        f"sudo sh -c 'curl -sS -m {timeout_s} -X {method} -H \"Authorization: Bearer $(cat {admin_token_path()})\" "
-        f"\"http://127.0.0.1:{inv.gateway.port}{path}\"'")
-    return dict(json.loads(out))
+from tests.lab.admin_api import admin
 
 
 def upstream_states(gateway: Any, inv: Any) -> dict[str, str]:
-    return {str(u["name"]): str(u["state"]) for u in admin(gateway, inv, "GET", "/admin/upstreams")["upstreams"]}
+    return {str(u["name"]): str(u["state"]) for u in admin(gateway, inv, "/admin/upstreams")["upstreams"]}
 
 
 def wait_upstream_state(gateway: Any, inv: Any, upstream: str, wanted: str, within_s: float = 60) -> None:
@@ -47,6 +39,6 @@ def restore_awake(gateway: Any, inv: Any, record: Any, machine: Any, upstream: s
     if lab_machine.power_state(machine) != "on":
         power_cli.wake(record, machine)
     if upstream_states(gateway, inv).get(upstream) != "healthy":
-        answer = admin(gateway, inv, "POST", f"/admin/wake/{upstream}", timeout_s=150)
+        answer = admin(gateway, inv, f"/admin/wake/{upstream}", "POST", 150)
         assert answer.get("awake"), answer
     wait_upstream_state(gateway, inv, upstream, "healthy")

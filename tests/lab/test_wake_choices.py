@@ -32,7 +32,8 @@ import yaml
 from hearth.deploy_data import group_defaults
 from hearth.gateway.from_inventory import gateway_config_from_inventory
 from hearth.inventory import load_inventory
-from tests.lab.lab_gateway_admin import admin, magic_packets, restore_awake, upstream_states, wait_upstream_state
+from tests.lab.admin_api import admin
+from tests.lab.lab_gateway_admin import magic_packets, restore_awake, upstream_states, wait_upstream_state
 from tests.lab.test_gateway import client_key, deployed_serves, url
 from tests.lab.test_gateway_reload import deploy_gateway_host
 
@@ -109,7 +110,7 @@ def test_spill_and_confirm_with_a_real_sleeper(lab: Any, tmp_path: Path) -> None
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         deploy_gateway_host(path, inv.gateway.host)
         deadline = time.monotonic() + 30  # the deploy reloads the policy: the running gateway says so
-        while admin(gateway, inv, "GET", "/admin/upstreams")["routes"][route]["wake"] != choice:
+        while admin(gateway, inv, "/admin/upstreams")["routes"][route]["wake"] != choice:
             assert time.monotonic() < deadline, f"the gateway never took wake: {choice} for {route}"
             time.sleep(0.5)
 

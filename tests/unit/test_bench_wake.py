@@ -24,7 +24,8 @@ def test_summary_and_printed_lines() -> None:
     rounds = [_round(2.0, 2.1), _round(2.0, 2.4, None), _round(3.0, 3.05)]
     burst = {"requests": 10, "ok": 10, "statuses": {"200": 10}, "hold_bound": 64, "magic_packets": 1}
     idle = {"idle_minutes": 1, "check_interval_s": 15, "last_answer_to_asleep_s": 71.5, "beyond_idle_minutes_s": 11.5,
-            "wake_first_token_s": 4.2, "wake_s": 4.3, "magic_packets": 1, "phases": {}}
+            "wake_first_token_s": 4.2, "wake_s": 4.3, "magic_packets": 1,
+            "phases": {"request_to_packet_s": 2.5}}
     result = wake.summarize(rounds, burst, idle)
     # a missing phase is left out; below 100 rounds the p99 is the slowest
     assert result["phases"]["packet_to_sshd_s"] == {"p50": 0.7, "p99": 0.7, "max": 0.7}
@@ -36,6 +37,7 @@ def test_summary_and_printed_lines() -> None:
     assert "idle -> asleep (idle_minutes 1, hearth-idle checks every 15s): 71.5 s from the last answer" in text
     assert "(+11.5 s against idle_minutes)" in text
     assert "request to the self-suspended box -> first token 4.200 s" in text
+    assert "1 magic packet(s); request -> magic packet 2.500 s" in text
     assert "max 394 ms (boot-to-boot variance included)" in text
     assert "10 requests at once to the sleeping box: 10 answered 200, 1 magic packet(s)" in text
     assert "the gateway holds up to 64 for one wake" in text
