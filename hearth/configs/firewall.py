@@ -19,7 +19,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from hearth.configs import ConfigFile, recover_cuda
+from hearth.configs import ConfigFile, firewall_egress, recover_cuda
 from hearth.configs.base import settings
 from hearth.inventory import Inventory
 
@@ -171,6 +171,7 @@ def ruleset(inv: Inventory, name: str) -> ConfigFile:
         "rules": allows,
         "ping_from": tuple(dict.fromkeys([str(inv.lan.cidr), str(inv.overlay.cidr)])),
         "forward": forward(inv, name),
+        "output": firewall_egress.chain(inv, name),  # the gateway host: the gateway's own egress
     }
     # The live table carries this stamp (a hash of the file's text without it): the
     # deploy re-applies when the kernel's copy differs, also after a template change.

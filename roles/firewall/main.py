@@ -14,9 +14,10 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files, server, systemd
 
 from hearth.configs import firewall as configs
+from hearth.configs import gateway
 from hearth.facts.nftables import BootFileIsHearths
 from hearth.facts.system import SshClientAddress
 from hearth.inventory import load_cached
@@ -38,6 +39,12 @@ def apply_firewall() -> None:
     nftables.keeps_session(name=f"The deploy's own address ({client or 'not over SSH'}) stays allowed on SSH",
                            problem=configs.unprotected_source(inv, client) if client else None)
     packages_installed("nftables", ["nftables"])
+    if rules.context["output"]:  # the gateway host: its output chain names the gateway's user (nft needs it)
+        gateway_user = rules.context["output"]["user"]
+        server.group(name=f"Group {gateway_user} (the gateway's egress rules name it)", group=gateway_user,
+                     system=True)
+        server.user(name=f"User {gateway_user} (system, no login; the gateway role uses it)", user=gateway_user,
+                    group=gateway_user, system=True, home=gateway.STATE, shell="/usr/sbin/nologin")
     files.directory(name="/etc/hearth", path="/etc/hearth", mode="0755", user="root", group="root")
     nftables.ruleset(name="Firewall ruleset (checked by nft -c, loaded atomically)", content=rules.render(),
                      dest=rules.dest, family=configs.FAMILY, table=configs.TABLE, stamp=rules.context["stamp"])

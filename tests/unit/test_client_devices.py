@@ -21,6 +21,7 @@ from hearth import client_cli
 from hearth.configs import firewall, overlay
 from hearth.configs.client_devices import device_config
 from hearth.inventory import InventoryError, load_inventory
+from tests.unit.nft_check import nft_check
 
 KEY_A = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo="  # RFC 7748 6.1 Alice's public key, base64
 KEY_B = "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08="  # RFC 7748 6.1 Bob's public key, base64
@@ -90,7 +91,7 @@ def test_gateway_host_ruleset_passes_nft_check(write_inventory: Callable[..., Pa
     inv = load_inventory(write_inventory(_devices(laptop={"address": "10.77.1.2", "public_key": KEY_A})))
     path = tmp_path / "rules.nft"
     path.write_text(firewall.ruleset(inv, "k3master").render())
-    check = subprocess.run(["nft", "-c", "-f", str(path)], capture_output=True, text=True)
+    check = nft_check(path, unshare=False)
     if check.returncode != 0 and "Operation not permitted" in check.stderr:
         pytest.skip("nft -c needs CAP_NET_ADMIN here")
     assert check.returncode == 0, check.stderr

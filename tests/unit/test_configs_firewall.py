@@ -6,7 +6,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from hearth.configs import firewall
 from hearth.deploy_data import group_defaults
 from hearth.inventory import Inventory, InventoryError, load_inventory
+from tests.unit.nft_check import nft_check
 
 CAN_CHECK = shutil.which("nft") is not None and shutil.which("unshare") is not None and os.geteuid() == 0
 
@@ -109,7 +109,7 @@ def test_replaces_only_its_own_table(inv: Inventory) -> None:
 def test_kernel_accepts_every_ruleset(inv: Inventory, name: str, tmp_path: Path) -> None:
     path = tmp_path / "rules.nft"
     path.write_text(firewall.ruleset(inv, name).render())
-    proc = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(path)], capture_output=True, text=True)
+    proc = nft_check(path)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -117,7 +117,7 @@ def test_kernel_accepts_every_ruleset(inv: Inventory, name: str, tmp_path: Path)
 def test_kernel_check_rejects_a_broken_ruleset(inv: Inventory, tmp_path: Path) -> None:
     path = tmp_path / "rules.nft"
     path.write_text(firewall.ruleset(inv, "eyes").render().replace("dport 8000", "dport eight-thousand"))
-    proc = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(path)], capture_output=True, text=True)
+    proc = nft_check(path)
     assert proc.returncode != 0
 
 
@@ -243,5 +243,5 @@ def test_lan_published_ports_are_opt_in(write_inventory: Callable[..., Path], in
     if CAN_CHECK:
         path = tmp_path / "rules.nft"
         path.write_text(text)
-        proc = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(path)], capture_output=True, text=True)
+        proc = nft_check(path)
         assert proc.returncode == 0, proc.stderr

@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "inventory" / "lab.yml"
 FRESH: dict[str, Any] = {"DebPackages": {}, "LinuxDistribution": DEBIAN_12, "PythonVersion": (3, 11, 2),
                          "SshClientAddress": "192.168.77.1", "OtherFirewalls": [], "KernelWireGuard": False,
-                         "PathExists": False, "BootFileIsHearths": False}
+                         "PathExists": False, "BootFileIsHearths": False, "Os": "Linux",
+                         "Which": "/usr/sbin/useradd"}
 
 
 def include(path: str) -> None:

@@ -9,6 +9,8 @@ WireGuard peer (``wireguard_public_key``) and on its LAN address when it is not.
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from hearth.gateway.from_inventory import gateway_config_from_inventory
 from hearth.inventory import InventoryError, load_inventory
 from hearth.inventory.groups import build_groups
 from hearth.plan import plan_text
+from tests.unit.nft_check import nft_check
 
 KEY = "y0QwpyBc9hZshgVQ5gZxjBmeD2HaJAnV9sI8obJp/2s="
 
@@ -172,3 +175,53 @@ def test_a_lan_base_url_must_name_an_ip_address(write_inventory: Callable[..., P
     assert any("hosts.nas.serves[0].base_url: reach lan: 'nas.home.arpa' is not an IP address" in ln
                for ln in lines), lines
 
+
+def _egress_chain(text: str) -> list[str]:
+    block = text.split("chain gateway_egress {", 1)[1].split("\n\t}", 1)[0]
+    return [ln.strip() for ln in block.splitlines() if ln.strip()]
+
+
+def test_the_gateway_host_lets_the_gateway_reach_exactly_each_upstream(
+        write_inventory: Callable[..., Path], tmp_path: Path) -> None:
+    inv = load_inventory(write_inventory(_lan_nas(reach="lan")))
+    text = firewall.ruleset(inv, "k3master").render()
+    rules = _egress_chain(text)
+    assert 'meta skuid "hearth-gateway" jump gateway_egress' in text
+    nas = 'ip daddr 192.168.1.77 tcp dport 8080 accept comment "upstream nas (LAN, managed: false)"'
+    assert nas in rules
+    drop = next(i for i, r in enumerate(rules) if r.startswith("ip daddr {") and r.endswith(
+        'drop comment "the gateway reaches on the LAN and the overlay only what the inventory names"'))
+    assert "192.168.1.0/24" in rules[drop] and "10.77.0.0/24" in rules[drop]
+    assert rules.index(nas) < drop
+    # every upstream the gateway's policy names, at its address and port, and nothing more on the LAN
+    config = gateway_config_from_inventory(inv, resolve=lambda ref: f"secret-{ref}")
+    for up in config.upstreams.values():
+        addr, port = up.base_url.split("//")[1].split("/")[0].rsplit(":", 1)
+        assert any(r.startswith(f"ip daddr {addr} tcp dport {port} accept") for r in rules), up.base_url
+    lan = [r for r in rules[:drop] if "192.168.1." in r]
+    assert lan == [nas, 'ip daddr 192.168.1.255 udp dport 9 accept comment "Wake-on-LAN magic packets"'], lan
+    # only on the gateway host; the other hosts send what they send
+    assert "chain output" not in firewall.ruleset(inv, "eyes").render()
+    if shutil.which("nft") and shutil.which("unshare") and os.geteuid() == 0:
+        path = tmp_path / "rules.nft"
+        path.write_text(text)
+        proc = nft_check(path)
+        assert proc.returncode == 0, proc.stderr
+
+
+def test_an_overlay_reached_box_is_allowed_on_the_overlay(write_inventory: Callable[..., Path]) -> None:
+    inv = load_inventory(write_inventory(_nas(KEY.replace("y0Q", "a1B"))))
+    rules = _egress_chain(firewall.ruleset(inv, "k3master").render())
+    assert 'ip daddr 10.77.0.77 tcp dport 8080 accept comment "upstream nas (overlay, managed: false)"' in rules
+    assert not any("192.168.1.77" in r for r in rules)
+
+
+def test_a_lan_openai_server_is_allowed_at_its_base_url(write_inventory: Callable[..., Path]) -> None:
+    def llama(data: dict[str, Any]) -> None:
+        _lan_nas(reach="lan")(data)
+        data["hosts"]["nas"]["serves"][0].update(engine="openai", base_url="http://192.168.1.78:8081/v1")
+
+    inv = load_inventory(write_inventory(llama))
+    rules = _egress_chain(firewall.ruleset(inv, "k3master").render())
+    assert 'ip daddr 192.168.1.78 tcp dport 8081 accept comment "upstream nas (LAN, managed: false)"' in rules
+    assert not any("192.168.1.77" in r for r in rules)
