@@ -11,7 +11,9 @@ and port over the way the inventory says (a ``managed: false`` host's LAN addres
 with ``reach: lan``, else the overlay), each CUDA recovery trigger, and the LAN
 broadcast for Wake-on-LAN; DNS goes anywhere (a cloud provider's name), and so does
 everything off the LAN and the overlay (cloud providers). Anything else of the
-gateway's toward the LAN or the overlay is dropped (its connect() fails at once).
+gateway's toward the LAN or the overlay is rejected with ICMP admin-prohibited: its
+connect() fails at once with EHOSTUNREACH (a plain drop would leave it waiting for
+its connect timeout: TCP retransmits a SYN the output hook dropped).
 
 Example:
     [(e.address, e.port) for e in egress(inv, "k3master")]  # [("192.168.1.77", 8080), ...]

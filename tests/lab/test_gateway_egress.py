@@ -4,11 +4,11 @@ On the gateway host, the gateway's own connections (its user, ``hearth-gateway``
 reach on the LAN and the overlay exactly what ``hearth.configs.firewall_egress``
 derives from the inventory: each upstream's address and port over the way the
 inventory says, the recovery triggers, the Wake-on-LAN broadcast. Connections are
-opened as that user (``setpriv``) on the gateway host: one the chain drops fails at
-once with EPERM (netfilter refuses a locally sent packet); one it lets through
-reaches the peer (connected, refused by the peer, or unanswered by a sleeping box:
-never EPERM). The same connections as root pass: the rest of the host's output is
-left alone. Nothing is changed on the lab.
+opened as that user (``setpriv``) on the gateway host: one the chain refuses fails
+at once with EHOSTUNREACH (the chain's ICMP admin-prohibited, delivered locally);
+one it lets through reaches the peer (connected, refused by the peer, or unanswered
+by a sleeping box). The same connections as root reach the peer: the rest of the
+host's output is left alone. Nothing is changed on the lab.
 """
 
 from __future__ import annotations
@@ -25,17 +25,20 @@ from hearth.inventory import load_inventory
 
 pytestmark = pytest.mark.lab
 
+REFUSED = "EHOSTUNREACH"  # within the probe's first second: the chain's reject, never the network
 PROBE = """
-import errno, socket, sys
+import errno, socket, sys, time
 s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 s.settimeout(3)
+t0 = time.monotonic()
 try:
     s.connect((sys.argv[1], int(sys.argv[2])))
     print("connected")
 except socket.timeout:
     print("timeout")
 except OSError as e:
-    print(errno.errorcode.get(e.errno, str(e.errno)))
+    name = errno.errorcode.get(e.errno, str(e.errno))
+    print(name if name != "EHOSTUNREACH" or time.monotonic() - t0 < 1 else "EHOSTUNREACH-late")
 """
 
 
@@ -55,9 +58,9 @@ def test_the_gateway_reaches_exactly_its_upstreams(lab: Any) -> None:
         pytest.skip("the gateway has no upstream on the LAN or the overlay")
     node = lab.host(gw)
     for e in allowed:  # let through: whatever the peer answers, never refused here
-        assert connect(node, e.address, e.port, as_gateway=True) != "EPERM", e
+        assert connect(node, e.address, e.port, as_gateway=True) != REFUSED, e
     # the same hosts on a port the gateway has no business with (their SSH, open to
-    # the LAN and the overlay): refused for the gateway, open for the host itself
+    # the LAN and the overlay): refused at once for the gateway, open for the host itself
     ssh_port = inv.ssh.port
     others = [(n, h) for n, h in inv.hosts.items() if n != gw and h.managed and not h.sleep.sleeps
               and h.os == "linux"]
@@ -67,7 +70,7 @@ def test_the_gateway_reaches_exactly_its_upstreams(lab: Any) -> None:
     for address in (str(target.overlay_ip), target.address):
         port = target.ssh_port or ssh_port
         assert (address, port) not in wanted
-        assert connect(node, address, port, as_gateway=True) == "EPERM", (name, address, port)
+        assert connect(node, address, port, as_gateway=True) == REFUSED, (name, address, port)
         assert connect(node, address, port, as_gateway=False) == "connected", (name, address, port)
     # loopback stays open to the gateway (its own port; an SSH tunnel's local end)
     assert connect(node, "127.0.0.1", inv.gateway.port, as_gateway=True) == "connected"

@@ -190,7 +190,8 @@ def test_the_gateway_host_lets_the_gateway_reach_exactly_each_upstream(
     nas = 'ip daddr 192.168.1.77 tcp dport 8080 accept comment "upstream nas (LAN, managed: false)"'
     assert nas in rules
     drop = next(i for i, r in enumerate(rules) if r.startswith("ip daddr {") and r.endswith(
-        'drop comment "the gateway reaches on the LAN and the overlay only what the inventory names"'))
+        'reject with icmpx admin-prohibited comment "the gateway reaches on the LAN and the overlay only what the '
+        'inventory names"'))
     assert "192.168.1.0/24" in rules[drop] and "10.77.0.0/24" in rules[drop]
     assert rules.index(nas) < drop
     # every upstream the gateway's policy names, at its address and port, and nothing more on the LAN
