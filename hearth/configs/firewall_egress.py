@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hearth.inventory import Inventory
+from hearth.inventory.validate_unmanaged import ip_literal
 
 DNS = 53
 
@@ -46,14 +47,6 @@ class Egress:
         return "ip6" if ipaddress.ip_address(self.address).version == 6 else "ip"
 
 
-def _literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def egress(inv: Inventory, name: str) -> list[Egress]:
     """Every destination on the LAN or the overlay the gateway on ``name`` connects to."""
     if inv.gateway is None or inv.gateway.host != name:
@@ -69,7 +62,7 @@ def egress(inv: Inventory, name: str) -> list[Egress]:
     for up_name, up in config.upstreams.items():
         url = urlsplit(up.base_url)
         host = url.hostname or ""
-        if not _literal(host) or ipaddress.ip_address(host).is_loopback:
+        if not ip_literal(host) or ipaddress.ip_address(host).is_loopback:
             continue  # loopback (an SSH tunnel's local end) is always open; names: validate_unmanaged
         port = url.port or (443 if url.scheme == "https" else 80)
         way = "LAN" if up.host in inv.hosts and reach(inv, up.host) == "lan" else "overlay"

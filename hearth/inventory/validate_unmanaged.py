@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 from hearth.inventory.model import Inventory
 
 
-def _ip_literal(value: str) -> bool:
+def ip_literal(value: str) -> bool:
+    """Whether ``value`` is an IP address (not a name): a firewall rule needs an exact address."""
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -54,11 +55,11 @@ def check_unmanaged_reach(inv: Inventory) -> Iterator[tuple[str, str]]:
                    "or reach: lan")
         if reach(inv, name) != "lan":
             continue
-        if not _ip_literal(host.address):
+        if not ip_literal(host.address):
             yield (f"{path}.address", f"reach lan: {host.address!r} is not an IP address (the gateway host's "
                    "firewall lets the gateway reach exactly this address)")
         for i, serve in enumerate(host.serves):
             where = urlsplit(serve.base_url).hostname if serve.base_url else None
-            if where is not None and not _ip_literal(where):
+            if where is not None and not ip_literal(where):
                 yield (f"{path}.serves[{i}].base_url", f"reach lan: {where!r} is not an IP address (the gateway "
                        "host's firewall lets the gateway reach exactly this address)")
