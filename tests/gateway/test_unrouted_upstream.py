@@ -10,6 +10,8 @@ pinned upstream, and every refusal must be an OpenAI-style error, never a 500.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -34,6 +36,20 @@ def _policy(pi: StandinUpstream, chat: StandinUpstream) -> dict[str, Any]:
             "health": {"interval_s": 0.05, "timeout_s": 1, "cooldown_s": 0.2, "down_after": 1}}
 
 
+@asynccontextmanager
+async def _gateway() -> AsyncIterator[tuple[aiohttp.ClientSession, str, Any, StandinUpstream, StandinUpstream]]:
+    """The real gateway over the unrouted server ``pi`` (healthy) and the routed ``box``; a session."""
+    pi = await StandinUpstream("llamacpp-phi3.5").start()
+    box = await StandinUpstream("chatter-9b").start()
+    try:
+        async with running(parse_config(_policy(pi, box))) as (base, st), aiohttp.ClientSession() as s:
+            await wait_until(lambda: st.upstreams["pi"].usable(), "pi healthy")
+            yield s, base, st, pi, box
+    finally:
+        await pi.stop()
+        await box.stop()
+
+
 async def _chat(s: aiohttp.ClientSession, base: str, model: str, key: str = KEY,
                 stream: bool = False, path: str = "/v1/chat/completions"
                 ) -> tuple[int, dict[str, str], Any]:
@@ -46,61 +62,45 @@ async def _chat(s: aiohttp.ClientSession, base: str, model: str, key: str = KEY,
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_chat_pinned_to_an_unrouted_upstream_is_answered_there(stream: bool) -> None:
-    pi = await StandinUpstream("llamacpp-phi3.5").start()
-    box = await StandinUpstream("chatter-9b").start()
-    try:
-        async with running(parse_config(_policy(pi, box))) as (base, st), \
-                aiohttp.ClientSession() as s:
-            await wait_until(lambda: st.upstreams["pi"].usable(), "pi healthy")
-            async with s.get(base + "/v1/models", headers={"Authorization": f"Bearer {KEY}"}) as r:
-                assert "llamacpp-phi3.5" in [m["id"] for m in (await r.json())["data"]]
-            status, headers, body = await _chat(s, base, "llamacpp-phi3.5", stream=stream)
-            assert status == 200, body
-            assert headers["X-Hearth-Upstream"] == "pi"
-            assert "X-Hearth-Route" not in headers  # it is on no route
-            if stream:
-                assert "Hello" in body and body.rstrip().endswith("data: [DONE]")
-            else:
-                assert body["choices"][0]["message"]["content"] == "answer from llamacpp-phi3.5"
-            assert pi.requests[-1]["model"] == "llamacpp-phi3.5" and not box.requests
-            # the rest of the gateway is untouched: auto routing still lands on the route
-            assert (await _chat(s, base, "hearth/auto"))[1]["X-Hearth-Upstream"] == "box"
-    finally:
-        await pi.stop()
-        await box.stop()
+    async with _gateway() as (s, base, _st, pi, box):
+        async with s.get(base + "/v1/models", headers={"Authorization": f"Bearer {KEY}"}) as r:
+            assert "llamacpp-phi3.5" in [m["id"] for m in (await r.json())["data"]]
+        status, headers, body = await _chat(s, base, "llamacpp-phi3.5", stream=stream)
+        assert status == 200, body
+        assert headers["X-Hearth-Upstream"] == "pi"
+        assert "X-Hearth-Route" not in headers  # it is on no route
+        if stream:
+            assert "Hello" in body and body.rstrip().endswith("data: [DONE]")
+        else:
+            assert body["choices"][0]["message"]["content"] == "answer from llamacpp-phi3.5"
+        assert pi.requests[-1]["model"] == "llamacpp-phi3.5" and not box.requests
+        # the rest of the gateway is untouched: auto routing still lands on the route
+        assert (await _chat(s, base, "hearth/auto"))[1]["X-Hearth-Upstream"] == "box"
 
 
 async def test_refusals_for_an_unrouted_upstream_are_openai_errors_not_500() -> None:
-    pi = await StandinUpstream("llamacpp-phi3.5").start()
-    box = await StandinUpstream("chatter-9b").start()
-    try:
-        async with running(parse_config(_policy(pi, box))) as (base, st), \
-                aiohttp.ClientSession() as s:
-            await wait_until(lambda: st.upstreams["pi"].usable(), "pi healthy")
-            # a client limited to routes does not reach a model on no route
-            status, _h, body = await _chat(s, base, "llamacpp-phi3.5", key=CAMERA)
-            assert status == 403, body
-            assert body["error"]["code"] == "route_not_allowed"
-            assert "llamacpp-phi3.5" in body["error"]["message"]
-            # the Ollama API: not an Ollama upstream
-            status, _h, body = await _chat(s, base, "llamacpp-phi3.5", path="/api/chat")
-            assert status == 404, body
-            # down: no route, so nothing to fail over to; a 503 naming it
-            pi.mode = "down"
-            await wait_until(lambda: not st.upstreams["pi"].usable(), "pi down")
-            status, headers, body = await _chat(s, base, "llamacpp-phi3.5")
-            assert status == 503, body
-            assert body["error"]["message"] == "the pinned model (on no route): upstream pi down"
-            assert body["error"]["code"] == "no_upstream"
-            assert headers.get("Retry-After")
-            assert not box.requests  # never sent elsewhere
-            # failing while healthy: a 502, not a 500
-            pi.mode = "fail500"
-            await wait_until(lambda: st.upstreams["pi"].usable(), "pi back")
-            status, _h, body = await _chat(s, base, "llamacpp-phi3.5")
-            assert status == 502, body
-            assert body["error"]["code"] == "upstream_error"
-            assert not box.requests
-    finally:
-        await pi.stop()
-        await box.stop()
+    async with _gateway() as (s, base, st, pi, box):
+        # a client limited to routes does not reach a model on no route
+        status, _h, body = await _chat(s, base, "llamacpp-phi3.5", key=CAMERA)
+        assert status == 403, body
+        assert body["error"]["code"] == "route_not_allowed"
+        assert "llamacpp-phi3.5" in body["error"]["message"]
+        # the Ollama API: not an Ollama upstream
+        status, _h, body = await _chat(s, base, "llamacpp-phi3.5", path="/api/chat")
+        assert status == 404, body
+        # down: no route, so nothing to fail over to; a 503 naming it
+        pi.mode = "down"
+        await wait_until(lambda: not st.upstreams["pi"].usable(), "pi down")
+        status, headers, body = await _chat(s, base, "llamacpp-phi3.5")
+        assert status == 503, body
+        assert body["error"]["message"] == "the pinned model (on no route): upstream pi down"
+        assert body["error"]["code"] == "no_upstream"
+        assert headers.get("Retry-After")
+        assert not box.requests  # never sent elsewhere
+        # failing while healthy: a 502, not a 500
+        pi.mode = "fail500"
+        await wait_until(lambda: st.upstreams["pi"].usable(), "pi back")
+        status, _h, body = await _chat(s, base, "llamacpp-phi3.5")
+        assert status == 502, body
+        assert body["error"]["code"] == "upstream_error"
+        assert not box.requests
