@@ -13,3 +13,6 @@ vllm_logging_level = "WARNING"  # never below WARNING: at INFO/DEBUG vLLM logs p
 vllm_restart_sec = 15  # Restart=on-failure delay ...
 vllm_start_limit_burst = 4  # ... at most this many starts ...
 vllm_start_limit_interval_s = 1800  # ... within this window, then systemd stops retrying
+# Values this host's vLLM build takes beyond the pinned release's fixed sets (a fork, a
+# plugin): {flag or flag.key: [value, ...]}, e.g. {kv-cache-dtype: [turboquant_k8v4]}.
+vllm_extra_choices: dict[str, list[str]] = {}

@@ -31,6 +31,9 @@ KV_BYTES: dict[str, float] = {
     "fp16": 2.0,
     "bf16": 2.0,
     "fp8": 1.0,
+    "fp8_e4m3": 1.0,  # vLLM's explicit fp8 formats (and Intel Gaudi's fp8_inc): one byte
+    "fp8_e5m2": 1.0,
+    "fp8_inc": 1.0,
     "q8_0": 34 / 32,
     "q4_0": 18 / 32,
     "turboquant_k8v4": 0.75,

@@ -18,6 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from hearth.vllm_flags.values import PARSER_SOURCES, Values, release_values, without_effect
+
 HERE = Path(__file__).resolve().parent
 
 # Flags hearth derives from the serve's own keys (model, name, context, share of
@@ -64,8 +66,49 @@ def _scalar_ok(kind: str, value: Any) -> bool:
     return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
-def check_flag(recorded: dict[str, Any], name: str, value: Any) -> str | None:
-    """Why ``name: value`` under a serve's ``flags`` is wrong for this release, or None."""
+def allowed_values(recorded: dict[str, Any], name: str, extra: dict[str, list[str]] | None = None) -> Values | None:
+    """The fixed set of values the release takes for ``name`` (a flag, or ``flag.key`` of a
+    JSON-valued one), plus a build's own from ``extra``; None when the value is free.
+
+    Example:
+        allowed_values(load("0.11.0"), "kv-cache-dtype").choices  # ('auto', 'bfloat16', 'fp8', ...)
+    """
+    version = recorded["vllm_version"]
+    spec = recorded["flags"].get(name.split(".")[0], {})
+    found: Values | None = None
+    if "." not in name and spec.get("choices"):
+        found = Values(tuple(spec["choices"]), PARSER_SOURCES.get(name, f"the argument parser's choices of --{name}"))
+    elif name == "quantization" and recorded.get("quantization_methods"):
+        found = Values(tuple(recorded["quantization_methods"]), PARSER_SOURCES["quantization"])
+    else:
+        found = release_values(version).get(name)
+    more = tuple(str(v) for v in (extra or {}).get(name, []))
+    if found is None:
+        return Values(more, "settings vllm_extra_choices") if more else None
+    return Values(found.choices + tuple(v for v in more if v not in found.choices), found.source)
+
+
+def _not_one_of(recorded: dict[str, Any], name: str, item: Any, allowed: Values) -> str:
+    flag = "--" + name.replace(".", " ", 1) if "." in name else f"--{name}"
+    return (f"{flag} must be one of {', '.join(allowed.choices)} (got {item!r}). vLLM {recorded['vllm_version']}'s "
+            f"set: {allowed.source}. A build that takes more: settings vllm_extra_choices")
+
+
+def _document(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def check_flag(recorded: dict[str, Any], name: str, value: Any,
+               extra: dict[str, list[str]] | None = None) -> str | None:
+    """Why ``name: value`` under a serve's ``flags`` is wrong for this release, or None.
+
+    ``extra``: values a host's own vLLM build takes beyond the release's (``vllm_extra_choices``).
+    """
     version = recorded["vllm_version"]
     flags = recorded["flags"]
     if name.startswith("-"):
@@ -81,6 +124,9 @@ def check_flag(recorded: dict[str, Any], name: str, value: Any) -> str | None:
         close = difflib.get_close_matches(name, list(flags), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         return f"vLLM {version} has no --{name}{hint}"
+    if name in without_effect(version):
+        return (f"--{name} is deprecated in vLLM {version} and has no effect there (nothing reads it); "
+                f"write {without_effect(version)[name]}")
     kind = spec["kind"]
     if kind == "bool" and not isinstance(value, bool):
         return f"--{name} is a switch: write true or false (got {value!r})"
@@ -89,15 +135,22 @@ def check_flag(recorded: dict[str, Any], name: str, value: Any) -> str | None:
     if kind in ("bool", "flag"):
         return None
     values = value if isinstance(value, list) and spec.get("nargs") == "+" else [value]
+    allowed = allowed_values(recorded, name, extra)
     for item in values:
         if not _scalar_ok(kind, item):
             what = {"json": "a JSON document", "json_or_str": "JSON or a string"}.get(kind, f"a {kind}")
             return f"--{name} takes {what} (got {item!r})"
-        choices = spec.get("choices")
-        if choices and str(item) not in choices:
-            return f"--{name} must be one of {', '.join(choices)} (got {item!r})"
-    if name == "quantization" and str(value) not in recorded.get("quantization_methods", [str(value)]):
-        return f"vLLM {version} has no quantization method {value!r}"
+        if allowed and str(item) not in allowed.choices:
+            if name == "quantization":
+                why = _not_one_of(recorded, name, item, allowed)
+                return f"vLLM {version} has no quantization method {item!r}: {why}"
+            return _not_one_of(recorded, name, item, allowed)
+    document = _document(value) if kind in ("json", "json_or_str") else None
+    if isinstance(document, dict):
+        for key, item in document.items():
+            inner = allowed_values(recorded, f"{name}.{key}", extra)
+            if inner and item is not None and str(item) not in inner.choices:
+                return _not_one_of(recorded, f"{name}.{key}", item, inner)
     return None
 
 
