@@ -10,6 +10,7 @@ import signal
 import sys
 from typing import Any
 
+from . import gctune
 from .config import ConfigError, load_config
 
 log = logging.getLogger("hearth.gateway")
@@ -78,6 +79,8 @@ async def _run(cfg, path: str, listen: list[str] | None) -> int:  # type: ignore
     runner, state, bound = await start(cfg, path, listen)
     for host, port in bound:
         log.info("hearth gateway listening on %s:%d", host, port)
+    gctune.settle()  # this process serves from here on: its start-up heap is frozen
+    state.after_reload.append(gctune.settle)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[None]] = set()

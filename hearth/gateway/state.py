@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +123,8 @@ class GatewayState:
         self.rates: dict[str, RateBucket] = {}
         self.started = time.time()
         self.retired: list[Upstream] = []
+        # called after every successful reload (the serving process re-settles its GC)
+        self.after_reload: list[Callable[[], None]] = []
 
     @property
     def cfg(self) -> GatewayConfig:
@@ -164,6 +167,8 @@ class GatewayState:
         self.rates.clear()
         self.health.start(self.upstreams)
         log.info("policy reloaded: %d routes, %d upstreams", len(cfg.routes), len(cfg.upstreams))
+        for hook in self.after_reload:
+            hook()
         return {"reloaded": True, "routes": sorted(cfg.routes), "upstreams_added": added,
                 "upstreams_removed": removed, "upstreams_changed": changed}
 
