@@ -1,0 +1,136 @@
+"""Two (or more) versions of hearth's gateway side by side with the bare relay.
+
+``python -m hearth.bench.ab --concurrency 16 --rounds 60 before=DIR after=DIR``
+
+Each ``NAME=DIR`` is a directory holding a ``hearth`` package (e.g. ``git archive REV
+hearth | tar -x -C DIR``); that version runs as ``hearth gateway serve`` with ``DIR`` first
+on ``PYTHONPATH``, configured as in ``hearth bench gateway``. The mock upstream, the bare
+relay and every version start once, pinned as in that bench (load generator + mock on one
+CPU, every proxy on the other), and each round visits the paths in a shuffled order, so a
+shared machine's load hits every path alike. ``--concurrency C`` > 0: rounds of C
+concurrent streams, time to first ``data:`` event added vs direct; 0: one non-streaming
+request per path per round. CPU per stream (or request) comes from
+``/proc/<pid>/schedstat`` (nanoseconds, not clock ticks). ``--out`` appends one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import gateway_procs as gp
+from .loadgen import chat_body, new_session, one_request, percentile, stream_once
+from .process import run_fast
+
+
+def cpu_s(proc: gp.Proc) -> float:
+    """CPU seconds on a core so far (schedstat: nanosecond resolution)."""
+    return int(Path(f"/proc/{proc.pid}/schedstat").read_text().split()[0]) / 1e9
+
+
+async def _start_version(name: str, src: str, mock_url: str, wd: Path,
+                         cpu: int | None) -> gp.Proc:
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = src
+    try:
+        return await gp.start_hearth(mock_url, wd, cpu, name=name)
+    finally:
+        if old is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+async def run(concurrency: int, rounds: int, versions: list[tuple[str, str]]
+              ) -> dict[str, Any]:
+    """Start everything, measure, stop; the figures per path."""
+    wd = Path(tempfile.mkdtemp(prefix="hearth-bench-ab-"))
+    lg, px = gp.cpu_layout()
+    if lg is not None:
+        os.sched_setaffinity(0, {lg})
+    mock = await gp.start_python("mock", "hearth.bench.mock_upstream",
+                                 ["--latency-ms", "1", "--chunks", "8",
+                                  "--chunk-interval-ms", "2"], wd, lg, "/v1/models")
+    procs: dict[str, gp.Proc] = {}
+    try:
+        procs["bare"] = await gp.start_python(
+            "bare", "hearth.bench.relay", ["--upstream", mock.url, "--client", "aiohttp"],
+            wd, px, "/healthz")
+        for name, src in versions:
+            procs[name] = await _start_version(name, src, mock.url, wd, px)
+        urls = {"direct": mock.url, **{k: p.url for k, p in procs.items()}}
+        lat: dict[str, list[float]] = {p: [] for p in urls}
+        stream = concurrency > 0
+        async with new_session() as s:
+            body = chat_body(stream=stream)
+
+            async def batch(p: str) -> list[float]:
+                u = urls[p] + "/v1/chat/completions"
+                if stream:
+                    res = await asyncio.gather(*(stream_once(s, u, body)
+                                                 for _ in range(concurrency)))
+                    return [x.ttft_ms for x in res]
+                return [await one_request(s, u, body)]
+
+            for p in urls:  # warm-up: connections, caches
+                for _ in range(5 if stream else 100):
+                    await batch(p)
+            order, rng = list(urls), random.Random(2)
+            cpu0 = {p: cpu_s(procs[p]) for p in procs}
+            for _ in range(rounds):
+                rng.shuffle(order)
+                for p in order:
+                    lat[p].extend(await batch(p))
+            per = rounds * max(1, concurrency)
+            cpu = {p: (cpu_s(procs[p]) - cpu0[p]) / per * 1000 for p in procs}
+    finally:
+        for proc in [*procs.values(), mock]:
+            proc.stop()
+    d50 = percentile(lat["direct"], 50)
+    d90 = percentile(lat["direct"], 90)
+    out: dict[str, Any] = {"concurrency": concurrency, "rounds": rounds,
+                           "loadavg_1m": float(Path("/proc/loadavg").read_text().split()[0]),
+                           "direct_p50_ms": d50}
+    for p in procs:
+        out[p] = {"added_p50_ms": percentile(lat[p], 50) - d50,
+                  "added_p90_ms": percentile(lat[p], 90) - d90,
+                  "cpu_ms": cpu[p], "cpu_ratio_vs_bare": cpu[p] / cpu["bare"]}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, run, print, append ``--out``."""
+    ap = argparse.ArgumentParser(prog="python -m hearth.bench.ab")
+    ap.add_argument("--concurrency", type=int, default=16,
+                    help="concurrent streams per round (0: non-streaming, one at a time)")
+    ap.add_argument("--rounds", type=int, default=60)
+    ap.add_argument("--out", default=None, help="append the figures here (JSON lines)")
+    ap.add_argument("versions", nargs="+", metavar="NAME=DIR")
+    a = ap.parse_args(argv)
+    versions = [tuple(v.split("=", 1)) for v in a.versions]
+    if any(len(v) != 2 or not (Path(v[1]) / "hearth").is_dir() for v in versions):
+        ap.error("each version is NAME=DIR with DIR/hearth a hearth package")
+    res = run_fast(run(a.concurrency, a.rounds, versions))  # type: ignore[arg-type]
+    what = "TTFT" if a.concurrency else "latency"
+    unit = "stream" if a.concurrency else "request"
+    print(f"c={a.concurrency} rounds={a.rounds} load {res['loadavg_1m']} "
+          f"direct {what} p50 {res['direct_p50_ms']:.2f} ms")
+    for p in ["bare", *(n for n, _ in versions)]:
+        r = res[p]
+        print(f"  {p:10} {what} added p50 {r['added_p50_ms']:8.2f} p90 {r['added_p90_ms']:8.2f}"
+              f"  CPU ms/{unit} {r['cpu_ms']:.3f} ({r['cpu_ratio_vs_bare']:.3f}x bare)")
+    if a.out:
+        with open(a.out, "a") as f:
+            f.write(json.dumps(res) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
