@@ -9,7 +9,7 @@ from hearth.inventory.groups import GROUPS
 from hearth.inventory.model import Inventory
 from hearth.plan_reach import reach_lines
 from hearth.plan_tunnel import windows_reach_lines
-from hearth.planner.vram import GpuPlan, plan_host
+from hearth.planner.vram import GpuPlan, ModelPlan, plan_host
 
 
 def table(headers: list[str], rows: Iterable[list[str]]) -> list[str]:
@@ -58,6 +58,67 @@ def vram_lines(inv: Inventory) -> Iterator[str]:
     yield from table(
         ["gpu", "card", "usable", "model", "engine", "quant", "ctx", "weights", "kv", "overhead", "resident"], rows
     )
+    turns = list(turns_lines(inv))
+    if turns:
+        yield ""
+        yield "Ollama models held at once (each set fits together; the others take turns)"
+        yield from turns
+
+
+def turns_lines(inv: Inventory) -> Iterator[str]:
+    """Per card with two or more Ollama models: the sets its server can hold at once."""
+    from hearth.planner.ollama_server import MODELS_PER_GPU
+
+    plans = gpu_plans(inv)
+    for plan in plans:
+        ollama = plan.ollama_models()
+        if len(ollama) < 2:
+            continue
+        host = inv.hosts[plan.host]
+        said = any(s.max_loaded_models for s in host.serves if s.engine == "ollama")
+        why = f"max_loaded_models {plan.max_loaded}" + ("" if said else f", Ollama's {MODELS_PER_GPU} per GPU")
+        sets = plan.co_resident()
+        card = f"{plan.host}/gpu{plan.index}"
+        if len(sets) == 1 and len(sets[0]) == len(ollama):
+            line = f"{' + '.join(m.serve for m in sets[0])}, all loaded together, {_total(sets[0])}"
+        elif all(len(models) == 1 for models in sets):
+            line = f"{' or '.join(models[0].serve for models in sets)}, one at a time"
+        else:
+            line = " | ".join(f"{' + '.join(m.serve for m in models)} ({_total(models)})" for models in sets)
+            line = f"{max(len(models) for models in sets)} at a time: {line}"
+        placed = {m.serve for models in sets for m in models}
+        alone = [m.serve for m in ollama if m.serve not in placed]
+        if alone:
+            line += f"; {', '.join(alone)} fits nowhere even alone"
+        others = sum(len(p.ollama_models()) for p in plans if p.host == plan.host and p.index != plan.index)
+        if others and plan.max_loaded is not None and len(ollama) + others > plan.max_loaded:
+            line += "; the cap counts the server's models on its other cards too"
+        yield f"  {card}: {line} ({why})"
+    yield from _cpu_turns_lines(inv)
+
+
+def _cpu_turns_lines(inv: Inventory) -> Iterator[str]:
+    """An Ollama server without a GPU: no VRAM to plan, only its cap."""
+    from itertools import combinations
+
+    from hearth.planner.ollama_server import max_loaded_models
+
+    for name, host in inv.hosts.items():
+        names = [s.name for s in host.serves if s.engine == "ollama"]
+        if host.gpus or len(names) < 2:
+            continue
+        cap = max_loaded_models(host)
+        if cap >= len(names):
+            line = f"{' + '.join(names)}, all loaded together"
+        elif cap == 1:
+            line = f"{' or '.join(names)}, one at a time"
+        else:
+            line = f"{cap} at a time: " + " | ".join(" + ".join(c) for c in combinations(names, cap))
+        yield f"  {name} (no GPU): {line} (max_loaded_models {cap})"
+
+
+def _total(models: list[ModelPlan]) -> str:
+    return f"{sum(m.resident_gb for m in models):.1f} GiB"
 
 
 def routing_lines(inv: Inventory) -> Iterator[str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from hearth.configs import ConfigFile
 from hearth.inventory import Inventory, Serve
+from hearth.planner.ollama_server import max_loaded_models
 
 UNIT = "/etc/systemd/system/ollama.service"
 RESUME_UNIT = "/etc/systemd/system/hearth-nvidia-uvm-resume.service"
@@ -182,12 +183,11 @@ def environment(inv: Inventory, name: str) -> dict[str, str]:
     quantised KV cache needs flash attention.
     """
     serves = ollama_serves(inv, name)
-    first = serves[0]
     env = {
         "OLLAMA_HOST": listen_address(inv, name),
         "OLLAMA_MODELS": MODELS,
         "OLLAMA_KEEP_ALIVE": host_keep_alive(serves),
-        "OLLAMA_MAX_LOADED_MODELS": str(first.max_loaded_models or len(serves)),
+        "OLLAMA_MAX_LOADED_MODELS": str(max_loaded_models(inv.hosts[name])),  # always said: planned with it
         "OLLAMA_NUM_PARALLEL": str(max(serve.slots for serve in serves)),
         "OLLAMA_CONTEXT_LENGTH": str(max(serve.context for serve in serves)),
     }

@@ -31,9 +31,10 @@ def cloud_key_path(provider: str, secrets_dir: str = SECRETS_DIR) -> str:
 
 
 def ollama_max_loaded(host: Any) -> int:
-    """The host's OLLAMA_MAX_LOADED_MODELS as the deploy sets it (hearth.configs.ollama)."""
-    serves = [s for s in host.serves if s.engine == "ollama"]
-    return next((s.max_loaded_models for s in serves if s.max_loaded_models), len(serves))
+    """The host's OLLAMA_MAX_LOADED_MODELS as the deploy sets it (hearth.planner.ollama_server)."""
+    from hearth.planner.ollama_server import max_loaded_models
+
+    return max_loaded_models(host)
 
 
 def gateway_config_from_inventory(

@@ -199,8 +199,10 @@ def check_ollama_server(inv: Inventory) -> Iterator[Problem]:
                         f"one Ollama server serves this host's models; {field} must match serves[{first_index}]",
                     )
         warm = [(i, s) for i, s in serves if s.keep_alive is not None and s.keep_alive.strip().startswith("-")]
-        cap = serves[0][1].max_loaded_models if serves else None
-        if cap is not None and len(warm) > cap:
+        from hearth.planner.ollama_server import max_loaded_models
+
+        cap = max_loaded_models(host)  # as the deploy writes it: Ollama's rule when unset
+        if warm and len(warm) > cap:
             i, serve = warm[cap]
             yield Problem(
                 f"hosts.{name}.serves[{i}].keep_alive",

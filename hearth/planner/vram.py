@@ -17,10 +17,12 @@ output head at 16 bits. A vision tower is always 16-bit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from itertools import combinations
 
 from hearth.inventory.model import ArchSpec, Gpu, Host, Serve
 from hearth.planner import quants
 from hearth.planner.catalogue import CATALOGUE, find_arch, ollama_quant
+from hearth.planner.ollama_server import max_loaded_models
 
 GIB = float(2**30)
 
@@ -94,6 +96,27 @@ class GpuPlan:
         ollama = self.ollama_models()
         cap = len(ollama) if self.max_loaded is None else self.max_loaded
         return [m for m in self.models if m.engine != "ollama"] + ollama[:cap]
+
+    def co_resident(self) -> list[list[ModelPlan]]:
+        """The sets of this card's Ollama models the server can hold at once, largest sets
+        first, in the inventory's order: at most ``max_loaded`` of them, together within what the card's other engines
+        leave. Only maximal sets (none inside another): a model in none of them does not fit
+        even alone. Ollama unloads an idle model when the cap is reached or the next one does
+        not fit beside the loaded ones (``server/sched.go``), so these are its turns.
+
+        Example:
+            plan.co_resident()  # [[qwen3.5:9b], [deepseek-coder:6.7b]] at max_loaded 1
+        """
+        ollama = [m for m in self.models if m.engine == "ollama"]
+        room = self.gpu.usable_gb - sum(m.resident_gb for m in self.models if m.engine != "ollama")
+        cap = len(ollama) if self.max_loaded is None else min(self.max_loaded, len(ollama))
+        found: list[tuple[int, ...]] = []
+        for size in range(cap, 0, -1):
+            for combo in combinations(range(len(ollama)), size):
+                if (sum(ollama[i].resident_gb for i in combo) <= room
+                        and not any(set(combo) <= set(bigger) for bigger in found)):  # fmt: skip
+                    found.append(combo)
+        return [[ollama[i] for i in combo] for combo in found]
 
     @property
     def used_gb(self) -> float:
@@ -238,7 +261,7 @@ def plan_host(
     # ... and OLLAMA_NUM_PARALLEL the most slots of any: Ollama gives every model that many
     # sequences of KV cache (it loads each with num_ctx x num_parallel), whatever its own slots.
     ollama_slots = max((serve.slots for serve in ollama), default=1)
-    cap = ollama[0].max_loaded_models if ollama else None
+    cap = max_loaded_models(host) if ollama else None  # as the deploy writes it (ollama_server)
     plans = [GpuPlan(name, index, gpu, max_loaded=cap) for index, gpu in enumerate(host.gpus)]
     problems: list[tuple[int, str]] = []
     for position, serve in enumerate(host.serves):
