@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -93,6 +94,7 @@ async def run(concurrency: int, rounds: int, versions: list[tuple[str, str]]
     finally:
         for proc in [*procs.values(), mock]:
             proc.stop()
+        shutil.rmtree(wd, ignore_errors=True)  # generated configs and process logs
     d50 = percentile(lat["direct"], 50)
     d90 = percentile(lat["direct"], 90)
     out: dict[str, Any] = {"concurrency": concurrency, "rounds": rounds,
