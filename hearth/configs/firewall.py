@@ -108,12 +108,32 @@ def service_ports(inv: Inventory, name: str) -> list[tuple[str, int, str]]:
     if inv.monitoring is not None and inv.monitoring.host == name:
         ports += [("tcp", inv.monitoring.prometheus_port, "prometheus"),
                   ("tcp", inv.monitoring.alertmanager_port, "alertmanager")]
-    if recover_cuda.triggerable(inv, name):
-        ports.append(("tcp", recover_cuda.PORT, "CUDA recovery trigger"))
     unique: dict[tuple[str, int], str] = {}
     for proto, port, why in ports:
         unique[(proto, port)] = f"{unique[(proto, port)]}, {why}" if (proto, port) in unique else why
     return [(proto, port, why) for (proto, port), why in unique.items()]
+
+
+def trigger_rules(inv: Inventory, name: str) -> list[Allow]:
+    """The CUDA recovery trigger: from the gateway host's overlay address alone (the one
+    caller), not the overlay, not pods. A gateway on this very host connects over
+    loopback (``iif lo``, accepted first)."""
+    if not recover_cuda.triggerable(inv, name) or inv.gateway is None:
+        return []
+    gateway = inv.hosts[inv.gateway.host].overlay_ip
+    if gateway is None:
+        return []
+    return by_family("tcp", recover_cuda.PORT, [f"{gateway}/{gateway.max_prefixlen}"],
+                     f"CUDA recovery trigger: the gateway host {inv.gateway.host} only", (inv.overlay.interface,))
+
+
+def remote_triggers(inv: Inventory, name: str) -> list[str]:
+    """On the gateway host: the other hosts' trigger addresses, which nothing it forwards
+    may reach (a pod or container there is masqueraded behind the gateway's own address)."""
+    if inv.gateway is None or inv.gateway.host != name:
+        return []
+    return [str(h.overlay_ip) for n, h in inv.hosts.items()
+            if n != name and h.overlay_ip is not None and recover_cuda.triggerable(inv, n)]
 
 
 def k3s_node(inv: Inventory, name: str) -> bool:
@@ -131,6 +151,7 @@ def rules(inv: Inventory, name: str) -> list[Allow]:
         out.append(Allow("udp", inv.overlay.port, (str(inv.lan.cidr),), "wireguard"))
     for proto, port, why in service_ports(inv, name):
         out.append(Allow(proto, port, (overlay,), why, (iface,)))
+    out += trigger_rules(inv, name)  # the gateway host's overlay address only
     from hearth.configs.gateway_lan import lan_rules  # imports Allow from here
 
     out += lan_rules(inv, name)  # gateway.lan: opt-in, to the listed CIDRs only
@@ -159,7 +180,8 @@ def forward(inv: Inventory, name: str) -> dict[str, Any]:
 
     return {"trusted": tuple(dict.fromkeys(trusted)), "trusted_wildcards": ("br-*",), "closed": tuple(closed),
             "lan": str(inv.lan.cidr), "lan_published": tuple(str(p) for p in published),
-            "blocked": tuple(client_devices.forward_blocked(inv, name))}  # client devices: nothing forwarded
+            "blocked": tuple(client_devices.forward_blocked(inv, name)),  # client devices: nothing forwarded
+            "triggers": tuple(remote_triggers(inv, name)), "trigger_port": recover_cuda.PORT}
 
 
 def ruleset(inv: Inventory, name: str) -> ConfigFile:

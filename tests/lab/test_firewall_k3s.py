@@ -163,6 +163,24 @@ def test_a_pod_reaches_its_nodes_services_and_a_service_on_another_node(lab: Any
     assert ipaddress.ip_address(k3s["pod_ip"]) in inv.k3s.cluster_cidr
 
 
+def test_a_pod_reaches_no_cuda_recovery_trigger(lab: Any, k3s: dict[str, Any]) -> None:
+    """The trigger is the gateway's alone: not a pod's on the trigger host, nor one on the
+    gateway host (masqueraded behind the gateway's own address, so the forward chain there)."""
+    from hearth.configs import recover_cuda
+    from tests.lab.test_firewall_recover import awake, trigger_hosts
+
+    inv, node = k3s["inv"], k3s["node"]
+    n = lab.host(node)
+    gateway = inv.gateway.host if inv.gateway is not None else None
+    targets = [t for t in trigger_hosts(inv) if t == node or (node == gateway and awake(lab, t))]
+    if not targets:
+        pytest.skip(f"{node} has no trigger and is not the gateway host of an awake one")
+    for target in targets:
+        address = str(inv.hosts[target].overlay_ip)
+        assert tcp_from(n, address, recover_cuda.PORT), f"{node} itself reaches {target}'s trigger"
+        assert not tcp_from(n, address, recover_cuda.PORT, NS), f"a pod on {node} reached {target}'s trigger"
+
+
 def test_published_ports_closed_from_the_lan(lab: Any, k3s: dict[str, Any]) -> None:
     inv, node, other = k3s["inv"], k3s["node"], k3s["other"]
     o = lab.host(other)

@@ -69,7 +69,7 @@ def test_control_plane_ports(inv: Inventory) -> None:
 
 def test_service_ports_are_exactly_what_the_roles_open(inv: Inventory) -> None:
     assert {(p, n) for p, n, _ in firewall.service_ports(inv, "hands")} == {
-        ("tcp", 9100), ("tcp", 10250), ("udp", 8472), ("tcp", 8000), ("tcp", 4101),  # 4101: CUDA recovery trigger
+        ("tcp", 9100), ("tcp", 10250), ("udp", 8472), ("tcp", 8000),  # not 4101: the gateway host only
     }
     assert {(p, n) for p, n, _ in firewall.service_ports(inv, "k3master")} == {
         ("tcp", 9100), ("tcp", 6443), ("tcp", 10250), ("udp", 8472), ("tcp", 4000),

@@ -35,8 +35,8 @@ def test_every_gpu_host_gets_the_unit_terminal_hosts_no_trigger(example: Any) ->
     assert f"{recover_cuda.TOKEN} 10.77.0.1" in trigger_unit  # only the gateway host may trigger
     assert recover_cuda.host_files(example, "k3master") == []
     assert recover_cuda.host_files(example, "windows-gpu") == []
-    assert ("tcp", 4101, "CUDA recovery trigger") in firewall.service_ports(example, "eyes")
-    assert all(port != 4101 for _, port, _ in firewall.service_ports(example, "spark"))
+    assert [r.sources for r in firewall.rules(example, "eyes") if r.port == 4101] == [("10.77.0.1/32",)]
+    assert all(r.port != 4101 for r in firewall.rules(example, "spark"))  # gateway host only: test_firewall_trigger
 
 
 def test_script_stops_reloads_and_starts_in_order(example: Any) -> None:
