@@ -54,6 +54,8 @@ def _check(report: dict[str, Any], inv: Any, asleep: set[str]) -> list[str]:
     """What in the report disagrees with the inventory (empty: all agrees)."""
     bad: list[str] = []
     upstreams, terminal = _expected(inv)
+    engines = {upstream_name(h, i, len(inv.hosts[h].serves)): serve.engine
+               for h in inv.hosts for i, serve in enumerate(inv.hosts[h].serves)}
     tiers = report["tiers"]
     core = {c["name"]: c for c in tiers["core"]}
     if core.get("gateway", {}).get("state") != "up":
@@ -68,8 +70,8 @@ def _check(report: dict[str, Any], inv: Any, asleep: set[str]) -> list[str]:
     for name, host in upstreams.items():
         row = rows.get(name, {})
         h = inv.hosts.get(host)
-        if h is None or h.os != "linux":
-            continue  # an upstream hearth does not run here (a Windows box): its state is the lab's
+        if h is None or h.os != "linux" or engines.get(name) not in ("ollama", "vllm"):
+            continue  # an upstream hearth does not run (a Windows box, a server it does not install): the lab's
         want = "asleep" if host in asleep else "up"
         if row.get("state") != want:
             bad.append(f"upstream {name}: {row.get('state')}, want {want}")
