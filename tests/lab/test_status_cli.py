@@ -85,7 +85,7 @@ def _check(report: dict[str, Any], inv: Any, asleep: set[str]) -> list[str]:
     k3s = set(k3s_hosts(inv))
     for name, h in inv.hosts.items():
         row = hosts.get(name, {})
-        if h.os == "linux" and row.get("state") != ("asleep" if name in asleep else "up"):
+        if h.os == "linux" and h.managed and row.get("state") != ("asleep" if name in asleep else "up"):
             bad.append(f"host {name}: {row.get('state')}")
         role = "server" if "k3s_server" in h.roles else "agent" if "k3s_agent" in h.roles else None
         if row.get("k3s") != role:
