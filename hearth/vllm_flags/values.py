@@ -54,6 +54,11 @@ VALUES: dict[str, dict[str, Values]] = {
         "data-parallel-backend": Values(
             ("mp", "ray"),
             "vllm/config/parallel.py: ParallelConfig.data_parallel_backend (arg_utils.py asserts ray or mp)"),
+        "distributed-executor-backend": Values(
+            ("ray", "mp", "uni", "external_launcher"),
+            "vllm/config/parallel.py: DistributedExecutorBackend (vllm/v1/executor/abstract.py "
+            "Executor.get_class takes any other string as the import path of an executor class: "
+            "declare such a class in settings vllm_extra_choices)"),
         "safetensors-load-strategy": Values(
             ("lazy", "eager"),
             "vllm/config/load.py: LoadConfig.safetensors_load_strategy (anything but eager loads lazily)"),

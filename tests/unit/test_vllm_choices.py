@@ -77,6 +77,7 @@ def test_the_recorded_choices_are_the_release_source() -> None:
     ("load-format", "safetensor", "safetensors"),
     ("model-impl", "hf", "transformers"),
     ("data-parallel-backend", "mpi", "ray"),
+    ("distributed-executor-backend", "multiprocessing", "external_launcher"),
     ("safetensors-load-strategy", "eagre", "eager"),
     ("tool-call-parser", "qwen3", "hermes"),
     ("speculative-config", {"method": "none", "num_speculative_tokens": 2}, {"method": "ngram"}),
@@ -158,3 +159,20 @@ def test_extra_choices_are_checked(write_inventory: Callable[..., Path], extra: 
 
     assert any("hosts.eyes.settings.vllm_extra_choices" in line and message in line
                for line in problems(write_inventory, change))
+
+
+def test_an_executor_class_by_import_path_is_declared_per_host(write_inventory: Callable[..., Path]) -> None:
+    """0.11.0 also takes an executor class's import path (vllm/v1/executor/abstract.py): a host
+    that runs one declares it, the release's set alone refuses it and names the four backends."""
+    qualname = "my_site.executors.PinnedExecutor"
+    line = one(problems(write_inventory, eyes(flags={"distributed-executor-backend": qualname})),
+               "hosts.eyes.serves[0].flags.distributed-executor-backend")
+    assert "must be one of ray, mp, uni, external_launcher" in line and "vllm/config/parallel.py" in line
+
+    def declared(data: dict[str, Any]) -> None:
+        eyes(flags={"distributed-executor-backend": qualname})(data)
+        data["hosts"]["eyes"]["settings"] = {"vllm_extra_choices": {"distributed-executor-backend": [qualname]}}
+
+    inv = load_inventory(write_inventory(declared), group_defaults())
+    argv = vllm_configs.command(inv, "eyes", inv.hosts["eyes"].serves[0], "0.11.0")
+    assert argv[argv.index("--distributed-executor-backend") + 1] == qualname
