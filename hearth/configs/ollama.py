@@ -24,6 +24,12 @@ MODELS = "/var/lib/ollama/models"
 INSTALLS = "/opt/ollama"
 CACHE = "/var/cache/hearth"
 DEFAULT_KEEP_ALIVE = "5m"  # Ollama's own default
+# OLLAMA_KV_CACHE_TYPE takes f16, q8_0 and q4_0: ollama/ollama v0.14.0, fs/ggml/ggml.go
+# GGML.SupportsKVCacheType (llm/server.go passes nothing else on: the model runs f16) and
+# docs/faq.md "How can I set the quantization type for the K/V cache?". The serve's
+# kv_cache_dtype -> what hearth writes (auto: nothing, Ollama's f16 default).
+OLLAMA_KV_CACHE_TYPES: dict[str, str] = {"fp16": "f16", "f16": "f16", "q8_0": "q8_0", "q4_0": "q4_0"}
+OLLAMA_KV_CACHE_SOURCE = "ollama/ollama v0.14.0 fs/ggml/ggml.go: SupportsKVCacheType; docs/faq.md"
 
 # What Ollama's own install.sh leaves (https://github.com/ollama/ollama, scripts/install.sh):
 # the release unpacked into /usr/local (bin/ollama a regular file, lib/ollama beside it)
@@ -191,8 +197,8 @@ def environment(inv: Inventory, name: str) -> dict[str, str]:
         "OLLAMA_NUM_PARALLEL": str(max(serve.slots for serve in serves)),
         "OLLAMA_CONTEXT_LENGTH": str(max(serve.context for serve in serves)),
     }
-    kv_types = {serve.kv_cache_dtype for serve in serves} - {"auto"}
-    if kv_types:
+    kv_types = {OLLAMA_KV_CACHE_TYPES[s.kv_cache_dtype] for s in serves if s.kv_cache_dtype != "auto"}
+    if kv_types:  # server-wide: validation lets one value through per host
         env["OLLAMA_KV_CACHE_TYPE"] = sorted(kv_types)[0]
         env["OLLAMA_FLASH_ATTENTION"] = "1"
     for serve in serves:

@@ -24,7 +24,7 @@ MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
 DURATION = re.compile(r"^(-1|0|\d+(\.\d+)?(ms|s|m|h))$")
 
 Engine = Literal["ollama", "vllm", "lmstudio", "openai"]
-KvCacheDtype = Literal["auto", "fp16", "bf16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "q8_0", "q4_0",
+KvCacheDtype = Literal["auto", "fp16", "f16", "bf16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "q8_0", "q4_0",
                        "turboquant_k8v4"]
 DEFAULT_PORTS: dict[str, int] = {"ollama": 11434, "vllm": 8000, "lmstudio": 1234}
 

@@ -198,6 +198,7 @@ def check_ollama_server(inv: Inventory) -> Iterator[Problem]:
                         f"hosts.{name}.serves[{i}].{field}",
                         f"one Ollama server serves this host's models; {field} must match serves[{first_index}]",
                     )
+        yield from _check_ollama_kv(name, serves)
         warm = [(i, s) for i, s in serves if s.keep_alive is not None and s.keep_alive.strip().startswith("-")]
         from hearth.planner.ollama_server import max_loaded_models
 
@@ -209,6 +210,23 @@ def check_ollama_server(inv: Inventory) -> Iterator[Problem]:
                 f"{len(warm)} models are to stay loaded for good (keep_alive {serve.keep_alive}) "
                 f"but max_loaded_models is {cap}: they would push each other out",
             )
+
+
+def _check_ollama_kv(name: str, serves: list[tuple[int, Serve]]) -> Iterator[Problem]:
+    """OLLAMA_KV_CACHE_TYPE is one of Ollama's three, and server-wide: one value per host."""
+    from hearth.configs.ollama import OLLAMA_KV_CACHE_SOURCE, OLLAMA_KV_CACHE_TYPES
+
+    first: tuple[int, Serve] | None = None
+    for i, serve in serves:
+        path, kv = f"hosts.{name}.serves[{i}].kv_cache_dtype", serve.kv_cache_dtype
+        if kv != "auto" and kv not in OLLAMA_KV_CACHE_TYPES:
+            yield Problem(path, f"{kv} is not a KV-cache type of Ollama: OLLAMA_KV_CACHE_TYPE takes f16, q8_0 "
+                          f"or q4_0 (write auto, fp16/f16, q8_0 or q4_0; {OLLAMA_KV_CACHE_SOURCE}); serve {serve.name}")
+        elif kv != "auto" and first and OLLAMA_KV_CACHE_TYPES[kv] != OLLAMA_KV_CACHE_TYPES[first[1].kv_cache_dtype]:
+            yield Problem(path, f"{kv}, but serves[{first[0]}] ({first[1].name}) has {first[1].kv_cache_dtype}: "
+                          "OLLAMA_KV_CACHE_TYPE is one setting for the host's Ollama server; give them one value")
+        elif kv != "auto":
+            first = first or (i, serve)
 
 
 def check_vram(inv: Inventory) -> Iterator[Problem]:

@@ -31,6 +31,7 @@ GIB = float(2**30)
 KV_BYTES: dict[str, float] = {
     "auto": 2.0,
     "fp16": 2.0,
+    "f16": 2.0,  # Ollama's name for it
     "bf16": 2.0,
     "fp8": 1.0,
     "fp8_e4m3": 1.0,  # vLLM's explicit fp8 formats (and Intel Gaudi's fp8_inc): one byte
