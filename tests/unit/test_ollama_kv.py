@@ -72,6 +72,7 @@ def test_one_server_one_kv_type(write_inventory: Callable[..., Path]) -> None:
     load_inventory(write_inventory(gpu1("fp16", "f16")), group_defaults())  # one type, two spellings
 
 
-@pytest.mark.parametrize("name", ["example.yml", "lab.yml", "lab2.yml"])
+@pytest.mark.parametrize("name", ["inventory/example.yml", "inventory/lab.yml", "inventory/lab2.yml",
+                                  "tests/lab/kinds.yml", "tests/lab/kinds-arm64.yml"])
 def test_the_shipped_inventories_stay_valid(name: str) -> None:
-    load_inventory(REPO / "inventory" / name, group_defaults())
+    load_inventory(REPO / name, group_defaults())
