@@ -100,9 +100,10 @@ def extra_choices(inv: Inventory, host: Host, name: str, defaults: dict[str, Any
     for flag, more in raw.items():
         if not isinstance(more, list) or not all(isinstance(v, str) and v for v in more):
             problems.append((f"{where}.vllm_extra_choices.{flag}", "a list of values (strings)"))
-        elif vllm_flags.allowed_values(recorded, str(flag)) is None:
+        elif vllm_flags.allowed_values(recorded, str(flag)) is None and \
+                vllm_flags.allowed_keys(recorded, str(flag)) is None:
             problems.append((f"{where}.vllm_extra_choices.{flag}",
-                             f"vLLM {recorded['vllm_version']} has no fixed set of values for {flag}: "
+                             f"vLLM {recorded['vllm_version']} has no fixed set of values for {flag}, nor of keys: "
                              "nothing to extend"))
         else:
             extra[str(flag)] = more

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from hearth.vllm_flags.values import PARSER_SOURCES, Values, release_values, without_effect
+from hearth.vllm_flags.values import PARSER_SOURCES, Keys, Values, release_keys, release_values, without_effect
 
 HERE = Path(__file__).resolve().parent
 
@@ -78,14 +78,28 @@ def allowed_values(recorded: dict[str, Any], name: str, extra: dict[str, list[st
     found: Values | None = None
     if "." not in name and spec.get("choices"):
         found = Values(tuple(spec["choices"]), PARSER_SOURCES.get(name, f"the argument parser's choices of --{name}"))
-    elif name == "quantization" and recorded.get("quantization_methods"):
+    elif name in ("quantization", "speculative-config.quantization") and recorded.get("quantization_methods"):
         found = Values(tuple(recorded["quantization_methods"]), PARSER_SOURCES["quantization"])
     else:
         found = release_values(version).get(name)
     more = tuple(str(v) for v in (extra or {}).get(name, []))
     if found is None:
         return Values(more, "settings vllm_extra_choices") if more else None
-    return Values(found.choices + tuple(v for v in more if v not in found.choices), found.source)
+    return Values(found.choices + tuple(v for v in more if v not in found.choices), found.source, found.any_case)
+
+
+def allowed_keys(recorded: dict[str, Any], name: str, extra: dict[str, list[str]] | None = None) -> Keys | None:
+    """The keys the release reads in the mapping at ``name`` (a JSON-valued flag, or ``flag.key``
+    for a mapping in it), plus a build's own from ``extra``; None when its keys are free.
+
+    Example:
+        "pass_config" in allowed_keys(load("0.11.0"), "compilation-config").keys  # True
+    """
+    found = release_keys(recorded["vllm_version"]).get(name)
+    more = tuple(str(v) for v in (extra or {}).get(name, []))
+    if found is None:
+        return Keys(more, "settings vllm_extra_choices") if more else None
+    return Keys(found.keys + tuple(k for k in more if k not in found.keys), found.source, found.by, found.needs)
 
 
 def _not_one_of(recorded: dict[str, Any], name: str, item: Any, allowed: Values) -> str:
@@ -140,17 +154,61 @@ def check_flag(recorded: dict[str, Any], name: str, value: Any,
         if not _scalar_ok(kind, item):
             what = {"json": "a JSON document", "json_or_str": "JSON or a string"}.get(kind, f"a {kind}")
             return f"--{name} takes {what} (got {item!r})"
-        if allowed and str(item) not in allowed.choices:
+        if allowed and not isinstance(item, dict | list) and not allowed.takes(item):
             if name == "quantization":
                 why = _not_one_of(recorded, name, item, allowed)
                 return f"vLLM {version} has no quantization method {item!r}: {why}"
             return _not_one_of(recorded, name, item, allowed)
     document = _document(value) if kind in ("json", "json_or_str") else None
     if isinstance(document, dict):
-        for key, item in document.items():
-            inner = allowed_values(recorded, f"{name}.{key}", extra)
-            if inner and item is not None and str(item) not in inner.choices:
-                return _not_one_of(recorded, f"{name}.{key}", item, inner)
+        return _check_mapping(recorded, name, document, extra)
+    return None
+
+
+def _check_mapping(recorded: dict[str, Any], path: str, document: dict[str, Any],
+                   extra: dict[str, list[str]] | None) -> str | None:
+    """Keys the release reads, values from its fixed sets, the keys a kind needs; nested mappings too."""
+    version = recorded["vllm_version"]
+    flag, _, inner = path.partition(".")
+    where = f"--{flag}" + (f" {inner}" if inner else "")
+    keys = allowed_keys(recorded, path, extra)
+    if keys:
+        for key in document:
+            if key not in keys.keys:
+                close = difflib.get_close_matches(str(key), list(keys.keys), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                return (f"{where} has no key {key!r} in vLLM {version}{hint}; it reads {', '.join(keys.keys)}. "
+                        f"vLLM {version}'s keys: {keys.source}. A build that reads more: settings vllm_extra_choices")
+        problem = _needs(where, document, keys, version)
+        if problem:
+            return problem
+    for key, item in document.items():
+        values = allowed_values(recorded, f"{path}.{key}", extra)
+        if values and item is not None and not values.takes(item):
+            return _not_one_of(recorded, f"{path}.{key}", item, values)
+        if isinstance(item, dict):
+            problem = _check_mapping(recorded, f"{path}.{key}", item, extra)
+            if problem:
+                return problem
+    return None
+
+
+def _needs(where: str, document: dict[str, Any], keys: Keys, version: str) -> str | None:
+    """A mapping whose kind (``keys.by``) needs keys: the kind named once, its keys present."""
+    if not keys.by or not document:
+        return None
+    kinds = {str(document[k]) for k in keys.by if k in document}
+    source = keys.source.split(",")[0]
+    if not kinds:
+        return f"{where} needs {' or '.join(keys.by)} (the kind): vLLM {version} refuses it without ({source})"
+    if len(kinds) > 1:
+        return (f"{where}: {' and '.join(f'{k} {document[k]!r}' for k in keys.by)} disagree "
+                f"(vLLM {version} refuses that); write one")
+    kind = kinds.pop()
+    for group in keys.needs.get(kind, ()):
+        if not any(k in document for k in group):
+            return (f"{where} {kind} needs {' or '.join(group)}: vLLM {version} reads it without a default "
+                    f"({source}); the mapping replaces the model's own, so write it here")
     return None
 
 

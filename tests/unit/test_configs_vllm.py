@@ -65,7 +65,7 @@ def test_command_line_is_exactly_the_serve_plus_its_flags(example: Any) -> None:
         "--host", "10.77.0.70", "--port", "8000", "--max-model-len", "131072",
         "--gpu-memory-utilization", "0.7", "--kv-cache-dtype", "fp8",
         "--dtype", "auto", "--enable-chunked-prefill", "--enable-prefix-caching",
-        "--rope-scaling", '{"type":"yarn","factor":4.0}',
+        "--rope-scaling", '{"type":"yarn","factor":4.0,"original_max_position_embeddings":32768}',
     ]  # fmt: skip
 
 

@@ -72,7 +72,8 @@ def test_bad_values_are_refused(write_inventory: Callable[..., Path], flags: dic
 
 def test_good_values_of_every_kind_pass(write_inventory: Callable[..., Path]) -> None:
     change = eyes_flags(**{"enforce-eager": False, "max-num-seqs": 8, "swap-space": 4,
-                           "rope-scaling": {"type": "yarn", "factor": 2}, "kv-cache-memory-bytes": 1000})
+                           "rope-scaling": {"type": "yarn", "factor": 2, "original_max_position_embeddings": 4096},
+                           "kv-cache-memory-bytes": 1000})
     load_inventory(write_inventory(change), group_defaults())
 
 
