@@ -51,9 +51,13 @@ class TimeoutOverrides(_Model):
     probe_s: float | None = Field(None, gt=0)
 
 
-def merged_timeouts(base: Timeouts, own: TimeoutOverrides) -> Timeouts:
-    """An upstream's effective timeouts: its own where set, else the policy's."""
+def merged_timeouts(base: Timeouts, own: TimeoutOverrides,
+                    sleeper_connect_s: float | None = None) -> Timeouts:
+    """An upstream's effective timeouts: its own where set, else the policy's; a sleeper's
+    connect timeout is at most its ``sleep.connect_s`` unless it sets its own."""
     set_ = {k: v for k, v in own.model_dump(exclude={"probe_s"}).items() if v is not None}
+    if sleeper_connect_s is not None and "connect_s" not in set_:
+        set_["connect_s"] = min(base.connect_s, sleeper_connect_s)
     return base.model_copy(update=set_) if set_ else base
 
 
@@ -92,6 +96,9 @@ class SleepCfg(_Model):
     ready_timeout_s: float = Field(90.0, gt=0)
     keep_warm_minutes: float = Field(30.0, gt=0)
     max_waiters: int = Field(64, ge=1)
+    # a sleeper's connect timeout (unless the upstream sets its own ``timeouts.connect_s``):
+    # a box that suspended since its last probe is taken as asleep and woken after this
+    connect_s: float = Field(1.5, gt=0)
 
     @field_validator("mac")
     @classmethod

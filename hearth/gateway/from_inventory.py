@@ -80,6 +80,7 @@ def gateway_config_from_inventory(
                     "ready_timeout_s": host.sleep.ready_timeout_s,
                     "keep_warm_minutes": max(1, host.sleep.keep_warm_minutes),
                     "max_waiters": host.sleep.max_held_requests,
+                    "connect_s": host.sleep.connect_s,
                 },
                 "timeouts": {**host.timeouts.set_values(), **s.timeouts.set_values()},
             }

@@ -78,7 +78,8 @@ class Policy:
             clients={c.key_sha256: (n, c) for n, c in cfg.clients.items()},
             admin_token=_read_secret(cfg.admin_token_file),
             cloud_keys={p: _read_secret(c.api_key_file) for p, c in cfg.clouds.items()},
-            timeouts={n: merged_timeouts(cfg.timeouts, u.timeouts)
+            timeouts={n: merged_timeouts(cfg.timeouts, u.timeouts,
+                                         u.sleep.connect_s if u.sleep.sleeps else None)
                       for n, u in cfg.upstreams.items()},
         )
 

@@ -239,6 +239,10 @@ class Sleep(Strict):
     # requests the gateway holds for one wake of this host (one magic packet); held ones are
     # then served in arrival order, whatever the route's queue.max; more: 503 at once
     max_held_requests: int = Field(64, ge=1, le=4096)
+    # the gateway's connect timeout to this host: an awake box answers a SYN in
+    # milliseconds, one that suspended since the last probe never does; past this the
+    # request takes it as asleep and wakes it (default 1.5 s covers one lost SYN)
+    connect_s: float = Field(1.5, gt=0, le=60)
 
 
 class Nic(Strict):
