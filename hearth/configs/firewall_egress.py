@@ -84,6 +84,8 @@ def chain(inv: Inventory, name: str) -> dict[str, Any] | None:
     from hearth.configs.gateway import USER
 
     v4 = [str(inv.lan.cidr), str(inv.overlay.cidr), *(str(n) for n in inv.lan.admin_networks if n.version == 4)]
-    v6 = [str(n) for n in inv.lan.admin_networks if n.version == 6] + ["fe80::/10"]
+    # IPv6 the LAN surely has: link-local and unique-local (fc00::/7, never a cloud
+    # provider's); a global prefix the ISP delegates is not in the inventory
+    v6 = [str(n) for n in inv.lan.admin_networks if n.version == 6] + ["fe80::/10", "fc00::/7"]
     return {"user": USER, "allow": egress(inv, name), "dns": DNS,
             "closed4": tuple(dict.fromkeys(v4)), "closed6": tuple(dict.fromkeys(v6))}

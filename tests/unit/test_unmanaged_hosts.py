@@ -194,6 +194,8 @@ def test_the_gateway_host_lets_the_gateway_reach_exactly_each_upstream(
         'inventory names"'))
     assert "192.168.1.0/24" in rules[drop] and "10.77.0.0/24" in rules[drop]
     assert rules.index(nas) < drop
+    (drop6,) = [r for r in rules if r.startswith("ip6 daddr {") and "admin-prohibited" in r]
+    assert "fe80::/10" in drop6 and "fc00::/7" in drop6  # link-local and the LAN's unique-local range
     # every upstream the gateway's policy names, at its address and port, and nothing more on the LAN
     config = gateway_config_from_inventory(inv, resolve=lambda ref: f"secret-{ref}")
     for up in config.upstreams.values():
