@@ -19,6 +19,7 @@ from hearth.configs.base import settings
 from hearth.deploy_data import group_defaults
 from hearth.gateway.from_inventory import upstream_name
 from hearth.inventory import Inventory, load_inventory, resolve_secret
+from tests.lab import journal
 from tests.lab.waiting import wait_for
 
 pytestmark = pytest.mark.lab
@@ -48,15 +49,9 @@ def main_pid(node: Any, unit: str) -> int:
     return int(node.check_output(f"systemctl show -p MainPID --value {unit}") or 0)
 
 
-def journal_cursor(node: Any) -> str:
-    """Where the host's journal ends now: lines after it are this check's (never an earlier check's)."""
-    out = node.check_output("sudo journalctl -q -n 1 --show-cursor -o cat --no-pager")
-    return next(line.removeprefix("-- cursor: ") for line in out.splitlines() if line.startswith("-- cursor: "))
-
-
-def journal_after(node: Any, cursor: str) -> str:
-    return node.check_output(f"sudo journalctl -q -u hearth-heal.service --after-cursor {shlex.quote(cursor)} "
-                             "-o cat --no-pager")  # fmt: skip
+def heal_log(node: Any, mark: str) -> str:
+    """hearth-heal's lines after ``mark`` (this check's, never an earlier one's)."""
+    return "\n".join(journal.after(node, mark, units=["hearth-heal.service"]))
 
 
 def answers(node: Any, url: str) -> bool:
@@ -75,7 +70,7 @@ def test_a_hung_serve_is_restarted_by_the_timer_and_routed_to_again(lab: Any, in
     assert node.service("hearth-heal.timer").is_enabled and node.service("hearth-heal.timer").is_running
     wait_for(f"{unit} answers before the test", lambda: answers(node, url), 60, PERIOD_S)
     before = main_pid(node, unit)
-    cursor = journal_cursor(node)
+    cursor = journal.cursor(node)
     node.check_output(f"sudo kill -STOP {before}")
     try:
         assert not answers(node, url)
@@ -89,7 +84,7 @@ def test_a_hung_serve_is_restarted_by_the_timer_and_routed_to_again(lab: Any, in
     finally:
         node.run(f"sudo kill -CONT {before}")
     # the pass logs "answers again" after its own next probe: wait for that line (bounded)
-    log = wait_for("hearth-heal logs the serve answering again", lambda: journal_after(node, cursor), 60,
+    log = wait_for("hearth-heal logs the serve answering again", lambda: heal_log(node, cursor), 60,
                    PERIOD_S, done=lambda text: "answers again" in text)
     assert f"{unit} ({serve['name']}) is down" in log and "restarting" in log, log
     metrics = node.check_output("cat /var/lib/prometheus/node-exporter/hearth_heal.prom")
@@ -133,12 +128,12 @@ def test_a_terminal_route_host_is_paged_about_never_restarted(lab: Any, inv: Inv
     serve = configs.serves(inv, name)[0]
     unit = serve["unit"]
     interval = int(settings(inv, name)["heal_interval_s"])
-    cursor = journal_cursor(node)
+    cursor = journal.cursor(node)
     before = main_pid(node, unit)
     if before:
         node.check_output(f"sudo kill -STOP {before}")
     try:
-        log = wait_for(f"hearth-heal pages about {unit}", lambda: journal_after(node, cursor), within_s(interval),
+        log = wait_for(f"hearth-heal pages about {unit}", lambda: heal_log(node, cursor), within_s(interval),
                        PERIOD_S, done=lambda text: f"PAGE: {unit}" in text)
         assert main_pid(node, unit) == before, "a terminal route's serve must never be restarted"
     finally:

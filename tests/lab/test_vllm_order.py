@@ -12,7 +12,6 @@ is rolled back. Everything is derived from the inventory under test.
 from __future__ import annotations
 
 import copy
-import shlex
 import subprocess
 import sys
 from itertools import pairwise
@@ -26,6 +25,7 @@ from hearth.configs import vllm as configs
 from hearth.deploy_data import group_defaults
 from hearth.inventory import Inventory, load_inventory
 from hearth.lab import cycle
+from tests.lab import journal
 from tests.lab.test_vllm import cmdline, main_pid, show, vllm_hosts_of
 
 pytestmark = pytest.mark.lab
@@ -75,9 +75,7 @@ def _restart_all_stopped(node: Any, units: list[str], start: list[str], timeout:
     node.check_output(f"sudo systemctl stop {' '.join(units)}")
     for unit in units:
         assert not node.service(unit).is_running, unit
-    shown = node.check_output("sudo journalctl -q -n 0 --show-cursor")
-    cursor = shown.rpartition("-- cursor: ")[2].strip()
-    assert cursor, shown
+    cursor = journal.cursor(node)
     node.check_output(f"sudo timeout {timeout} systemctl start {' '.join(start)}")
     return cursor
 
@@ -98,9 +96,8 @@ def test_starting_the_last_model_alone_brings_up_the_earlier_ones_first(
     node = lab.host(name)
     cursor = _restart_all_stopped(node, units, units[-1:], _timeout(inv, name))
     _assert_one_at_a_time(node, units)
-    journal = node.check_output(f"sudo journalctl -o cat --no-pager --after-cursor {shlex.quote(cursor)} "
-                                f"{' '.join(f'-u {u}' for u in units)}")
-    ready = [line for line in journal.splitlines() if " ready at http://" in line]
+    said = journal.after(node, cursor, units=units)
+    ready = [line for line in said if " ready at http://" in line]
     names = [s.name for s in configs.vllm_serves(inv, name)]
     assert all(any(line.startswith(f"{n} ready") for line in ready) for n in names), ready
     # the ready checks said so, in start order (the later units' ExecStartPre checks the earlier model too)
