@@ -223,7 +223,7 @@ def test_the_broker_marks_a_dead_publisher_offline(lab: Any, inv: Inventory, sub
     subscriber.wait("the publisher online", lambda: subscriber.last.get(topic) == "online", 150)
     before = len(subscriber.history[topic])
     try:
-        node.check_output(f"sudo systemctl kill -s SIGKILL {configs.UNIT}")
+        node.check_output(f"sudo systemctl kill --kill-whom=main -s SIGKILL {configs.UNIT}")
         subscriber.wait("the last will (offline) after the publisher died",
                         lambda: "offline" in subscriber.history[topic][before:], 30)  # fmt: skip
         # Restart=always, RestartSec=10: back without anyone's help
