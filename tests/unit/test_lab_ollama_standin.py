@@ -163,6 +163,22 @@ def test_max_loaded_models_evicts_least_recent(make_server: MakeServer) -> None:
     assert [m["name"] for m in s.ps()] == ["llama3:8b"]
 
 
+def test_at_the_cap_the_idle_model_with_the_shortest_keep_alive_goes(make_server: MakeServer) -> None:
+    """Ollama 0.14.0 server/sched.go findRunnerToUnload: idle runners sorted ByDurationAndName
+    (a negative keep-alive is the longest), not by last use: a warm model outlives a 5m one
+    even when the 5m one was used last."""
+    s = make_server(OLLAMA_MAX_LOADED_MODELS="2")
+    warm, short, third = MODEL, "llama3:8b", "qwen2.5:0.5b"
+    for m in (warm, short, third):
+        s.cli("pull", m)
+    httpx.post(f"{s.url}/api/generate", json={"model": warm, "prompt": "", "keep_alive": -1})
+    httpx.post(f"{s.url}/api/generate", json={"model": short, "prompt": "", "keep_alive": "5m"})
+    httpx.post(f"{s.url}/api/generate", json={"model": third, "prompt": "", "keep_alive": "10m"})
+    assert sorted(m["name"] for m in s.ps()) == sorted([warm, third])
+    httpx.post(f"{s.url}/api/generate", json={"model": short, "prompt": "", "keep_alive": "1h"})
+    assert sorted(m["name"] for m in s.ps()) == sorted([warm, short])  # 10m < 1h < forever
+
+
 def test_streaming_ndjson_and_openai_sse(make_server: MakeServer) -> None:
     s = make_server()
     s.cli("pull", MODEL)

@@ -16,8 +16,9 @@ envconfig, server/sched.go, openai/openai.go; see docs/lab.md):
   OLLAMA_KEEP_ALIVE (which, unlike a request, also takes plain seconds);
 - /v1/chat/completions has no ``keep_alive`` field: the server default applies;
 - with OLLAMA_MAX_LOADED_MODELS models loaded, a request for another model waits
-  until a loaded one is idle, then the least recently used idle one is unloaded
-  (a model answering a request is never unloaded under it);
+  until a loaded one is idle, then the idle one with the shortest keep-alive (its last
+  request's; negative = longest), then by name, is unloaded (``findRunnerToUnload``;
+  a model answering a request is never unloaded under it);
 - /api/ps lists loaded models with ``expires_at`` (far future for "forever").
 
 Stand-in knobs (not Ollama's): OLLAMA_STANDIN_LOAD_S seconds a load takes (the
@@ -151,17 +152,21 @@ class Runtime:
             if gone:
                 self.cond.notify_all()
 
-    def load(self, name: str) -> float:
-        """Hold ``name`` loaded for one request; returns the seconds the load took.
+    def load(self, name: str, keep_alive: float | None = None) -> float:
+        """Hold ``name`` loaded for one request with its ``keep_alive`` (None: the server's);
+        returns the seconds the load took.
 
-        At the cap, wait until a loaded model is idle and unload the least recently
-        used idle one (Ollama's scheduler never unloads a model under a request).
+        At the cap, wait until a loaded model is idle and unload the idle one with the
+        shortest keep-alive, then by name, as Ollama's ``findRunnerToUnload`` does (sorted
+        ``ByDurationAndName``: a negative keep-alive counts as the longest); its scheduler
+        never unloads a model under a request.
         """
+        keep = self.keep_alive if keep_alive is None else keep_alive
         with self.cond:
             while name not in self.loaded and len(self.loaded) >= self.max_loaded:
                 idle = [n for n, s in self.loaded.items() if s["refs"] == 0]
                 if idle:
-                    del self.loaded[min(idle, key=lambda n: self.loaded[n]["used"])]
+                    del self.loaded[min(idle, key=lambda n: (self.loaded[n]["keep"], n))]
                     break
                 self.cond.wait(1.0)
             fresh = name not in self.loaded
@@ -169,6 +174,7 @@ class Runtime:
                 self.loaded[name] = {"expires": FOREVER, "used": time.time(), "refs": 0}
                 self.loads[name] = self.loads.get(name, 0) + 1
             slot = self.loaded[name]
+            slot["keep"] = keep  # Ollama sets the runner's sessionDuration from each request
             slot["refs"] += 1
             slot["used"] = time.time()
             slot["expires"] = FOREVER  # busy: never expires mid-answer
@@ -342,7 +348,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "invalid input type")
         dims = body.get("dimensions") or EMBED_DIMS
         keep = self._keep_alive(body)
-        self.rt.load(name)
+        self.rt.load(name, keep)
         try:
             vecs = [embedding(name, text, int(dims), normalise=True) for text in inputs]
         finally:
@@ -356,7 +362,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self._body()
         name = self._model(body)
         keep = self._keep_alive(body)
-        self.rt.load(name)
+        self.rt.load(name, keep)
         try:
             vec = embedding(name, str(body.get("prompt") or ""), EMBED_DIMS, normalise=False)
         finally:
@@ -387,7 +393,7 @@ class Handler(BaseHTTPRequestHandler):
         name = self._model(body)
         keep = self._keep_alive(body)
         t0 = time.monotonic()
-        load_s = self.rt.load(name)
+        load_s = self.rt.load(name, keep)
         try:
             created = now_iso()
             timing = {"load_duration": int(load_s * 1e9)}
@@ -449,7 +455,7 @@ class Handler(BaseHTTPRequestHandler):
         name = self._model(body)
         keep = self.rt.keep_alive  # Ollama's ChatCompletionRequest has no keep_alive
         prompt = last_user(body.get("messages") or [])
-        self.rt.load(name)
+        self.rt.load(name, keep)
         try:
             if self.rt.answer_s:
                 time.sleep(self.rt.answer_s)
