@@ -53,6 +53,14 @@ class SynBlackhole:
         self.listener.close()
 
 
+def magic_catcher() -> socket.socket:
+    """A loopback UDP socket standing for the sleeping box's NIC (the gateway's WoL target)."""
+    catcher = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    catcher.bind(("127.0.0.1", 0))
+    catcher.setblocking(False)
+    return catcher
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -63,9 +71,7 @@ async def test_unreachable_sleeper_is_woken_by_the_request_not_failed_over(tmp_p
     port = free_port()
     coder = await RestartableUpstream("qwen2.5-coder:14b").start_on(port)
     hands = await StandinUpstream("glm-4.5-air-awq").start()
-    catcher = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    catcher.bind(("127.0.0.1", 0))
-    catcher.setblocking(False)
+    catcher = magic_catcher()
     packets: list[bytes] = []
 
     async def boot_on_magic_packet() -> None:
@@ -103,9 +109,7 @@ async def test_a_sleeper_that_does_not_answer_a_connect_is_woken_after_its_own_c
     port = free_port()
     coder = await RestartableUpstream("qwen2.5-coder:14b").start_on(port)
     hands = await StandinUpstream("glm-4.5-air-awq").start()
-    catcher = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    catcher.bind(("127.0.0.1", 0))
-    catcher.setblocking(False)
+    catcher = magic_catcher()
     packets: list[bytes] = []
     hole: list[SynBlackhole] = []
 
