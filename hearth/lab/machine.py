@@ -24,6 +24,7 @@ import os
 import secrets
 import socket
 import subprocess
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -276,6 +277,12 @@ def read_boot(m: MachineRecord) -> dict[str, float | None]:
 
 
 def _write_boot(m: MachineRecord, data: dict[str, float | None]) -> None:
-    tmp = m.path / "boot.json.tmp"
-    tmp.write_text(json.dumps(data))
-    tmp.replace(m.path / "boot.json")
+    """Replace the boot record atomically.
+
+    Two processes write it at once (the lab daemon waking a machine, `hearth lab up`
+    waiting for the same sshd), so each writes through its own temporary file.
+    """
+    fd, tmp = tempfile.mkstemp(dir=m.path, prefix="boot.json.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(data))
+    os.replace(tmp, m.path / "boot.json")

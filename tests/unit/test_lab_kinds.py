@@ -231,3 +231,45 @@ def test_a_machine_that_misses_sshd_shows_its_console_tail(tmp_path: Path) -> No
     assert f"v1 (vm): sshd on 127.0.0.1:{port} not up after 0.3s; its console ends:" in text
     assert text.endswith("Kernel panic - not syncing: VFS: Unable to mount root fs")
     assert "boot line 99" in text and "boot line 50" not in text
+
+
+def test_two_waiters_on_one_boot_both_record_it(tmp_path: Path) -> None:
+    """The lab daemon and `hearth lab up` wait for the same sshd at once (CI failed on it)."""
+    lab = _record(tmp_path)
+    vm = lab.machines["v1"]
+    vm.address = "127.0.0.1"
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+        stop = threading.Event()
+
+        def banner() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except OSError:  # the server closed at the end of the test
+                    return
+                with conn:
+                    conn.sendall(b"SSH-2.0-test-banner\r\n")
+
+        threading.Thread(target=banner, daemon=True).start()
+        port = server.getsockname()[1]
+        errors: list[BaseException] = []
+
+        def wait() -> None:
+            try:
+                machine.wait_sshd(vm, port, timeout=10)
+            except BaseException as e:  # noqa: BLE001 - collected for the assertion
+                errors.append(e)
+
+        for _ in range(30):
+            machine.get(vm).mark_booted()
+            waiters = [threading.Thread(target=wait) for _ in range(4)]
+            for t in waiters:
+                t.start()
+            for t in waiters:
+                t.join()
+            assert errors == []
+            assert machine.read_boot(vm)["sshd_s"] is not None
+        stop.set()
+    assert not list(vm.path.glob("boot.json.*"))  # no temporary file left behind
