@@ -259,7 +259,7 @@ def test_two_waiters_on_one_boot_both_record_it(tmp_path: Path) -> None:
         def wait() -> None:
             try:
                 machine.wait_sshd(vm, port, timeout=10)
-            except BaseException as e:  # noqa: BLE001 - collected for the assertion
+            except BaseException as e:  # collected for the assertion below
                 errors.append(e)
 
         for _ in range(30):
