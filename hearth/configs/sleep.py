@@ -13,9 +13,11 @@ but the automation user's, no sleep inhibitor. Every decision goes to the journa
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 from typing import Any
 
 from hearth.configs import ConfigFile
+from hearth.configs import ollama as ollama_configs
 from hearth.inventory import Inventory
 
 SCRIPT = "/usr/local/libexec/hearth-idle"
@@ -25,6 +27,7 @@ UNIT_DIR = "/etc/systemd/system"
 SERVICE = f"{UNIT_DIR}/hearth-idle.service"
 TIMER = f"{UNIT_DIR}/hearth-idle.timer"
 ENGINES = ("ollama", "vllm")
+OLLAMA_UNIT = PurePosixPath(ollama_configs.UNIT).name  # roles/ollama's unit: its journal has the request log
 
 
 def applies(inv: Inventory, name: str) -> bool:
@@ -66,6 +69,8 @@ def config(inv: Inventory, name: str) -> dict[str, Any]:
         "idle_minutes": host.sleep.idle_minutes,
         "automation_user": automation_user(inv, name),
         "serves": serves,
+        # Ollama's request log is read from this unit's journal (requests answered between checks)
+        "ollama_unit": OLLAMA_UNIT if any(s["engine"] == "ollama" for s in serves) else None,
         "ignore_peers": ignore_peers(inv, name),
         "state": STATE,
     }

@@ -237,3 +237,106 @@ def test_whole_runs_against_the_ollama_standin(tmp_path: Path, make_server: Make
     server.stop()
     out, calls = _run(path, tmp_path, serves, long_ago)
     assert calls == ["suspend"], out
+
+
+# Requests answered between two checks leave no loaded model on a KEEP_ALIVE=0 host (seed
+# 000's setup): hearth-idle reads them from Ollama's request log and vLLM's counter.
+
+REAL_GIN_LINE = ('[GIN] 2024/12/11 - 09:58:58 | 500 |        29m59s |      10.0.0.123 | POST     "/api/chat"')
+"""A line of real Ollama's request log as journalctl -u ollama shows it (ollama/ollama#8387)."""
+
+
+def test_ollamas_request_log_counts_inference_only(idle: ModuleType) -> None:
+    lines = [REAL_GIN_LINE,
+             '[GIN] 2024/12/11 - 09:59:00 | 200 |      1.2ms |       10.0.0.2 | GET      "/api/ps"',
+             '[GIN] 2024/12/11 - 09:59:01 | 200 |     4.7s |       10.0.0.2 | POST     "/v1/chat/completions"',
+             '[GIN] 2024/12/11 - 09:59:02 | 200 |      0.3ms |       10.0.0.2 | HEAD     "/"',
+             'time=2024-12-11T09:59:03 level=INFO source=server.go msg="llama runner started"']
+    assert idle.ollama_answered(lines) == (2, ["10.0.0.123", "10.0.0.2"])
+    assert idle.ollama_answered([]) == (0, [])
+
+
+def test_the_ollama_standins_request_log_reads_like_ollamas(idle: ModuleType, tmp_path: Path) -> None:
+    from tests.unit.test_lab_ollama_standin import SCRIPT, _free_port
+
+    port, log = _free_port(), tmp_path / "stderr.log"
+    env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{port}", "OLLAMA_MODELS": str(tmp_path / "models")}
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, str(SCRIPT), "serve"], env=env, stderr=err)
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 10
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "stand-in did not start"
+                time.sleep(0.05)
+        assert subprocess.run([sys.executable, str(SCRIPT), "pull", MODEL], env=env, capture_output=True,
+                              check=False).returncode == 0  # fmt: skip
+        httpx.get(f"{url}/api/ps", timeout=10)
+        r = httpx.post(f"{url}/api/chat", json={"model": MODEL, "stream": False, "keep_alive": 0,
+                                               "messages": [{"role": "user", "content": "hi"}]}, timeout=30)
+        assert r.status_code == 200, r.text
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    gin = [line for line in log.read_text().splitlines() if line.startswith("[GIN] ")]
+    assert any(line.endswith('"/api/ps"') for line in gin), gin
+    assert idle.ollama_answered(gin) == (1, ["127.0.0.1"]), gin
+
+
+def _journal(entries: list[str], cursor: str):  # type: ignore[no-untyped-def]
+    """A stand-in for `journalctl ... --show-cursor`: what it prints, and the calls made."""
+    calls: list[list[str]] = []
+
+    def run(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 0, "".join(f"{e}\n" for e in entries) + f"-- cursor: {cursor}\n", "")
+    return run, calls
+
+
+def test_the_journal_is_read_after_the_last_checks_cursor(idle: ModuleType) -> None:
+    run, calls = _journal([REAL_GIN_LINE], "c1")
+    assert idle.journal_after("ollama.service", None, run) == ([], "c1")  # first check: only where it ends
+    assert calls[-1][-2:] == ["-n", "1"] and "-u" in calls[-1]
+    run, calls = _journal([REAL_GIN_LINE], "c2")
+    assert idle.journal_after("ollama.service", "c1", run) == ([REAL_GIN_LINE], "c2")
+    assert calls[-1][-2:] == ["--after-cursor", "c1"]
+
+    def nothing_new(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(args, 0, "", "")
+    assert idle.journal_after("ollama.service", "c2", nothing_new) == ([], "c2")  # the cursor stays
+
+
+def test_a_request_answered_between_two_checks_restarts_the_idle_clock(idle: ModuleType) -> None:
+    cfg = {**CFG, "ollama_unit": "ollama.service", "proc": "/nonexistent",
+           "serves": [{"name": "m", "engine": "ollama", "address": "127.0.0.1", "port": 1}]}
+    empty = lambda url: b'{"models": []}'  # noqa: E731 - KEEP_ALIVE=0: unloaded right after the answer
+    no_inhibitor = _journal([], "c1")[0]
+    marks: dict[str, Any] = {}
+    assert idle.reasons(cfg, empty, no_inhibitor, marks) == [] and marks["ollama_cursor"] == "c1"
+    run, _ = _journal([REAL_GIN_LINE], "c2")
+    (why,) = idle.reasons(cfg, empty, run, marks)
+    assert why == "ollama answered 1 request(s) since the last check (from 10.0.0.123)"
+    assert marks["ollama_cursor"] == "c2"
+    _, msg, st = idle.decide(cfg, {"boot_id": "b", "last_active": 0.0, "settings": idle.settings_id(cfg)},
+                             1000.0, "b", [why])
+    assert msg.startswith("awake: ollama answered") and st["last_active"] == 1000.0
+
+
+def test_vllms_answered_requests_counter(idle: ModuleType) -> None:
+    vllm = {"name": "v", "engine": "vllm", "address": "127.0.0.1", "port": 2}
+
+    def metrics(done: float):  # type: ignore[no-untyped-def]
+        return lambda url: (b'vllm:num_requests_running{model_name="a"} 0.0\n'
+                            b'vllm:num_requests_waiting{model_name="a"} 0.0\n'
+                            b'vllm:request_success_total{finished_reason="stop",model_name="a"} %.1f\n'
+                            b'vllm:request_success_total{finished_reason="length",model_name="a"} 1.0\n' % done)
+    marks: dict[str, Any] = {}
+    assert idle.engine_reasons(vllm, metrics(4), marks) == []  # the first look: a baseline
+    assert idle.engine_reasons(vllm, metrics(4), marks) == []
+    (why,) = idle.engine_reasons(vllm, metrics(6), marks)
+    assert why.endswith("answered 2 request(s) since the last check")
+    assert idle.engine_reasons(vllm, metrics(0), marks) == []  # restarted: counts from 0 again
+    assert marks["vllm_answered"] == {"v": 1.0}

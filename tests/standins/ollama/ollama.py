@@ -222,6 +222,21 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args: object) -> None:
         sys.stderr.write("ollama-standin: " + fmt % args + "\n")
 
+    def parse_request(self) -> bool:
+        self.started = time.monotonic()
+        return super().parse_request()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One line per request in the shape of Ollama's own request log (gin's logger, as
+        `journalctl -u ollama` shows it: ``[GIN] 2024/12/11 - 09:58:58 | 200 |  4.7s |
+        10.0.0.123 | POST     "/api/chat"``, ollama/ollama#8387), which hearth-idle reads."""
+        took = time.monotonic() - getattr(self, "started", time.monotonic())
+        stamp = datetime.now().strftime("%Y/%m/%d - %H:%M:%S")
+        path = self.path.split("?", 1)[0]
+        sys.stderr.write(f"[GIN] {stamp} | {int(code) if str(code).isdigit() else code} | {took * 1000:10.3f}ms | "
+                         f"{self.client_address[0]:>15} | {self.command:<8} \"{path}\"\n")
+        sys.stderr.flush()
+
     # -- plumbing -----------------------------------------------------------
     def _json(self, code: int, body: object) -> None:
         data = json.dumps(body).encode()
