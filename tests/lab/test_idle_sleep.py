@@ -24,6 +24,7 @@ from hearth.inventory import load_inventory
 from tests.lab.admin_api import keep_warm
 from tests.lab.test_gateway import client_key, deployed_serves, request
 from tests.lab.test_gateway_reload import deploy_gateway_host as deploy_one_host
+from tests.lab.test_heal import journal_cursor
 from tests.lab.waiting import wait_for
 
 pytestmark = pytest.mark.lab
@@ -94,6 +95,19 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
               f"{answered:.1f}s (including the client's SSH round trip); journal: "
               f"{next(line for line in said if line.startswith('suspending'))}")
 
+        # 2b. a request answered between two checks restarts the idle clock although it leaves no
+        #     model loaded (KEEP_ALIVE=0): hearth-idle reads it from Ollama's request log
+        mark = journal_cursor(node)
+        wait_for("a hearth-idle check after the answer (it knows where the journal ends)",
+                 lambda: _checks_after(node, mark), 2 * tick_s + 30, 2.0)
+        mark = journal_cursor(node)
+        status, _, payload = request(client, inv, "/v1/chat/completions", client_key(inv), body)
+        assert status == 200, payload
+        said = wait_for("hearth-idle counts the request answered since its last check",
+                        lambda: [line for line in _checks_after(node, mark) if "ollama answered" in line],
+                        2 * tick_s + 30, 2.0)
+        print(f"idle-sleep: answered between two checks -> {said[0]}")
+
         # 3. a keep-warm window holds it up past its idle time; the journal says why
         warm_since = node.check_output("date '+%Y-%m-%d %H:%M:%S'")
         result = keep_warm(gateway, inv, upstream, 10)
@@ -117,6 +131,12 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
             gateway.run(f"curl -sS -m 30 http://{address}/api/generate "
                         f"-d '{json.dumps({'model': serve.model, 'keep_alive': 0})}'")
             node.run(f"sudo rm -f {configs.STATE}")  # the idle clock starts again
+
+
+def _checks_after(node: Any, cursor: str) -> list[str]:
+    """hearth-idle's decisions logged after ``cursor`` (never an earlier check's)."""
+    out = node.check_output(f"sudo journalctl -q -t hearth-idle --after-cursor {shlex.quote(cursor)} -o cat --no-pager")
+    return out.splitlines()
 
 
 def serve_address(inv: Any, name: str) -> str:
