@@ -21,8 +21,10 @@ def test_example_checks_lm_studio_only() -> None:
     assert all(c.serve.engine != "vllm" for c in checks.values())
 
 
-def test_lab_checks_nothing_every_upstream_is_installed() -> None:
+def test_lab_shapes_lab2_checks_its_openai_server_lab_none() -> None:
     assert upstreams.checks(load_inventory(REPO / "inventory" / "lab.yml")) == []
+    (check,) = upstreams.checks(load_inventory(REPO / "inventory" / "lab2.yml"))
+    assert (check.host, check.serve.engine, check.base_url) == ("den-pi", "openai", "http://10.78.0.5:8080")
 
 
 def test_a_v1_suffix_is_dropped(write_inventory: Callable[..., Path]) -> None:
