@@ -57,6 +57,12 @@ def test_every_target_is_up(lab: Any, inv: Inventory) -> None:
     gpu_hosts = {n for n in inv.linux_hosts() if any(g.vendor == "nvidia" for g in inv.hosts[n].gpus)}
     result = api(lab, inv, "/api/v1/query?query=hearth_gpu_collector_success")["result"]
     assert {r["metric"]["host"] for r in result if r["value"][1] == "1"} == gpu_hosts
+    # each vLLM serve's own series (vLLM 0.11's names) reach Prometheus under its served name
+    vllm = {group["labels"]["serve"] for job in configs.scrape_configs(inv) if job["job_name"] == "hearth-vllm"
+            for group in job["static_configs"]}  # fmt: skip
+    for name in ("vllm:num_requests_running", "vllm:kv_cache_usage_perc"):
+        result = api(lab, inv, f"/api/v1/query?query={name}")["result"]
+        assert {r["metric"]["model_name"] for r in result if r["metric"]["model_name"] == r["metric"]["serve"]} == vllm
 
 
 def test_rules_loaded_and_alertmanager_ready(lab: Any, inv: Inventory) -> None:

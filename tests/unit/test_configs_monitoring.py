@@ -44,7 +44,10 @@ def test_scrape_targets_come_from_the_inventory(lab2: Inventory) -> None:
         assert cfg["targets"] == [f"{lab2.hosts[name].overlay_ip}:9100"]
         assert cfg["labels"]["sleeps"] == ("true" if lab2.hosts[name].sleep.sleeps else "false")
     assert jobs["hearth-gateway"]["static_configs"][0]["targets"] == ["10.78.0.2:8081"]
-    assert "hearth-vllm" not in jobs  # no vLLM serve in this shape
+    vllm = [(c["targets"], c["labels"]["serve"]) for c in jobs["hearth-vllm"]["static_configs"]]
+    assert vllm == [([f"{lab2.hosts[n].overlay_ip}:{s.listen_port}"], s.name)
+                    for n in lab2.linux_hosts() for s in lab2.hosts[n].serves if s.engine == "vllm"]
+    assert [t for t, _ in vllm] == [["10.78.0.2:8200"]]  # the gateway box's own vLLM model
     assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["10.78.0.1:9093"]
     assert prom["rule_files"] == [f"{configs.RULES_DIR}/{f}" for f in (*configs.RULE_FILES, configs.ROUTING_RULES)]
 

@@ -156,7 +156,11 @@ def test_config_from_the_inventory(lab2: Inventory, example: Inventory) -> None:
     assert data["serves"][0]["probe"] == "http://10.78.0.4:11434/v1/models"
     assert json.loads({f.dest: f.render() for f in configs.host_files(lab2, "den-rtx")}[configs.CONFIG])[
         "terminal_routes"] == ["deep"]  # fmt: skip
-    assert configs.host_files(lab2, "den-pi") == [] and configs.host_files(lab2, "den-gw") == []
+    assert configs.host_files(lab2, "den-pi") == []  # no GPU; its OpenAI server is not hearth's
+    gateway_box = json.loads({f.dest: f.render() for f in configs.host_files(lab2, "den-gw")}[configs.CONFIG])
+    assert [s["unit"] for s in gateway_box["serves"]] == ["vllm-qwen2.5-7b-long.service"]
+    assert gateway_box["serves"][0]["probe"] == "http://10.78.0.2:8200/v1/models"
+    assert gateway_box["terminal_routes"] == []
     for name, host in example.hosts.items():
         engines = {s.engine for s in host.serves}
         if not configs.applies(example, name):

@@ -120,3 +120,69 @@ def test_models_chat_and_stream(server: str) -> None:
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     wrong = httpx.post(f"{server}/v1/chat/completions", json={**ask, "model": "other"}, timeout=5)
     assert wrong.status_code == 404 and "does not exist" in wrong.json()["error"]["message"]
+
+
+def families(text: str) -> dict[str, dict[str, float]]:
+    """{sample name: {labels: value}} of a Prometheus text exposition, with its # TYPE lines checked."""
+    out: dict[str, dict[str, float]] = {}
+    types = {line.split()[2]: line.split()[3] for line in text.splitlines() if line.startswith("# TYPE ")}
+    for line in text.splitlines():
+        if line.startswith("#") or not line:
+            continue
+        series, value = line.rsplit(" ", 1)
+        name, _, labels = series.partition("{")
+        base = next(f for f in types if name == f or name.startswith(f + "_"))
+        assert base, name
+        out.setdefault(name, {})[labels.rstrip("}")] = float(value)
+    return out
+
+
+def test_metrics_have_vllm_0_11_names_and_count_requests(server: str) -> None:
+    first = httpx.get(f"{server}/metrics", timeout=5)
+    assert first.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    before = families(first.text)
+    labels = f'engine="0",model_name="{SERVED}"'
+    assert before["vllm:num_requests_running"] == {labels: 0.0}
+    assert before["vllm:num_requests_waiting"] == {labels: 0.0}
+    assert before["vllm:kv_cache_usage_perc"] == {labels: 0.0}
+    assert "vllm:gpu_cache_usage_perc" not in before  # hidden in 0.11 unless --show-hidden-metrics-for-version 0.10
+    assert before["vllm:prompt_tokens_total"] == {labels: 0.0}
+    ask = {"model": SERVED, "messages": [{"role": "user", "content": "hello there"}]}
+    answer = httpx.post(f"{server}/v1/chat/completions", json=ask, timeout=5).json()
+    httpx.post(f"{server}/v1/chat/completions", json=ask, timeout=5)
+    after = families(httpx.get(f"{server}/metrics", timeout=5).text)
+    usage = answer["usage"]
+    assert after["vllm:prompt_tokens_total"][labels] == 2 * usage["prompt_tokens"]
+    assert after["vllm:generation_tokens_total"][labels] == 2 * usage["completion_tokens"]
+    assert after["vllm:request_success_total"][labels + ',finished_reason="stop"'] == 2
+    assert after["vllm:request_success_total"][labels + ',finished_reason="abort"'] == 0
+    assert after["vllm:e2e_request_latency_seconds_count"][labels] == 2
+    assert after["vllm:e2e_request_latency_seconds_bucket"][labels + ',le="+Inf"'] == 2
+    # --enable-prefix-caching: the repeated prompt is a hit
+    assert after["vllm:prefix_cache_queries_total"][labels] == 2 * usage["prompt_tokens"]
+    assert after["vllm:prefix_cache_hits_total"][labels] == usage["prompt_tokens"]
+    assert after["vllm:num_requests_running"][labels] == 0 and after["vllm:kv_cache_usage_perc"][labels] == 0
+
+
+def test_metrics_in_flight_and_hidden_ones(package: Path) -> None:
+    script = """
+import json, vllm
+from vllm.metrics import Stats
+stats = Stats("m", 1000, False, vllm.show_hidden_metrics("0.10"))
+stats.start("p", 100, 250)
+during = stats.render()
+stats.finish(100, 150, 250, 0.4, "stop")
+print(json.dumps([during, stats.render(), [vllm.show_hidden_metrics(v) for v in ("0.10", "0.9", "0.11", None)]]))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "PYTHONPATH": str(package)}, check=True)
+    during, after, shown = json.loads(result.stdout)
+    labels = 'engine="0",model_name="m"'
+    assert shown == [True, False, False, False]  # vLLM 0.11.x: only "0.10" shows the hidden ones
+    assert families(during)["vllm:num_requests_running"][labels] == 1
+    assert families(during)["vllm:kv_cache_usage_perc"][labels] == 0.25
+    assert families(during)["vllm:gpu_cache_usage_perc"][labels] == 0.25  # the deprecated name, shown
+    assert "vllm:prefix_cache_queries_total" in families(after)  # counters exist, at 0 without prefix caching
+    assert families(after)["vllm:prefix_cache_queries_total"][labels] == 0
+    buckets = families(after)["vllm:e2e_request_latency_seconds_bucket"]
+    assert (buckets[labels + ',le="0.3"'], buckets[labels + ',le="0.5"'], buckets[labels + ',le="+Inf"']) == (0, 1, 1)

@@ -48,6 +48,7 @@ def build_wheel(out_dir: Path, version: str | None = None) -> Path:
     modules = {
         "vllm/__init__.py": init,
         "vllm/__main__.py": (SOURCE / "__main__.py").read_text(),
+        "vllm/metrics.py": (SOURCE / "metrics.py").read_text(),
         "vllm/flags.json": json.dumps(vllm_flags.load(version), indent=1) + "\n",
         "vllm/memory.json": json.dumps(memory_numbers(), indent=1, sort_keys=True) + "\n",
         f"vllm-{version}.dist-info/entry_points.txt": "[console_scripts]\nvllm = vllm:main\n",

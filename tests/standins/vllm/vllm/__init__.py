@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
+from vllm.metrics import CONTENT_TYPE, Stats
+
 STANDIN = True
 __version__ = "0.0.0"  # replaced by the version the lab builds the wheel with
 
@@ -99,9 +101,9 @@ def planned_quant(model: str, quantization: str | None) -> str:
     return "fp16"
 
 
-def memory_check(args: argparse.Namespace, memory: dict[str, Any], gpu_gib: float) -> str | None:
-    """vLLM's start-up check: the KV pool left in its share of the card holds one
-    max-model-len sequence. None when it does, or when the model is unknown here."""
+def kv_pool(args: argparse.Namespace, memory: dict[str, Any], gpu_gib: float) -> tuple[float, float] | None:
+    """(KV pool GiB left in its share of the card, GiB one max-model-len sequence needs),
+    by the planner's arithmetic; None when the model is unknown here."""
     key = args.model_tag.lower().rsplit("/", 1)[-1]
     while key not in memory["aliases"] and "-" in key:  # Qwen2.5-1.5B-Instruct-Foo -> qwen2.5-1.5b-instruct
         key = key.rsplit("-", 1)[0]
@@ -122,9 +124,17 @@ def memory_check(args: argparse.Namespace, memory: dict[str, Any], gpu_gib: floa
     tokens = full * context + arch["sliding_window_layers"] * window
     one_sequence = 2 * arch["kv_heads"] * arch["head_dim"] * kv_bytes * tokens / 2**30
     utilization = args.gpu_memory_utilization if args.gpu_memory_utilization is not None else 0.9
-    pool = utilization * gpu_gib - weights - memory["overhead_gb"]
-    if pool >= one_sequence:
+    return utilization * gpu_gib - weights - memory["overhead_gb"], one_sequence
+
+
+def memory_check(args: argparse.Namespace, memory: dict[str, Any], gpu_gib: float) -> str | None:
+    """vLLM's start-up check: the KV pool holds one max-model-len sequence. None when
+    it does, or when the model is unknown here."""
+    sizes = kv_pool(args, memory, gpu_gib)
+    if sizes is None or sizes[0] >= sizes[1]:
         return None
+    pool, one_sequence = sizes
+    context = args.max_model_len or 32768
     longest = int(max(pool, 0) / one_sequence * context)
     return (
         f"ValueError: To serve at least one request with the models's max seq len ({context}), "
@@ -133,6 +143,19 @@ def memory_check(args: argparse.Namespace, memory: dict[str, Any], gpu_gib: floa
         f"length is {longest}. Try increasing `gpu_memory_utilization` or decreasing `max_model_len` "
         "when initializing the engine."
     )
+
+
+def kv_tokens(args: argparse.Namespace, memory: dict[str, Any], gpu_gib: float) -> int:
+    """Tokens the KV pool holds (one max-model-len sequence when the model is unknown here)."""
+    context = args.max_model_len or 32768
+    sizes = kv_pool(args, memory, gpu_gib)
+    return context if sizes is None else int(sizes[0] / sizes[1] * context)
+
+
+def show_hidden_metrics(version: str | None) -> bool:
+    """vLLM's --show-hidden-metrics-for-version: only the previous minor release (0.10 for 0.11.x)."""
+    major, minor = (int(p) for p in __version__.split(".")[:2])
+    return version is not None and version == f"{major}.{minor - 1}"
 
 
 def answer_text(served: str, messages: list[dict[str, Any]]) -> str:
@@ -150,6 +173,7 @@ class Handler(BaseHTTPRequestHandler):
     model: str = ""
     max_model_len: int = 0
     api_keys: tuple[str, ...] = ()
+    stats: Stats
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -182,6 +206,13 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif self.path == "/metrics":  # vLLM serves it outside --api-key, as here
+            data = self.stats.render().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
         elif self.path == "/version":
             self._json(200, {"version": __version__})
         elif self.path == "/v1/models":
@@ -214,11 +245,25 @@ class Handler(BaseHTTPRequestHandler):
         usage = {"prompt_tokens": len(json.dumps(messages).split()), "completion_tokens": len(words)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         kind = "chat.completion" if chat else "text_completion"
+        tokens = usage["total_tokens"]
+        self.stats.start(json.dumps(messages, sort_keys=True), usage["prompt_tokens"], tokens)
+        started, reason = time.monotonic(), "abort"
+        try:
+            self._answer(chat, body, text, ident, kind, created, usage)
+            reason = "stop"
+        finally:
+            self.stats.finish(usage["prompt_tokens"], usage["completion_tokens"], tokens,
+                              time.monotonic() - started, reason)
+
+    def _answer(self, chat: bool, body: dict[str, Any], text: str, ident: str, kind: str, created: int,
+                usage: dict[str, int]) -> None:
+        words = text.split(" ")
         if not body.get("stream"):
             choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
             choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
-            return self._json(200, {"id": ident, "object": kind, "created": created, "model": self.served,
-                                    "choices": [choice], "usage": usage})
+            self._json(200, {"id": ident, "object": kind, "created": created, "model": self.served,
+                             "choices": [choice], "usage": usage})
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -258,7 +303,8 @@ def serve(argv: list[str]) -> int:
               file=sys.stderr)
         return 1
     gpu_gib = float(os.environ.get("VLLM_STANDIN_GPU_MEMORY_GIB", "16"))
-    problem = memory_check(args, _data("memory.json"), gpu_gib)
+    memory = _data("memory.json")
+    problem = memory_check(args, memory, gpu_gib)
     if problem:
         print(problem, file=sys.stderr)
         return 1
@@ -267,6 +313,8 @@ def serve(argv: list[str]) -> int:
     time.sleep(max(0.0, ready_s))  # "loading the model": real vLLM listens only once the engine is up
     handler = type("BoundHandler", (Handler,), {
         "served": served, "model": args.model_tag, "max_model_len": args.max_model_len or 32768,
+        "stats": Stats(served, kv_tokens(args, memory, gpu_gib), args.enable_prefix_caching is not False,
+                       show_hidden_metrics(args.show_hidden_metrics_for_version)),
         "api_keys": tuple(args.api_key or ([os.environ["VLLM_API_KEY"]] if os.environ.get("VLLM_API_KEY") else [])),
     })  # fmt: skip
     host = args.host or "0.0.0.0"
