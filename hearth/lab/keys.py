@@ -70,6 +70,7 @@ def secret_files(inventory: Path, root: Path) -> list[Path]:
     refs += [cloud.api_key for cloud in inv.clouds.values()]
     ha = inv.monitoring.home_assistant if inv.monitoring else None
     refs += [ha.password if ha else None]
+    refs += [str(s.get("vllm_hf_token") or "") for s in (inv.settings, *(h.settings for h in inv.hosts.values()))]
     paths = [Path(ref.removeprefix("file:")) for ref in refs if ref and ref.startswith("file:")]
     return [path for path in paths if path.resolve().is_relative_to(root.resolve())]
 

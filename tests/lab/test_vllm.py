@@ -19,7 +19,7 @@ import pytest
 from hearth.configs import vllm as configs
 from hearth.deploy_data import group_defaults
 from hearth.gateway.from_inventory import admin_token_path, upstream_name
-from hearth.inventory import Inventory, load_inventory
+from hearth.inventory import Inventory, load_inventory, resolve_secret
 from tests.lab.test_firewall import tcp_open_from, tcp_open_from_here
 
 pytestmark = pytest.mark.lab
@@ -200,3 +200,32 @@ def test_the_second_run_changed_nothing_after_the_role_ran(lab: Any, inv: Invent
         assert any(unit in op for op in lab.result.converge.changed), \
             (unit, [op for op in lab.result.converge.changed if "vllm" in op])
     assert lab.result.noop.totals.get("success", 0) == 0, lab.result.noop.changed
+
+
+def test_hugging_face_token_is_a_0600_file_read_by_the_service_never_shown(lab: Any, inv: Inventory,
+                                                                           vllm_hosts: list[str]) -> None:
+    """Issue 11 item 1: the token (a secret reference) lands 0600 for the service user only,
+    the unit points HF_TOKEN_PATH at it, and it is in no unit, command line, environment or log."""
+    with_token = [n for n in vllm_hosts if configs.settings(inv, n)["vllm_hf_token"]]
+    if not with_token:
+        pytest.skip("no vLLM host has a vllm_hf_token in this inventory")
+    for name in with_token:
+        node = lab.host(name)
+        token = resolve_secret(str(configs.settings(inv, name)["vllm_hf_token"]))
+        with node.sudo():
+            file = node.file(configs.HF_TOKEN)
+            assert (file.mode, file.user, file.group) == (0o600, configs.USER, configs.USER)
+            assert file.content_string.strip() == token
+        for serve in configs.vllm_serves(inv, name):
+            unit = configs.unit_name(serve)
+            # the stand-in reads HF_TOKEN_PATH at start as huggingface_hub does: active means readable
+            # by the service user inside the unit's sandbox
+            assert show(node, unit, "ActiveState")["ActiveState"] == "active"
+            pid = main_pid(node, unit)
+            environ = node.check_output(f"sudo cat /proc/{pid}/environ | tr '\\0' '\\n'").splitlines()
+            assert f"HF_TOKEN_PATH={configs.HF_TOKEN}" in environ
+            seen = "\n".join([*environ, *cmdline(node, pid), node.check_output(f"systemctl cat {unit}"),
+                              node.check_output(f"sudo journalctl -q -u {unit} -o cat --no-pager")])  # fmt: skip
+            assert token not in seen, f"{unit}: the Hugging Face token is visible"
+        leaked = node.run(f"sudo grep -rlF -- {shlex.quote(token)} /tmp /var/tmp /var/log /etc/systemd")
+        assert leaked.stdout.strip() == "", leaked.stdout

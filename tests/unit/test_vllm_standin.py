@@ -186,3 +186,27 @@ print(json.dumps([during, stats.render(), [vllm.show_hidden_metrics(v) for v in 
     assert families(after)["vllm:prefix_cache_queries_total"][labels] == 0
     buckets = families(after)["vllm:e2e_request_latency_seconds_bucket"]
     assert (buckets[labels + ',le="0.3"'], buckets[labels + ',le="0.5"'], buckets[labels + ',le="+Inf"']) == (0, 1, 1)
+
+
+def test_reads_the_hf_token_file_as_huggingface_hub(package: Path, tmp_path: Path) -> None:
+    token = tmp_path / "hf-token"
+    token.write_text("hf_secret\n")
+    script = "import vllm; print(vllm.read_hf_token())"
+    env = {**os.environ, "PYTHONPATH": str(package)}
+    read = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+                          env={**env, "HF_TOKEN_PATH": str(token)}, check=True)
+    assert read.stdout.strip() == "True" and "hf_secret" not in read.stdout + read.stderr
+    missing = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+                             env={**env, "HF_TOKEN_PATH": str(tmp_path / "none")}, check=True)
+    assert missing.stdout.strip() == "False"  # no file: no token, as huggingface_hub
+    unreadable = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+                                env={**env, "HF_TOKEN_PATH": str(tmp_path)}, check=False)  # a directory
+    assert unreadable.returncode != 0 and "hf_secret" not in unreadable.stderr
+
+
+def test_the_lab_makes_the_hf_token_secret_it_references() -> None:
+    from hearth.lab import keys
+
+    lab2 = Path(__file__).resolve().parents[2] / "inventory" / "lab2.yml"
+    made = keys.secret_files(lab2, Path("/var/lib/hearth-lab"))
+    assert Path("/var/lib/hearth-lab/secrets/den-hf-token") in made

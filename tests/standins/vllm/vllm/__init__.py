@@ -8,9 +8,11 @@ it refuses to start when the KV-cache check vLLM does at start-up fails (the
 planner's arithmetic, ``memory.json``); it becomes ready after
 VLLM_STANDIN_READY_S seconds (default 2; real vLLM takes minutes) and only then
 listens, like vLLM; it serves ``/health``, ``/version``, ``/v1/models``,
-``/v1/chat/completions`` (SSE streaming too) and ``/v1/completions`` with
-deterministic text. The stand-in's card has VLLM_STANDIN_GPU_MEMORY_GIB GiB
-(default 16). Standard library only: Debian 12's python3.11.
+``/v1/chat/completions`` (SSE streaming too), ``/v1/completions`` with
+deterministic text and ``/metrics`` (vllm/metrics.py); it reads the Hugging Face
+token file (``HF_TOKEN_PATH``) at start as huggingface_hub would. The stand-in's
+card has VLLM_STANDIN_GPU_MEMORY_GIB GiB (default 16). Standard library only:
+Debian 12's python3.11.
 """
 
 from __future__ import annotations
@@ -308,6 +310,7 @@ def serve(argv: list[str]) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
+    read_hf_token()
     served = (args.served_model_name or [args.model_tag])[0]
     ready_s = float(os.environ.get("VLLM_STANDIN_READY_S", "2"))
     time.sleep(max(0.0, ready_s))  # "loading the model": real vLLM listens only once the engine is up
@@ -323,6 +326,20 @@ def serve(argv: list[str]) -> int:
         print(f"INFO: vLLM stand-in serving {served} on http://{host}:{args.port}", file=sys.stderr)
     httpd.serve_forever()
     return 0
+
+
+def read_hf_token() -> bool:
+    """Read the Hugging Face token as huggingface_hub does when vLLM fetches the model's
+    config at start-up: ``HF_TOKEN_PATH``'s file, a missing file meaning no token, an
+    unreadable one (a sandbox or owner mistake) raising. The token is never printed."""
+    path = os.environ.get("HF_TOKEN_PATH")
+    if not path:
+        return False
+    try:
+        with open(path) as handle:
+            return bool(handle.read().strip())
+    except FileNotFoundError:
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
