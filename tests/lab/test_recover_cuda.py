@@ -66,6 +66,11 @@ def wait_healthy(lab: Any, inv: Inventory, name: str, deadline_s: float) -> None
         time.sleep(2)
 
 
+def journal_cursor(node: Any) -> str:
+    out = node.check_output("sudo journalctl -n 0 --show-cursor")
+    return out.strip().rsplit("-- cursor: ", 1)[-1]
+
+
 def gateway_cursor(lab: Any, inv: Inventory) -> str:
     assert inv.gateway is not None
     out = lab.host(inv.gateway.host).check_output("sudo journalctl -u hearth-gateway.service -n 0 --show-cursor")
@@ -83,19 +88,20 @@ def test_recovery_restarts_the_gpu_services_in_order_and_the_gateway_routes_agai
     budget = 120 + sum(vllm_configs.ready_timeout(s, conf) + 60 for s in vllm_configs.vllm_serves(inv, name))
     wait_healthy(lab, inv, name, 120)
     before = {s: main_pid(node, s) for s in services}
-    previous = show(node, UNIT, "InvocationID")["InvocationID"]
+    host_cursor = journal_cursor(node)  # the unit's run is what its journal says after this
     cursor = gateway_cursor(lab, inv)
     try:
         code, body = post_recover(lab, inv, name)
         assert (code, body.get("recovery"), body.get("unit")) == (202, "accepted", UNIT), body
         end = time.monotonic() + budget
-        while True:
-            state = show(node, UNIT, "InvocationID", "ActiveState", "Result", "ExecMainStatus")
-            if state["InvocationID"] not in ("", previous) and state["ActiveState"] in ("inactive", "failed"):
+        while True:  # systemd clears InvocationID once a oneshot is inactive: read its end from the journal
+            log = node.check_output(f"sudo journalctl -q -u {UNIT} --after-cursor {shlex.quote(host_cursor)} -o cat")
+            state = show(node, UNIT, "ActiveState", "Result", "ExecMainStatus")
+            ended = "Deactivated successfully" in log or "Failed with result" in log
+            if ended and state["ActiveState"] in ("inactive", "failed"):
                 break
-            assert time.monotonic() < end, f"{UNIT} did not finish within {budget}s: {state}"
+            assert time.monotonic() < end, f"{UNIT} did not finish within {budget}s: {state}\n{log}"
             time.sleep(2)
-        log = node.check_output(f"sudo journalctl -q _SYSTEMD_INVOCATION_ID={state['InvocationID']} -o cat")
         assert (state["Result"], state["ExecMainStatus"]) == ("success", "0"), log
         lines = [ln.removeprefix("hearth-recover-cuda: ") for ln in log.splitlines()]
         started = [ln.removeprefix("starting ") for ln in lines if ln.startswith("starting ")]
