@@ -43,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def scaled_inventory(data: dict[str, Any], size: int) -> dict[str, Any]:
     """A copy of ``data`` with k3s agents added (or hosts dropped) until it has ``size`` hosts."""
     out = copy.deepcopy(data)
-    hosts: dict[str, Any] = out["hosts"]
+    # machines only: a managed: false box (routed to, never deployed) is no lab machine
+    hosts: dict[str, Any] = {n: h for n, h in out["hosts"].items() if h.get("managed", True) is not False}
+    out["hosts"] = hosts
     if size < len(hosts):
         raise LabError(f"cannot scale {len(hosts)} hosts down to {size}")
     lan = ipaddress.IPv4Network(out["lan"]["cidr"])

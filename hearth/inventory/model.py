@@ -444,7 +444,8 @@ class Inventory(Strict):
         return [name for name, host in self.hosts.items() if role in host.roles]
 
     def linux_hosts(self) -> list[str]:
-        return [name for name, host in self.hosts.items() if host.os == "linux"]
+        """Linux hosts hearth manages (a managed: false box is routed to, never deployed)."""
+        return [name for name, host in self.hosts.items() if host.os == "linux" and host.managed]
 
     def windows_hosts(self) -> list[str]:
         return [name for name, host in self.hosts.items() if host.os == "windows"]

@@ -2,7 +2,8 @@
 
 The lab reads the same inventory format as a real lab. It needs, per Linux host,
 an IPv4 address on ``lan.cidr`` and a MAC address (the lab's NICs get exactly that
-MAC, so Wake-on-LAN packets can name them). Windows hosts are not built.
+MAC, so Wake-on-LAN packets can name them). Windows hosts and ``managed: false``
+hosts are not built.
 """
 
 from __future__ import annotations
@@ -96,8 +97,8 @@ def load_spec(path: str | Path) -> LabSpec:
     machines: list[MachineSpec] = []
     seen: dict[str, str] = {host_ip: "(this machine, the bridge)"}
     for name, host in (data.get("hosts") or {}).items():
-        if (host.get("os") or "linux") != "linux":
-            continue
+        if (host.get("os") or "linux") != "linux" or host.get("managed") is False:
+            continue  # managed: false: a box hearth never touches is no lab machine
         machines.append(_machine(where, cidr, name, host, seen))
     if not machines:
         raise LabError(f"{where}: no Linux hosts to build")

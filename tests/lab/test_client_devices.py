@@ -174,7 +174,7 @@ def test_laptop_reaches_nothing_else_even_with_wider_allowed_ips(laptop: Any) ->
     def others() -> list[str]:
         out = []
         for name, host in inv.hosts.items():
-            if host.os != "linux" or host.sleep.sleeps:
+            if host.os != "linux" or host.sleep.sleeps or not host.managed:
                 continue
             ports = {host.ssh_port or inv.ssh.port} | {p for proto, p, _ in firewall.service_ports(inv, name)
                                                        if proto == "tcp"}

@@ -43,7 +43,7 @@ def iface(lab: Any) -> str:
 
 def expected_peers(inv: Any, name: str) -> set[str]:
     """The hosts ``name`` peers with directly, by the inventory's topology."""
-    linux = [n for n, h in inv.hosts.items() if h.os == "linux"]
+    linux = inv.linux_hosts()  # the hosts hearth manages
     if inv.overlay.topology == "hub" and name != inv.overlay.hub:
         return {inv.overlay.hub}
     return {n for n in linux if n != name}

@@ -21,8 +21,12 @@ def test_example_checks_lm_studio_only() -> None:
     assert all(c.serve.engine != "vllm" for c in checks.values())
 
 
-def test_lab_shapes_lab2_checks_its_openai_server_lab_none() -> None:
-    assert upstreams.checks(load_inventory(REPO / "inventory" / "lab.yml")) == []
+def test_lab_checks_only_the_box_it_does_not_manage() -> None:
+    inv = load_inventory(REPO / "inventory" / "lab.yml")  # every other upstream is installed by hearth
+    assert [c.host for c in upstreams.checks(inv)] == [n for n, h in inv.hosts.items() if not h.managed] != []
+
+
+def test_lab2_checks_its_openai_server() -> None:
     (check,) = upstreams.checks(load_inventory(REPO / "inventory" / "lab2.yml"))
     assert (check.host, check.serve.engine, check.base_url) == ("den-pi", "openai", "http://10.78.0.5:8080")
 

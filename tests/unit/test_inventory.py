@@ -35,7 +35,8 @@ def test_example_inventory_loads_with_every_lab_part() -> None:
 
 def test_lab_inventory_loads() -> None:
     inv = load_inventory(REPO / "inventory" / "lab.yml")
-    assert set(inv.hosts) == {"lab-cp", "lab-vllm", "lab-ollama", "lab-agent"}
+    assert set(inv.hosts) == {"lab-cp", "lab-vllm", "lab-ollama", "lab-agent", "lab-nas"}
+    assert inv.linux_hosts() == ["lab-cp", "lab-vllm", "lab-ollama", "lab-agent"]  # lab-nas: managed: false
 
 
 def test_pyinfra_groups_per_role_and_strict_host_keys() -> None:
@@ -261,7 +262,7 @@ def test_failover_chains_that_loop_through_each_other_are_refused(write_inventor
 
 def test_a_host_pasted_twice_is_an_error_naming_both_lines(tmp_path: Path) -> None:
     text = (REPO / "inventory" / "lab.yml").read_text()
-    block = text[text.index("  lab-agent:"):text.index("routing:")]
+    block = text[text.index("  lab-agent:"):text.index("  lab-nas:")]
     pasted = text.replace(block, block + block.replace("192.168.77.13", "192.168.77.14")
                           .replace("10.77.0.13", "10.77.0.14"))
     path = tmp_path / "twice.yml"

@@ -228,3 +228,14 @@ def test_a_lan_openai_server_is_allowed_at_its_base_url(write_inventory: Callabl
     rules = _egress_chain(firewall.ruleset(inv, "k3master").render())
     assert 'ip daddr 192.168.1.78 tcp dport 8081 accept comment "upstream nas (LAN, managed: false)"' in rules
     assert not any("192.168.1.77" in r for r in rules)
+
+
+def test_the_lab_builds_no_machine_for_a_box_it_does_not_manage() -> None:
+    from hearth.lab.spec import load_spec
+
+    repo = Path(__file__).resolve().parents[2]
+    inv = load_inventory(repo / "inventory" / "lab.yml")
+    lan_boxes = [n for n in inv.hosts if unmanaged.lan_only(inv, n)]
+    assert lan_boxes and all(inv.hosts[n].overlay_ip is None for n in lan_boxes)  # tests/lab/test_unmanaged_lan.py
+    machines = [m.name for m in load_spec(repo / "inventory" / "lab.yml").machines]
+    assert machines == inv.linux_hosts() and not set(lan_boxes) & set(machines)
