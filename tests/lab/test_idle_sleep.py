@@ -10,7 +10,6 @@ its idle time. Every host, port and time comes from the inventory under test.
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import yaml
 from hearth.configs import sleep as configs
 from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory
+from tests.lab import journal
 from tests.lab.admin_api import keep_warm
 from tests.lab.test_gateway import client_key, deployed_serves, request
 from tests.lab.test_gateway_reload import deploy_gateway_host as deploy_one_host
@@ -29,9 +29,9 @@ from tests.lab.waiting import wait_for
 pytestmark = pytest.mark.lab
 
 
-def _journal(node: Any, since: str) -> list[str]:
-    out = node.check_output(f"sudo journalctl -t hearth-idle -o cat --no-pager --since {shlex.quote(since)}")
-    return out.splitlines()
+def _decisions(node: Any, mark: str) -> list[str]:
+    """hearth-idle's decisions logged after ``mark`` (never an earlier check's)."""
+    return journal.after(node, mark, idents=["hearth-idle"])
 
 
 def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab: Any, tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
     data["hosts"][sleeper]["sleep"]["idle_minutes"] = minutes
     short = tmp_path / "short-idle.yml"
     short.write_text(yaml.safe_dump(data, sort_keys=False))
-    since = node.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    before_deploy = journal.cursor(node)
     try:
         deploy_one_host(short, sleeper)
         deployed = time.monotonic()
@@ -88,7 +88,7 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
             assert log.read_text().count(packet) - before == 1
         with node.sudo():
             assert json.loads(node.file(configs.CONFIG).content_string)["idle_minutes"] == minutes
-        said = _journal(node, since)  # persistent journal: the decision before the sleep is kept
+        said = _decisions(node, before_deploy)  # persistent journal: the decision before the sleep is kept
         assert any(line.startswith("suspending: idle ") for line in said), said[-20:]
         print(f"idle-sleep: request to the self-suspended {sleeper} through the gateway -> answer in "
               f"{answered:.1f}s (including the client's SSH round trip); journal: "
@@ -96,26 +96,26 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
 
         # 2b. a request answered between two checks restarts the idle clock although it leaves no
         #     model loaded (KEEP_ALIVE=0): hearth-idle reads it from Ollama's request log
-        mark = _idle_cursor(node)
+        mark = journal.cursor(node)
         wait_for("a hearth-idle check after the answer (it knows where the journal ends)",
-                 lambda: _checks_after(node, mark), 2 * tick_s + 30, 2.0)
-        mark = _idle_cursor(node)
+                 lambda: _decisions(node, mark), 2 * tick_s + 30, 2.0)
+        mark = journal.cursor(node)
         status, _, payload = request(client, inv, "/v1/chat/completions", client_key(inv), body)
         assert status == 200, payload
         said = wait_for("hearth-idle counts the request answered since its last check",
-                        lambda: [line for line in _checks_after(node, mark) if "ollama answered" in line],
+                        lambda: [line for line in _decisions(node, mark) if "ollama answered" in line],
                         2 * tick_s + 30, 2.0)
         print(f"idle-sleep: answered between two checks -> {said[0]}")
 
         # 3. a keep-warm window holds it up past its idle time; the journal says why
-        warm_since = node.check_output("date '+%Y-%m-%d %H:%M:%S'")
+        warm_since = journal.cursor(node)
         result = keep_warm(gateway, inv, upstream, 10)
         assert result["awake"], result
         held_until = time.monotonic() + idle_s + 2 * tick_s
         while time.monotonic() < held_until:
             assert lab_machine.power_state(machine) == "on", "slept during a keep-warm window"
             time.sleep(2)
-        said = _journal(node, warm_since)
+        said = _decisions(node, warm_since)
         assert any(line.startswith("awake: ") and "model loaded" in line for line in said), said[-20:]
         assert not any(line.startswith("suspending") for line in said), said
     finally:
@@ -130,19 +130,6 @@ def test_idle_sleeper_suspends_itself_a_request_wakes_it_keep_warm_holds_it(lab:
             gateway.run(f"curl -sS -m 30 http://{address}/api/generate "
                         f"-d '{json.dumps({'model': serve.model, 'keep_alive': 0})}'")
             node.run(f"sudo rm -f {configs.STATE}")  # the idle clock starts again
-
-
-def _idle_cursor(node: Any) -> str:
-    """The cursor of hearth-idle's last decision. (journalctl -t X --after-cursor C returns nothing
-    on Debian 12's systemd 252 when C is an entry that does not match X: take it from X's own.)"""
-    out = node.check_output("sudo journalctl -q -t hearth-idle -n 1 --show-cursor -o cat --no-pager")
-    return next(line.removeprefix("-- cursor: ") for line in out.splitlines() if line.startswith("-- cursor: "))
-
-
-def _checks_after(node: Any, cursor: str) -> list[str]:
-    """hearth-idle's decisions logged after ``cursor`` (never an earlier check's)."""
-    out = node.check_output(f"sudo journalctl -q -t hearth-idle --after-cursor {shlex.quote(cursor)} -o cat --no-pager")
-    return out.splitlines()
 
 
 def serve_address(inv: Any, name: str) -> str:

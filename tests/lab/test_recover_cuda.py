@@ -24,6 +24,7 @@ from hearth.configs import vllm as vllm_configs
 from hearth.deploy_data import group_defaults
 from hearth.gateway.from_inventory import admin_token_path, upstream_name
 from hearth.inventory import Inventory, load_inventory
+from tests.lab import journal
 from tests.lab.test_vllm import _admin_upstreams, main_pid, show
 
 pytestmark = pytest.mark.lab
@@ -66,17 +67,6 @@ def wait_healthy(lab: Any, inv: Inventory, name: str, deadline_s: float) -> None
         time.sleep(2)
 
 
-def journal_cursor(node: Any) -> str:
-    out = node.check_output("sudo journalctl -n 0 --show-cursor")
-    return out.strip().rsplit("-- cursor: ", 1)[-1]
-
-
-def gateway_cursor(lab: Any, inv: Inventory) -> str:
-    assert inv.gateway is not None
-    out = lab.host(inv.gateway.host).check_output("sudo journalctl -u hearth-gateway.service -n 0 --show-cursor")
-    return out.strip().rsplit("-- cursor: ", 1)[-1]
-
-
 def test_recovery_restarts_the_gpu_services_in_order_and_the_gateway_routes_again(lab: Any, inv: Inventory) -> None:
     hosts = [n for n in inv.linux_hosts() if configs.triggerable(inv, n) and not inv.hosts[n].sleep.sleeps]
     if not hosts:
@@ -88,14 +78,16 @@ def test_recovery_restarts_the_gpu_services_in_order_and_the_gateway_routes_agai
     budget = 120 + sum(vllm_configs.ready_timeout(s, conf) + 60 for s in vllm_configs.vllm_serves(inv, name))
     wait_healthy(lab, inv, name, 120)
     before = {s: main_pid(node, s) for s in services}
-    host_cursor = journal_cursor(node)  # the unit's run is what its journal says after this
-    cursor = gateway_cursor(lab, inv)
+    assert inv.gateway is not None
+    gateway = lab.host(inv.gateway.host)
+    host_cursor = journal.cursor(node)  # the unit's run is what its journal says after this
+    cursor = journal.cursor(gateway)
     try:
         code, body = post_recover(lab, inv, name)
         assert (code, body.get("recovery"), body.get("unit")) == (202, "accepted", UNIT), body
         end = time.monotonic() + budget
         while True:  # systemd clears InvocationID once a oneshot is inactive: read its end from the journal
-            log = node.check_output(f"sudo journalctl -q -u {UNIT} --after-cursor {shlex.quote(host_cursor)} -o cat")
+            log = "\n".join(journal.after(node, host_cursor, units=[UNIT]))
             state = show(node, UNIT, "ActiveState", "Result", "ExecMainStatus")
             ended = "Deactivated successfully" in log or "Failed with result" in log
             if ended and state["ActiveState"] in ("inactive", "failed"):
@@ -110,8 +102,7 @@ def test_recovery_restarts_the_gpu_services_in_order_and_the_gateway_routes_agai
         for service in services:
             assert show(node, service, "ActiveState")["ActiveState"] == "active", service
             assert main_pid(node, service) not in (0, before[service]), f"{service} was not restarted"
-        gw_log = lab.host(inv.gateway.host).check_output(  # type: ignore[union-attr]
-            f"sudo journalctl -q -u hearth-gateway.service --after-cursor {shlex.quote(cursor)} -o cat")
+        gw_log = "\n".join(journal.after(gateway, cursor, units=["hearth-gateway.service"]))
         events = [json.loads(ln.split("recover-cuda ", 1)[1]) for ln in gw_log.splitlines() if "recover-cuda {" in ln]
         assert [(e["host"], e["result"]) for e in events] == [(name, "accepted")], gw_log
     finally:
