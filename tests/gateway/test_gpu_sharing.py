@@ -97,7 +97,9 @@ async def test_a_card_shared_by_vllm_and_ollama(tmp_path: Path) -> None:
     token = tmp_path / "admin-token"
     token.write_text("admin-secret")
     token.chmod(0o600)
-    with ollama_standin(tmp_path / "models", (SMALL, CODE), OLLAMA_MAX_LOADED_MODELS="1",
+    # A 5m server keep-alive: the swapped-in model stays loaded for the checks below (with
+    # KEEP_ALIVE=0 it is unloaded as it answers, and only a probe taken mid-answer saw it).
+    with ollama_standin(tmp_path / "models", (SMALL, CODE), keep_alive="5m", OLLAMA_MAX_LOADED_MODELS="1",
                         OLLAMA_STANDIN_ANSWER_S="1.5", OLLAMA_STANDIN_LOAD_S="0.3") as ollama, \
             vllm_process(tmp_path, eyes) as vllm:
         data = cfg.model_dump(mode="json")
