@@ -184,7 +184,9 @@ def forward(inv: Inventory, name: str) -> dict[str, Any]:
             "triggers": tuple(remote_triggers(inv, name)), "trigger_port": recover_cuda.PORT}
 
 
-def ruleset(inv: Inventory, name: str) -> ConfigFile:
+def ruleset(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -> ConfigFile:
+    """The host's nftables file. ``facts["lan_ipv6"]``: the global IPv6 prefixes on its
+    LAN interface (closed to the gateway; none when not given, e.g. ``hearth render``)."""
     allows = rules(inv, name)
     context: dict[str, Any] = {
         "host": name,
@@ -193,7 +195,8 @@ def ruleset(inv: Inventory, name: str) -> ConfigFile:
         "rules": allows,
         "ping_from": tuple(dict.fromkeys([str(inv.lan.cidr), str(inv.overlay.cidr)])),
         "forward": forward(inv, name),
-        "output": firewall_egress.chain(inv, name),  # the gateway host: the gateway's own egress
+        # the gateway host: the gateway's own egress
+        "output": firewall_egress.chain(inv, name, (facts or {}).get("lan_ipv6", ())),
     }
     # The live table carries this stamp (a hash of the file's text without it): the
     # deploy re-applies when the kernel's copy differs, also after a template change.
@@ -212,4 +215,4 @@ def unit() -> ConfigFile:
 def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -> list[ConfigFile]:
     if inv.hosts[name].os != "linux" or not inv.hosts[name].managed:
         return []
-    return [ruleset(inv, name), unit()]
+    return [ruleset(inv, name, facts), unit()]

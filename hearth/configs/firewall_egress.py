@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,16 +77,32 @@ def egress(inv: Inventory, name: str) -> list[Egress]:
     return list({(e.proto, e.address, e.port): e for e in out}.values())
 
 
-def chain(inv: Inventory, name: str) -> dict[str, Any] | None:
+def chain(inv: Inventory, name: str, lan_ipv6: Sequence[str] = ()) -> dict[str, Any] | None:
     """The template's output chain on the gateway host (None elsewhere): the gateway's
-    user, its allowed destinations, and the networks closed to it otherwise."""
+    user, its allowed destinations, and the networks closed to it otherwise.
+
+    ``lan_ipv6``: the global IPv6 prefixes the host has on its LAN interface (the
+    ``IpAddresses`` fact at deploy time; the inventory does not know them).
+    """
     if inv.gateway is None or inv.gateway.host != name:
         return None
     from hearth.configs.gateway import USER
 
     v4 = [str(inv.lan.cidr), str(inv.overlay.cidr), *(str(n) for n in inv.lan.admin_networks if n.version == 4)]
     # IPv6 the LAN surely has: link-local and unique-local (fc00::/7, never a cloud
-    # provider's); a global prefix the ISP delegates is not in the inventory
+    # provider's); and the global prefix the ISP delegates, as the host sees it
     v6 = [str(n) for n in inv.lan.admin_networks if n.version == 6] + ["fe80::/10", "fc00::/7"]
     return {"user": USER, "allow": egress(inv, name), "dns": DNS,
-            "closed4": tuple(dict.fromkeys(v4)), "closed6": tuple(dict.fromkeys(v6))}
+            "closed4": tuple(dict.fromkeys(v4)), "closed6": disjoint([*v6, *lan_ipv6])}
+
+
+def disjoint(networks: Sequence[str]) -> tuple[str, ...]:
+    """``networks`` without those inside another one (nft refuses overlapping
+    intervals in one set), in their first order.
+
+    Example:
+        disjoint(["fc00::/7", "fd00:1::/64", "2001:db8::/64"])  # ("fc00::/7", "2001:db8::/64")
+    """
+    nets = [ipaddress.ip_network(n) for n in dict.fromkeys(networks)]
+    return tuple(str(n) for i, n in enumerate(nets)
+                 if not any(n != m and n.version == m.version and n.subnet_of(m) for m in nets[:i] + nets[i + 1:]))

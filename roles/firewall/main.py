@@ -18,6 +18,7 @@ from pyinfra.operations import files, server, systemd
 
 from hearth.configs import firewall as configs
 from hearth.configs import gateway
+from hearth.facts.network import IpAddresses, lan_ipv6_prefixes
 from hearth.facts.nftables import BootFileIsHearths
 from hearth.facts.system import SshClientAddress
 from hearth.inventory import load_cached
@@ -32,7 +33,10 @@ LEGACY_NOTE = ("# hearth's firewall moved to /etc/hearth/nftables.conf, loaded b
 def apply_firewall() -> None:
     inv = load_cached(host.data.hearth_inventory)
     name = host.data.hearth_host
-    rules, unit = configs.host_files(inv, name)
+    facts: dict[str, list[str]] = {}
+    if inv.gateway is not None and inv.gateway.host == name:  # the gateway's egress closes the LAN's IPv6
+        facts["lan_ipv6"] = lan_ipv6_prefixes(host.get_fact(IpAddresses), str(inv.hosts[name].address))
+    rules, unit = configs.host_files(inv, name, facts)
 
     nftables.no_other_firewall(name="No ufw or firewalld in charge (hearth would fight them)")
     client = host.get_fact(SshClientAddress, _sudo=False)
