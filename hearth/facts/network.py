@@ -35,7 +35,7 @@ class IpAddresses(FactBase[list[dict[str, Any]]]):
         return [link for link in links if isinstance(link, dict)] if isinstance(links, list) else []
 
 
-def lan_ipv6_prefixes(links: list[dict[str, Any]], address: str) -> list[str]:
+def lan_ipv6_prefixes(links: list[dict[str, Any]] | None, address: str) -> list[str]:
     """The global IPv6 prefixes on the interface that holds the LAN address ``address``.
 
     A router may give the LAN a global prefix from the ISP beside its IPv4 network;
@@ -49,7 +49,7 @@ def lan_ipv6_prefixes(links: list[dict[str, Any]], address: str) -> list[str]:
             "192.168.1.40")  # ["2001:db8:40:1::/64"]
     """
     out: list[str] = []
-    for link in links:
+    for link in links or []:  # None: the fact was not gathered (a dry plan)
         infos = [a for a in link.get("addr_info") or [] if isinstance(a, dict)]
         if not any(a.get("family") == "inet" and a.get("local") == address for a in infos):
             continue
