@@ -48,3 +48,17 @@ def test_the_banners_curl_command_works_as_printed(lab: Any, local_inventory: An
     assert run.returncode == 0, run.stderr
     ids = {m["id"] for m in json.loads(run.stdout)["data"]}
     assert {serve.name for _, _, serve in deployed_serves(local_inventory)} <= ids
+
+
+def test_the_banner_names_the_deployed_upstreams_usable(lab: Any, local_inventory: Any) -> None:
+    """`make lab` ends by saying which upstreams the gateway reports usable (issue 11 item 6)."""
+    lines = gateway_check.banner(lab.inventory).splitlines()
+    usable_line = next((ln for ln in lines if ln.startswith("upstreams usable: ")), None)
+    assert usable_line is not None, lines
+    usable = set(usable_line.removeprefix("upstreams usable: ").split(", "))
+    waiting = next((ln for ln in lines if ln.startswith("not usable now: ")), "")
+    for host, upstream, _serve in deployed_serves(local_inventory):
+        if local_inventory.hosts[host].sleep.sleeps:  # usable while awake, named as not usable while asleep
+            assert upstream in usable or upstream in waiting, (upstream, lines)
+        else:
+            assert upstream in usable, (upstream, lines)
