@@ -29,13 +29,16 @@ def test_default_and_set_bound_reach_the_gateway_policy(write_inventory: Callabl
     assert cfg.upstreams[SLEEPER].sleep.max_waiters == 12
 
 
-@pytest.mark.parametrize("bad", [0, -3, 5000, "many"])
-def test_a_bad_bound_names_file_line_and_path(write_inventory: Callable[..., Path], bad: object) -> None:
+@pytest.mark.parametrize(("key", "bad"), [
+    *(("max_held_requests", b) for b in (0, -3, 5000, "many")),
+    *(("connect_s", b) for b in (0, -1, 61, "soon")),  # the sleeper's connect timeout (0-60 s)
+])
+def test_a_bad_bound_names_file_line_and_path(write_inventory: Callable[..., Path], key: str, bad: object) -> None:
     def change(data: dict[str, Any]) -> None:
-        data["hosts"][SLEEPER]["sleep"]["max_held_requests"] = bad
+        data["hosts"][SLEEPER]["sleep"][key] = bad
 
     path = write_inventory(change)
     with pytest.raises(InventoryError) as caught:
         load_inventory(path)
-    assert any(line.startswith(f"{path}:") and f"hosts.{SLEEPER}.sleep.max_held_requests" in line
+    assert any(line.startswith(f"{path}:") and f"hosts.{SLEEPER}.sleep.{key}" in line
                for line in caught.value.lines), caught.value.lines
