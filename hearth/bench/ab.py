@@ -53,12 +53,8 @@ async def run(concurrency: int, rounds: int, versions: list[tuple[str, str]]
               ) -> dict[str, Any]:
     """Start everything, measure, stop; the figures per path."""
     wd = Path(tempfile.mkdtemp(prefix="hearth-bench-ab-"))
-    lg, px = gp.cpu_layout()
-    if lg is not None:
-        os.sched_setaffinity(0, {lg})
-    mock = await gp.start_python("mock", "hearth.bench.mock_upstream",
-                                 ["--latency-ms", "1", "--chunks", "8",
-                                  "--chunk-interval-ms", "2"], wd, lg, "/v1/models")
+    lg, px = gp.pin_loadgen()
+    mock = await gp.start_mock(wd, lg)
     procs: dict[str, gp.Proc] = {}
     try:
         procs["bare"] = await gp.start_python(

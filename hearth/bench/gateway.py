@@ -183,14 +183,9 @@ class Bench:
     async def start(self) -> None:
         """Start the mock and every proxy, pinned."""
         o = self.o
-        lg_cpu, px_cpu = gp.cpu_layout()
-        if lg_cpu is not None:
-            os.sched_setaffinity(0, {lg_cpu})
+        lg_cpu, px_cpu = gp.pin_loadgen()
         self.meta["cpu_loadgen_and_mock"], self.meta["cpu_proxy"] = lg_cpu, px_cpu
-        self.mock = await gp.start_python(
-            "mock", "hearth.bench.mock_upstream",
-            ["--latency-ms", str(o.latency_ms), "--chunks", str(o.chunks),
-             "--chunk-interval-ms", str(o.chunk_interval_ms)], self.workdir, lg_cpu, "/v1/models")
+        self.mock = await gp.start_mock(self.workdir, lg_cpu, o.latency_ms, o.chunks, o.chunk_interval_ms)
         self.urls["direct"] = self.mock.url
         mock_url = self.mock.url
         self.procs["bare"] = await gp.start_python(

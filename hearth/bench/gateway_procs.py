@@ -135,6 +135,22 @@ async def start_python(name: str, module: str, args: list[str], workdir: Path,
     return proc
 
 
+def pin_loadgen() -> tuple[int | None, int | None]:
+    """:func:`cpu_layout`, with this process (the load generator) pinned to the first CPU."""
+    lg, px = cpu_layout()
+    if lg is not None:
+        os.sched_setaffinity(0, {lg})
+    return lg, px
+
+
+async def start_mock(workdir: Path, cpu: int | None, latency_ms: float = 1, chunks: int = 8,
+                     chunk_interval_ms: float = 2) -> Proc:
+    """The mock upstream (``hearth.bench.mock_upstream``) on ``cpu``, ready on /v1/models."""
+    return await start_python("mock", "hearth.bench.mock_upstream",
+                              ["--latency-ms", str(latency_ms), "--chunks", str(chunks),
+                               "--chunk-interval-ms", str(chunk_interval_ms)], workdir, cpu, "/v1/models")
+
+
 async def start_hearth(mock_url: str, workdir: Path, cpu: int | None, name: str = "hearth",
                        event_loop: str = "auto") -> Proc:
     """Start ``hearth gateway serve`` with a generated one-upstream policy."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import os
 import shutil
 import signal
 import subprocess
@@ -56,12 +55,8 @@ def categorise(raw: Path) -> list[tuple[str, float]]:
 
 async def _run(concurrency: int, seconds: float, out: Path, rate: int) -> None:
     wd = Path(tempfile.mkdtemp(prefix="hearth-streamprof-"))
-    lg, px = gp.cpu_layout()
-    if lg is not None:
-        os.sched_setaffinity(0, {lg})
-    mock = await gp.start_python("mock", "hearth.bench.mock_upstream",
-                                 ["--latency-ms", "1", "--chunks", "8",
-                                  "--chunk-interval-ms", "2"], wd, lg, "/v1/models")
+    lg, px = gp.pin_loadgen()
+    mock = await gp.start_mock(wd, lg)
     hearth = await gp.start_hearth(mock.url, wd, px)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     prof: subprocess.Popen[bytes] | None = None
