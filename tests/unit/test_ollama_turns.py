@@ -19,27 +19,11 @@ from hearth.inventory.model import Gpu
 from hearth.plan import gpu_plans, plan_text
 from hearth.planner.ollama_server import MODELS_PER_GPU, max_loaded_models
 from hearth.planner.vram import GpuPlan, ModelPlan, plan_host
+from tests.unit import seed001
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Seed 001's box as its write-up runs it: a 12 GB RTX 5070, qwen3.5:9b kept warm as the
-# default, deepseek-coder:6.7b loaded on demand, OLLAMA_MAX_LOADED_MODELS=1.
-SEED_001 = """
-name: seed001
-lan: {cidr: 10.1.0.0/24}
-overlay: {cidr: 10.99.0.0/24}
-hosts:
-  gpu-1:
-    address: 10.1.0.41
-    overlay_ip: 10.99.0.41
-    gpus: [{model: RTX 5070, vram_gb: 12, reserved_gb: 0.5}]
-    serves:
-      - {name: "qwen3.5:9b", engine: ollama, model: "qwen3.5:9b", context: 8192, keep_alive: "-1",
-         max_loaded_models: 1, routes: [local]}
-      - {name: "deepseek-coder:6.7b", engine: ollama, model: "deepseek-coder:6.7b", context: 8192,
-         keep_alive: 5m, max_loaded_models: 1, routes: [local-code]}
-routing: {default_route: local}
-"""
+SEED_001 = seed001.box()
 
 THIRD = """      - {name: "qwen2.5-coder:1.5b", engine: ollama, model: "qwen2.5-coder:1.5b", context: 8192,
          keep_alive: 5m, max_loaded_models: 1, routes: [local-small]}

@@ -9,6 +9,7 @@ import pytest
 from hearth.inventory.model import ArchSpec, Gpu, Host, Serve
 from hearth.planner.catalogue import CATALOGUE, find_arch
 from hearth.planner.vram import kv_cache_gb, plan_host, plan_serve
+from tests.unit import seed001
 
 RTX_3060 = Gpu(model="RTX 3060", vram_gb=12, reserved_gb=1.0)
 GPU_24 = Gpu(model="24 GB card", vram_gb=24)
@@ -126,24 +127,6 @@ def test_llama_3_2_3b_q4_k_m_weights_match_llama_cpps_loader() -> None:
     assert within(weights_gb(found[1], "q4_k_m"), 1.87), weights_gb(found[1], "q4_k_m")
 
 
-SEED_001_BOX = """
-name: seed001
-lan: {cidr: 10.1.0.0/24}
-overlay: {cidr: 10.99.0.0/24}
-hosts:
-  gpu-1:
-    address: 10.1.0.41
-    overlay_ip: 10.99.0.41
-    gpus: [{model: RTX 5070, vram_gb: 12, reserved_gb: 0.5}]
-    serves:
-      - {name: "qwen3.5:9b", engine: ollama, model: "qwen3.5:9b", context: 8192, keep_alive: 24h,
-         max_loaded_models: 1, routes: [local]}
-      - {name: "deepseek-coder:6.7b", engine: ollama, model: "deepseek-coder:6.7b", context: CTX,
-         keep_alive: 24h, max_loaded_models: 1, routes: [local-code]}
-routing: {default_route: local}
-"""
-
-
 def _write(tmp_path: Any, text: str) -> Any:
     path = tmp_path / "inv.yml"
     path.write_text(text)
@@ -154,7 +137,7 @@ def test_seed_001_models_take_turns_on_one_12_gb_card(tmp_path: Any) -> None:
     from hearth.inventory import load_inventory
     from hearth.plan import plan_text
 
-    inv = load_inventory(_write(tmp_path, SEED_001_BOX.replace("CTX", "8192")))
+    inv = load_inventory(_write(tmp_path, seed001.box(8192)))
     (plan,), problems = plan_host("gpu-1", inv.hosts["gpu-1"], {})
     assert not problems and plan.takes_turns() and plan.fits
     sizes = sorted(m.resident_gb for m in plan.models)
@@ -166,7 +149,7 @@ def test_seed_001_models_take_turns_on_one_12_gb_card(tmp_path: Any) -> None:
 def test_without_the_cap_the_same_models_are_refused(tmp_path: Any) -> None:
     from hearth.inventory import InventoryError, load_inventory
 
-    text = SEED_001_BOX.replace("CTX", "8192").replace("max_loaded_models: 1, ", "").replace(
+    text = seed001.box(8192).replace("max_loaded_models: 1, ", "").replace(
         "max_loaded_models: 1", "")
     with pytest.raises(InventoryError) as caught:
         load_inventory(_write(tmp_path, text))
@@ -177,7 +160,7 @@ def test_each_model_must_still_fit_alone(tmp_path: Any) -> None:
     from hearth.inventory import InventoryError, load_inventory
 
     with pytest.raises(InventoryError) as caught:
-        load_inventory(_write(tmp_path, SEED_001_BOX.replace("CTX", "16384")))
+        load_inventory(_write(tmp_path, seed001.box(16384)))
     text = "\n".join(caught.value.lines)
     assert "deepseek-coder:6.7b does not fit RTX 5070 even loaded alone: 12.0 GiB of 11.5 usable" in text
 
@@ -186,7 +169,7 @@ def test_plan_and_deploy_agree_on_each_ollama_models_context(tmp_path: Any) -> N
     from hearth.configs import ollama as configs
     from hearth.inventory import load_inventory
 
-    text = SEED_001_BOX.replace("CTX", "4096").replace("max_loaded_models: 1", "max_loaded_models: 2")
+    text = seed001.box(4096).replace("max_loaded_models: 1", "max_loaded_models: 2")
     inv = load_inventory(_write(tmp_path, text.replace("vram_gb: 12", "vram_gb: 24")))
     served = int(configs.environment(inv, "gpu-1")["OLLAMA_CONTEXT_LENGTH"])
     (plan,), _ = plan_host("gpu-1", inv.hosts["gpu-1"], {})
@@ -200,7 +183,7 @@ def test_plan_and_deploy_agree_on_each_ollama_models_parallel_sequences(tmp_path
     from hearth.configs import ollama as configs
     from hearth.inventory import load_inventory
 
-    text = SEED_001_BOX.replace("CTX", "4096").replace("max_loaded_models: 1", "max_loaded_models: 2")
+    text = seed001.box(4096).replace("max_loaded_models: 1", "max_loaded_models: 2")
     text = text.replace("routes: [local]}", "routes: [local], slots: 2}")
     inv = load_inventory(_write(tmp_path, text.replace("vram_gb: 12", "vram_gb: 24")))
     assert sorted(s.slots for s in inv.hosts["gpu-1"].serves) == [1, 2]
