@@ -104,6 +104,19 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
                 lifecycle.down()
 
 
+@pytest.fixture(scope="module")
+def inv(lab: Lab) -> Any:
+    """The inventory under test, for the modules about the gateway: they are skipped, with
+    the reason, when it has none. A module that needs another view defines its own ``inv``."""
+    from hearth.deploy_data import group_defaults
+    from hearth.inventory import load_inventory
+
+    inventory = load_inventory(lab.inventory, group_defaults())
+    if inventory.gateway is None:
+        pytest.skip("no gateway in this inventory")
+    return inventory
+
+
 @pytest.fixture
 def host(lab: Lab, machine: str) -> Any:
     """The testinfra host of the parametrized ``machine``."""

@@ -16,23 +16,13 @@ from typing import Any
 import pytest
 
 from hearth.configs import ollama as configs
-from hearth.deploy_data import group_defaults
 from hearth.gateway.from_inventory import upstream_name
-from hearth.inventory import load_inventory
 from hearth.planner.ollama_server import max_loaded_models
 
 from .ollama_loaded import for_good, loaded, put_back, row
 from .test_gateway import client_key, request
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def inv(lab: Any) -> Any:
-    inventory = load_inventory(lab.inventory, group_defaults())
-    if inventory.gateway is None:
-        pytest.skip("no gateway in this inventory")
-    return inventory
 
 
 def warm_models(inv: Any) -> list[tuple[str, Any]]:

@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 
 from hearth.configs import gateway as configs
-from hearth.deploy_data import group_defaults
 from hearth.gateway.from_inventory import admin_token_path, upstream_name
-from hearth.inventory import load_inventory, resolve_secret
+from hearth.inventory import resolve_secret
 
 from .admin_api import upstream_state
 
@@ -27,14 +26,6 @@ pytestmark = pytest.mark.lab
 
 # Engines a hearth role installs and runs on a Linux host: requests to them must be answered.
 DEPLOYED_ENGINES = {"ollama", "vllm"}
-
-
-@pytest.fixture(scope="module")
-def inv(lab: Any) -> Any:
-    inventory = load_inventory(lab.inventory, group_defaults())
-    if inventory.gateway is None:
-        pytest.skip("no gateway in this inventory")
-    return inventory
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,7 @@ from typing import Any
 import pytest
 
 from hearth.configs import ollama as ollama_configs
-from hearth.deploy_data import group_defaults
 from hearth.gateway.from_inventory import upstream_name
-from hearth.inventory import load_inventory
 
 from .admin_api import admin, keep_warm
 from .test_gateway import client_key, request
@@ -26,14 +24,6 @@ from .test_gateway import client_key, request
 pytestmark = pytest.mark.lab
 
 WINDOW_MINUTES = 1.0
-
-
-@pytest.fixture(scope="module")
-def inv(lab: Any) -> Any:
-    inventory = load_inventory(lab.inventory, group_defaults())
-    if inventory.gateway is None:
-        pytest.skip("no gateway in this inventory")
-    return inventory
 
 
 @pytest.fixture(scope="module")
