@@ -93,12 +93,25 @@ class Proc:
                 self.popen.wait(5)
 
 
+def hearth_root() -> str:
+    """The directory holding the ``hearth`` package this process runs."""
+    return str(Path(__file__).resolve().parents[2])
+
+
 def spawn(name: str, argv: list[str], workdir: Path, cpu: int | None,
           env: dict[str, str | None] | None = None) -> subprocess.Popen[bytes]:
     """Start ``argv`` pinned to ``cpu``, output to ``workdir/<name>.log``
-    (``env`` values of None remove the variable)."""
+    (``env`` values of None remove the variable).
+
+    The child imports this process's ``hearth`` (:func:`hearth_root` is appended to
+    ``PYTHONPATH``), not whichever checkout the virtualenv's editable install points
+    at: a worktree sharing another checkout's venv would otherwise bench that
+    checkout's gateway. Entries already on ``PYTHONPATH`` stay first (the A/B bench
+    puts each version's directory there).
+    """
     log = (workdir / f"{name}.log").open("wb")
     full = {**os.environ, **(env or {})}
+    full["PYTHONPATH"] = os.pathsep.join(p for p in (full.get("PYTHONPATH"), hearth_root()) if p)
     environ = {k: v for k, v in full.items() if v is not None}
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env=environ, cwd=workdir,
