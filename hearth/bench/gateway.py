@@ -127,7 +127,10 @@ class Options:
     chunk_interval_ms: float = 2.0
     rounds: int = 1500
     warmup: int = 200
-    stream_rounds: dict[int, int] = field(default_factory=lambda: {1: 100, 16: 10, 64: 4})
+    # rounds per concurrency: a round's streams share one queue, so a p50 rests on about
+    # as many independent samples as there are rounds (10 and 4 could not tell hearth
+    # from the relay at c=16/c=64: docs/benchmarks.md, issue 17 third pass)
+    stream_rounds: dict[int, int] = field(default_factory=lambda: {1: 100, 16: 60, 64: 20})
     rates: list[float] = field(default_factory=lambda: [10, 20, 35, 50, 75, 100, 150, 200,
                                                         300, 400, 550, 700, 1000, 1400, 2000,
                                                         2800, 4000])
@@ -257,6 +260,14 @@ class Bench:
             got: dict[str, int] = dict.fromkeys(self.paths, 0)
             lost: dict[str, int] = dict.fromkeys(self.paths, 0)
             order = list(self.paths)
+            for p in order:  # one round untimed (its chunks still counted): it opens the
+                # connections this concurrency needs, which no later round pays for
+                warm = await asyncio.gather(*(stream_once(
+                    s, self.urls[p] + "/v1/chat/completions", body) for _ in range(c)),
+                    return_exceptions=True)
+                lost[p] += sum(self.o.chunks if isinstance(x, BaseException) or x.status != 200
+                               else max(0, self.o.chunks - x.chunks) + (0 if x.done else 1)
+                               for x in warm)
             cpu0 = {p: self.procs[p].cpu_s() for p in self.procs}
             for _ in range(self.o.stream_rounds[c]):
                 rng.shuffle(order)
