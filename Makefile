@@ -15,11 +15,11 @@ bootstrap:
 lab: bootstrap
 	$(SUDO) $(BIN)/hearth lab deploy inventory/lab.yml
 
-# Everything on the default lab (inventory/lab.yml), then the lab cycle again on the second
-# shape (inventory/lab2.yml), so no check can lean on one inventory.
+# The tests that need no lab, then the lab cycle on both shapes at once (inventory/lab.yml in
+# the default lab, inventory/lab2.yml in a second lab beside it), so no check can lean on one
+# inventory: scripts/test.
 test: bootstrap lint
-	$(SUDO) $(BIN)/pytest
-	$(SUDO) $(BIN)/pytest tests/lab --hearth-inventory inventory/lab2.yml --hearth-lab
+	$(SUDO) scripts/test
 
 lint: bootstrap
 	$(BIN)/ruff check .

@@ -7,9 +7,12 @@ cache always works (the cache is a speed-up, never a dependency).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hearth.lab.sh import LabError, run, step
@@ -54,6 +57,28 @@ def image_key(user: str, arch: str = "amd64") -> str:
     parts = [SUITE, MIRROR, " ".join(PACKAGES), user, RECIPE, SUSPEND_DROPIN]
     text = "\n".join(parts + ([arch] if arch != "amd64" else []))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@contextmanager
+def cache_lock(cache_dir: Path) -> Iterator[None]:
+    """Hold the image cache's lock while images are looked up and built.
+
+    Two labs may share one cache (``make test`` runs both lab shapes at once): the
+    second to arrive waits for the first's build and then reuses its images, instead
+    of building into the same ``.build-*`` directory.
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with (cache_dir / ".lock").open("w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"--> Waiting for another lab's image build (lock {cache_dir / '.lock'})",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def ensure_base_image(cache_dir: Path, user: str, arch: str = "amd64") -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 from hearth.lab import daemon_ctl, hostcheck, keys, machine, network
 from hearth.lab.arm64image import ensure_arm64_lab_image
 from hearth.lab.artifacts.publish import publish
-from hearth.lab.image import ensure_base_image
+from hearth.lab.image import cache_lock, ensure_base_image
 from hearth.lab.sh import LabError, step
 from hearth.lab.spec import APT_PROXY_PORT, BRIDGE, LabSpec, MachineSpec, load_spec
 from hearth.lab.state import (
@@ -73,7 +73,7 @@ def images(spec: LabSpec, cache: Path) -> dict[tuple[str, str], Path]:
         return made
 
     archs = sorted({arch for _, arch in wanted})
-    with ThreadPoolExecutor(max_workers=len(archs)) as pool:
+    with cache_lock(cache), ThreadPoolExecutor(max_workers=len(archs)) as pool:
         return {k: v for made in pool.map(chain, archs) for k, v in made.items()}
 
 
