@@ -249,6 +249,19 @@ class Bench:
             self.r[f"{x}p50_ms"], self.r[f"{x}p99_ms"] = p50, p99
             self.r[f"{x}added_p50_ms"], self.r[f"{x}added_p99_ms"] = p50 - d50, p99 - d99
 
+    async def _stream_round(self, s: aiohttp.ClientSession, path: str, c: int,
+                            body: bytes) -> list[Any]:
+        """``c`` concurrent streams on ``path``: each a result or the exception it raised."""
+        url = self.urls[path] + "/v1/chat/completions"
+        return await asyncio.gather(*(stream_once(s, url, body) for _ in range(c)),
+                                    return_exceptions=True)
+
+    def _chunks_lost(self, x: Any) -> int:
+        """Chunks a stream did not deliver (all of them if it failed), plus one if it never ended."""
+        if isinstance(x, BaseException) or x.status != 200:
+            return self.o.chunks
+        return max(0, self.o.chunks - x.chunks) + (0 if x.done else 1)
+
     async def streaming(self, s: aiohttp.ClientSession) -> None:
         """TTFT and inter-chunk gaps at each concurrency; every chunk counted."""
         body = chat_body(stream=True)
@@ -262,27 +275,18 @@ class Bench:
             order = list(self.paths)
             for p in order:  # one round untimed (its chunks still counted): it opens the
                 # connections this concurrency needs, which no later round pays for
-                warm = await asyncio.gather(*(stream_once(
-                    s, self.urls[p] + "/v1/chat/completions", body) for _ in range(c)),
-                    return_exceptions=True)
-                lost[p] += sum(self.o.chunks if isinstance(x, BaseException) or x.status != 200
-                               else max(0, self.o.chunks - x.chunks) + (0 if x.done else 1)
-                               for x in warm)
+                lost[p] += sum(map(self._chunks_lost, await self._stream_round(s, p, c, body)))
             cpu0 = {p: self.procs[p].cpu_s() for p in self.procs}
             for _ in range(self.o.stream_rounds[c]):
                 rng.shuffle(order)
                 for p in order:
-                    url = self.urls[p] + "/v1/chat/completions"
-                    res = await asyncio.gather(*(stream_once(s, url, body) for _ in range(c)),
-                                               return_exceptions=True)
-                    for x in res:
+                    for x in await self._stream_round(s, p, c, body):
+                        lost[p] += self._chunks_lost(x)
                         if isinstance(x, BaseException) or x.status != 200:
-                            lost[p] += self.o.chunks
                             continue
                         ttft[p].append(x.ttft_ms)
                         gaps[p].extend(x.gaps_ms)
                         got[p] += x.chunks
-                        lost[p] += max(0, self.o.chunks - x.chunks) + (0 if x.done else 1)
             n_streams = self.o.stream_rounds[c] * c
             for p, proc in self.procs.items():  # every path's streams ran in this window
                 self.r[f"{_PREFIX[p]}cpu_ms_per_stream_c{c}"] = (
