@@ -2,7 +2,7 @@
 
 A lab is its state root (``HEARTH_LAB_ROOT``), its bridge, its nft table and its
 namespace prefix; the lab inventories keep their SSH key, known_hosts and secrets under
-the default root. :func:`second_lab` gives the environment of a lab of its own and
+the default root. :func:`second_lab_env` gives the environment of a lab of its own and
 writes a copy of the inventory whose lab paths point into that lab's root. Host names
 and the LAN stay as they are: the two shapes already differ in both (``lab-*`` on
 192.168.77.0/24, ``den-*`` on 192.168.78.0/24). The image cache stays shared: images

@@ -7,15 +7,14 @@ cache always works (the cache is a speed-up, never a dependency).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from hearth.lab.sh import LabError, run, step
+from hearth.lab.state import flock_held
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -67,18 +66,8 @@ def cache_lock(cache_dir: Path) -> Iterator[None]:
     second to arrive waits for the first's build and then reuses its images, instead
     of building into the same ``.build-*`` directory.
     """
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with (cache_dir / ".lock").open("w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"--> Waiting for another lab's image build (lock {cache_dir / '.lock'})",
-                  file=sys.stderr, flush=True)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with flock_held(cache_dir / ".lock", "another lab's image build"):
+        yield
 
 
 def ensure_base_image(cache_dir: Path, user: str, arch: str = "amd64") -> Path:

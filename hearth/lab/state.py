@@ -122,17 +122,26 @@ def exclusive(root: Path | None = None) -> Iterator[None]:
             _lock_depth -= 1
         return
     path = (root or lab_root()) / ".lock"
+    with flock_held(path, "another lab session") as f:
+        _lock_file, _lock_depth = f, 1
+        try:
+            yield
+        finally:
+            _lock_depth, _lock_file = 0, None
+
+
+@contextmanager
+def flock_held(path: Path, holder: str) -> Iterator[IO[str]]:
+    """Hold an exclusive ``flock`` on ``path`` (made if missing), saying on stderr that
+    we wait for ``holder`` when another process has it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    f = path.open("w")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print(f"--> Waiting for another lab session (lock {path})", file=sys.stderr, flush=True)
-        fcntl.flock(f, fcntl.LOCK_EX)
-    _lock_file, _lock_depth = f, 1
-    try:
-        yield
-    finally:
-        _lock_depth, _lock_file = 0, None
-        fcntl.flock(f, fcntl.LOCK_UN)
-        f.close()
+    with path.open("w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"--> Waiting for {holder} (lock {path})", file=sys.stderr, flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield f
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
