@@ -1,9 +1,16 @@
-"""`hearth bench lab`: lab build time, first deploy, no-op re-run, at 4 and 12 machines.
+"""`hearth bench lab`: lab build time, first deploy, no-op re-run, k3s rollout, at 4 and 12 machines.
 
 The 12-machine lab is the lab inventory scaled: extra k3s agents (no GPU) written
 to a temporary inventory. Each size runs from nothing (`lab down` first): `lab up`
 with the image cache as it is (the JSON says whether it was warm), then the
-converge -> idempotence cycle. The lab is left down afterwards.
+converge -> idempotence cycle, then (when the inventory has k3s, issue 15's numbers):
+
+- the no-op re-run again without the k3s role (the same lab, the same minute), to show
+  what k3s adds to it;
+- a k3s setting of every node changed: the deploy restarts them servers first, one
+  node at a time, and the clock stops when the first server lists every node Ready.
+
+The lab is left down afterwards.
 """
 
 from __future__ import annotations
@@ -21,11 +28,15 @@ from typing import Any
 
 import yaml
 
+from hearth.deploy_data import group_defaults
+from hearth.inventory import load_inventory
 from hearth.lab import cycle, lifecycle
 from hearth.lab.image import image_key
+from hearth.lab.k3s_variants import deploy_without_k3s, wait_every_node_ready, with_every_node_setting
 from hearth.lab.sh import LabError
 from hearth.lab.spec import load_spec
 from hearth.lab.state import exclusive, lab_root
+from hearth.status_k3s import k3s_hosts
 
 LAB_INVENTORY = cycle.REPO / "inventory" / "lab.yml"
 SIZES = (4, 12)
@@ -74,7 +85,7 @@ def scaled_inventory(data: dict[str, Any], size: int) -> dict[str, Any]:
 
 
 def measure(inventory: Path, size: int) -> dict[str, Any]:
-    """Build, deploy twice, tear down; the timings for one lab size."""
+    """Build, deploy twice (and the k3s phases), tear down; the timings for one lab size."""
     spec = load_spec(inventory)
     cache_warm = (lab_root() / "cache" / f"base-{image_key(spec.ssh_user)}").exists()
     with exclusive():  # the whole measurement owns the lab
@@ -86,18 +97,45 @@ def measure(inventory: Path, size: int) -> dict[str, Any]:
                                "lab_build_s": round(build, 2)}  # fmt: skip
         try:
             result = cycle.converge_and_check_idempotence(inventory)
+            row.update({
+                "first_deploy_s": round(result.converge.seconds, 2),
+                "noop_rerun_s": round(result.noop.seconds, 2),
+                "first_deploy_changes": result.converge.totals.get("success", 0),
+                "noop_rerun_changes": result.noop.totals.get("success", 0),
+                "operations": result.noop.totals.get("hosts", 0),
+            })
+            row.update(measure_k3s(inventory))
         except LabError as exc:  # the deploy failed at this size: report it, measure the rest
             print(f"bench lab: {size} machines: {exc}", file=sys.stderr)
             return {**row, "error": str(exc)[:2000]}
         finally:
             lifecycle.down()
+    return row
+
+
+def measure_k3s(inventory: Path) -> dict[str, Any]:
+    """On a converged lab: the no-op re-run without k3s, then a k3s setting changed on every node."""
+    data = yaml.safe_load(inventory.read_text())
+    if not data.get("k3s"):
+        return {}
+    inv_py = cycle.pyinfra_inventory_for(inventory)
+    without = cycle.deploy(inv_py, deploy_without_k3s(inventory.with_name("deploy_without_k3s.py")))
+    if not without.ok or without.totals.get("success", 0):
+        raise LabError(f"no-op re-run without k3s changed {without.changed} or failed:\n{without.stderr_tail}")
+    variant = inventory.with_name(f"{inventory.stem}-k3s-changed.yml")
+    variant.write_text(yaml.safe_dump(with_every_node_setting(data), sort_keys=False))
+    start = time.monotonic()
+    rollout = cycle.deploy(cycle.pyinfra_inventory_for(variant))
+    if not rollout.ok:
+        raise LabError(f"k3s rollout deploy failed: {rollout.failed_hosts}\n{rollout.stderr_tail}")
+    changed = load_inventory(variant, group_defaults())
+    ready = wait_every_node_ready(changed, start)
     return {
-        **row,
-        "first_deploy_s": round(result.converge.seconds, 2),
-        "noop_rerun_s": round(result.noop.seconds, 2),
-        "first_deploy_changes": result.converge.totals.get("success", 0),
-        "noop_rerun_changes": result.noop.totals.get("success", 0),
-        "operations": result.noop.totals.get("hosts", 0),
+        "noop_rerun_without_k3s_s": round(without.seconds, 2),
+        "k3s_nodes": len(k3s_hosts(changed)),
+        "k3s_rollout_deploy_s": round(rollout.seconds, 2),
+        "k3s_rollout_to_ready_s": round(ready, 2),
+        "k3s_rollout_changes": rollout.totals.get("success", 0),
     }
 
 
@@ -136,14 +174,22 @@ def table(results: list[dict[str, Any]]) -> str:
     """Sizes side by side, one metric a row."""
     rows = [("machines", "machines", ""), ("image cache", "image_cache", ""),
             ("lab build", "lab_build_s", "s"), ("first deploy", "first_deploy_s", "s"),
-            ("no-op re-run", "noop_rerun_s", "s"), ("changes on re-run", "noop_rerun_changes", "")]  # fmt: skip
+            ("no-op re-run", "noop_rerun_s", "s"), ("changes on re-run", "noop_rerun_changes", ""),
+            ("no-op without k3s", "noop_rerun_without_k3s_s", "s"), ("k3s nodes", "k3s_nodes", ""),
+            ("k3s change: deploy", "k3s_rollout_deploy_s", "s"),
+            ("k3s change: Ready", "k3s_rollout_to_ready_s", "s")]  # fmt: skip
     lines = []
     for label, key, unit in rows:
-        cells = "".join(
-            f"{str(r[key]) + unit if key in r else 'FAILED':>14}" for r in results
-        )
+        cells = "".join(f"{_cell(r, key, unit):>14}" for r in results)
         lines.append(f"{label:<20}{cells}")
     return "\n".join(lines)
+
+
+def _cell(result: dict[str, Any], key: str, unit: str) -> str:
+    """The figure with its unit; FAILED where the size failed before it, - where it does not apply."""
+    if key in result:
+        return f"{result[key]}{unit}"
+    return "FAILED" if "error" in result else "-"
 
 
 def _cpus() -> int:

@@ -53,3 +53,11 @@ def test_pyinfra_json_totals_and_error_excerpt() -> None:
     assert cycle.error_excerpt(err).splitlines() == [
         "--> Starting operation: base | Sudoers", "    [h] chown: nope", "    [h] Error: executed"
     ]
+
+
+def test_table_marks_what_does_not_apply_and_what_failed() -> None:
+    rows = [{"machines": 4, "noop_rerun_s": 8.0, "k3s_rollout_to_ready_s": 21.5},
+            {"machines": 12, "noop_rerun_s": 9.0},
+            {"machines": 20, "error": "converge failed"}]  # fmt: skip
+    line = next(ln for ln in table(rows).splitlines() if ln.startswith("k3s change: Ready"))
+    assert line.split()[3:] == ["21.5s", "-", "FAILED"]
