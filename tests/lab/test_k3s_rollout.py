@@ -24,6 +24,12 @@ from hearth.configs import k3s as configs
 from hearth.deploy_data import group_defaults
 from hearth.inventory import Inventory, load_inventory
 from hearth.lab import cycle
+from hearth.lab.k3s_variants import (
+    deploy_without_k3s,
+    wait_every_node_ready,
+    with_every_node_setting,
+    with_server_setting,
+)
 from tests.lab.test_k3s import k3s_hosts, nodes, ready
 
 
@@ -53,9 +59,8 @@ def active_us(lab: Any, inv: Inventory, name: str) -> int:
 
 
 def _variant(lab: Any, tmp_path: Path, change: Any) -> Path:
-    data = yaml.safe_load(lab.inventory.read_text())
-    data = copy.deepcopy(data)
-    change(data)
+    data = copy.deepcopy(yaml.safe_load(lab.inventory.read_text()))
+    data = change(data) or data
     path = tmp_path / lab.inventory.name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -73,26 +78,16 @@ def test_changed_settings_restart_exactly_their_nodes_servers_first_one_at_a_tim
     before = {n: started_us(lab, inv, n) for n in hosts}
 
     # 1. a server-only setting: only servers restart
-    def servers_only(d: dict[str, Any]) -> None:
-        d["k3s"].setdefault("server_config", {})["kube-apiserver-arg"] = ["event-ttl=2h"]
-
-    run = cycle.deploy(_variant(lab, tmp_path / "a", servers_only))
+    run = cycle.deploy(_variant(lab, tmp_path / "a", with_server_setting))
     assert run.ok, run.stderr_tail
     after = {n: started_us(lab, inv, n) for n in hosts}
     assert all(after[n] > before[n] for n in servers) and all(after[n] == before[n] for n in agents)
 
     # 2. a setting of every node: all restart, servers first, one at a time; time it
-    def everyone(d: dict[str, Any]) -> None:
-        servers_only(d)
-        d["k3s"].setdefault("config", {})["kubelet-arg"] = ["max-pods=111"]
-
     start = time.monotonic()
-    run = cycle.deploy(_variant(lab, tmp_path / "b", everyone))
+    run = cycle.deploy(_variant(lab, tmp_path / "b", with_every_node_setting))
     assert run.ok, run.stderr_tail
-    while not all(ready(n) for n in nodes(lab, inv).values()):
-        assert time.monotonic() - start < 300
-        time.sleep(0.5)
-    elapsed = time.monotonic() - start
+    elapsed = wait_every_node_ready(inv, start)
     again = {n: started_us(lab, inv, n) for n in hosts}
     assert all(again[n] > after[n] for n in hosts)
     order = sorted(hosts, key=again.__getitem__)
@@ -155,11 +150,7 @@ def test_bad_checksum_and_unreachable_source_fail_and_change_nothing(
 
 def test_noop_rerun_with_and_without_k3s(lab: Any, inv: Inventory, tmp_path: Path) -> None:
     """What k3s adds to a no-op re-run: the same lab, the same minute, deploy.py with and without it."""
-    text = (cycle.REPO / "deploy.py").read_text()
-    block = text[text.index("# k3s on servers and agents"):text.index('local.include("roles/k3s/main.py")\n')]
-    without = tmp_path / "deploy_without_k3s.py"
-    without.write_text(text.replace(block + 'local.include("roles/k3s/main.py")\n', ""))
-    assert "roles/k3s" not in without.read_text()
+    without = deploy_without_k3s(tmp_path / "deploy_without_k3s.py")
     inv_py = cycle.pyinfra_inventory_for(lab.inventory)
     runs = {"with k3s": cycle.deploy(inv_py), "without k3s": cycle.deploy(inv_py, without)}
     for label, run in runs.items():
