@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hmac
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -187,16 +188,16 @@ async def recover_cuda(request: web.Request, st: GatewayState) -> web.Response:
     return web.json_response(outcome.body, status=outcome.status)
 
 
-def register(app: web.Application, key: Any) -> None:
-    """Add the admin routes to ``app`` (state under ``key``)."""
+def register(app: web.Application, key: Any, wrap: Callable[[Any], Any] = lambda h: h) -> None:
+    """Add the admin routes to ``app`` (state under ``key``), each handler through ``wrap``."""
     global _KEY
     _KEY = key
     r = app.router
-    r.add_get("/admin/upstreams", upstreams)
-    r.add_post("/admin/drain/{route}", drain)
-    r.add_post("/admin/undrain/{route}", undrain)
-    r.add_post("/admin/reload", reload)
-    r.add_post("/admin/keep-warm/{upstream}", keep_warm)
-    r.add_delete("/admin/keep-warm/{upstream}", end_keep_warm)
-    r.add_post("/admin/wake/{upstream}", wake)
-    r.add_post("/admin/recover-cuda/{host}", recover_cuda)
+    r.add_get("/admin/upstreams", wrap(upstreams))
+    r.add_post("/admin/drain/{route}", wrap(drain))
+    r.add_post("/admin/undrain/{route}", wrap(undrain))
+    r.add_post("/admin/reload", wrap(reload))
+    r.add_post("/admin/keep-warm/{upstream}", wrap(keep_warm))
+    r.add_delete("/admin/keep-warm/{upstream}", wrap(end_keep_warm))
+    r.add_post("/admin/wake/{upstream}", wrap(wake))
+    r.add_post("/admin/recover-cuda/{host}", wrap(recover_cuda))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from .proxy import Deadline
 
@@ -23,6 +23,7 @@ object counts as 1). OpenAI and Ollama request bodies, tool schemas included, st
 below; anything deeper is refused before a parser or sanitiser recursion can fail."""
 
 _IDENTITY = frozenset({"", "identity"})
+_DECODER = json.JSONDecoder()  # what json.loads uses when given no options
 
 
 class Reject(Exception):
@@ -37,7 +38,7 @@ class Reject(Exception):
 
 def check_encoding(request: web.Request) -> None:
     """415 for a compressed (or otherwise encoded) body: hearth never inflates one."""
-    enc = request.headers.get("Content-Encoding")
+    enc = request.headers.get(hdrs.CONTENT_ENCODING)
     if enc is not None and enc.strip().lower() not in _IDENTITY:
         raise Reject(415, f"Content-Encoding {enc[:40]!r} is not accepted: send the body "
                           "uncompressed", None, "unsupported_content_encoding")
@@ -51,7 +52,9 @@ async def read_body(request: web.Request, limit: int, timeout_s: float) -> bytes
         raise Reject(413, f"Request body of {cl} bytes exceeds the limit of {limit} bytes",
                      None, "request_too_large")
     if cl is not None and request.content.is_eof():
-        return await request.read()  # all of it arrived with the head: nothing to wait for
+        # all of it arrived with the head: take it as buffered (request.read() would
+        # copy it twice and go round its read loop once more to see the end)
+        return request.content.read_nowait()
     try:
         with Deadline(timeout_s):
             if cl is not None:
@@ -86,10 +89,22 @@ def _too_deep() -> Reject:
                        "of arrays/objects)", None, "invalid_json")
 
 
+def _loads(raw: bytes) -> Any:
+    """``json.loads(raw)``, without its encoding detection for the usual body.
+
+    A body starting with ``{`` and no NUL byte after it is one ``json.loads`` takes for
+    UTF-8 (no BOM, not UTF-16/32); it is decoded as ``json.loads`` would decode it.
+    Anything else goes through ``json.loads`` itself.
+    """
+    if raw[:1] == b"{" and raw[1:2] != b"\x00":
+        return _DECODER.decode(raw.decode("utf-8", "surrogatepass"))
+    return json.loads(raw)
+
+
 def parse_json(raw: bytes) -> dict[str, Any]:
     """Parse a request body; 400 if it is not JSON, not an object, or nests too deeply."""
     try:
-        data = json.loads(raw)
+        data = _loads(raw)
     except RecursionError:
         raise _too_deep() from None
     except (ValueError, UnicodeDecodeError) as exc:

@@ -20,7 +20,7 @@ from .errors import error_body, error_response, sse_error_event
 from .routing import Decision
 from .state import GatewayState
 from .upstreams import ASLEEP, WAKING, Upstream
-from .wakechoice import WAKE_HEADER, wake_choice
+from .wakechoice import WAKE_HEADER, wake_asked, wake_choice
 
 _PASS_HEADERS = ("Content-Type", "Cache-Control")
 _CLIENT_ERRORS = (aiohttp.ClientError, OSError, asyncio.IncompleteReadError)
@@ -43,11 +43,13 @@ class Deadline:
 
     def __enter__(self) -> Deadline:
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
+        task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("Deadline must be used inside a task")
         self._task, self._cancelling = task, task.cancelling()
-        self._handle = loop.call_at(loop.time() + self._delay, self._fire)
+        # call_later, not call_at(loop.time() + delay): uvloop's call_at reads the clock
+        # again to turn the time back into a delay
+        self._handle = loop.call_later(self._delay, self._fire)
         return self
 
     def _fire(self) -> None:
@@ -80,7 +82,7 @@ class StreamDeadline(Deadline):
 
     def __enter__(self) -> StreamDeadline:
         self._loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
+        task = asyncio.current_task(self._loop)
         if task is None:
             raise RuntimeError("StreamDeadline must be used inside a task")
         self._task, self._cancelling = task, task.cancelling()
@@ -163,7 +165,6 @@ class Ctx:
     est_tokens: int = 0
     has_image: bool = False
     error: str | None = None
-    wake_asked: bool = False  # the client sent X-Hearth-Wake: 1 (routes with wake: confirm)
 
     def headers(self) -> dict[str, str]:
         """The X-Hearth-* response headers."""
@@ -221,8 +222,9 @@ class Proxy:
         return [ups[n] for n in names
                 if n in ups and n not in tried and (not image or ups[n].vision)]
 
-    async def _acquire(self, route: str, primary: bool, pin: tuple[str, ...] | None,
-                       d: Decision, tried: set[str], ctx: Ctx) -> Upstream | Busy | Unavailable:
+    async def _acquire(self, request: web.Request, route: str, primary: bool,
+                       pin: tuple[str, ...] | None, d: Decision, tried: set[str],
+                       ctx: Ctx) -> Upstream | Busy | Unavailable:
         cfg = self.state.cfg
         rc = cfg.route(route)
         cands = self._candidates(route, pin, d.has_image, tried)
@@ -236,7 +238,7 @@ class Proxy:
             if not sleepy:
                 return Unavailable(f"{_where(route)}: upstream "
                                    f"{', '.join(u.name for u in cands)} down")
-            choice = wake_choice(rc.wake, ctx.wake_asked)
+            choice = wake_choice(rc.wake, wake_asked(request.headers))
             if choice == "confirm":
                 ctx.fallback.append(f"asleep:{sleepy[0].name}:not_asked")
                 return Unavailable(
@@ -338,12 +340,11 @@ class Proxy:
         woken: set[str] = set()
         pin = d.upstreams
         primary = True
-        last_status, last_msg = 503, f"{_where(route)} unavailable"
+        last_status, last_msg = 503, ""  # the message is written when it is needed
         asleep_msg: str | None = None  # a route that wakes only when asked said how to ask
-        ctx.wake_asked = request.headers.get(WAKE_HEADER, "").strip().lower() in ("1", "yes", "true")
         while True:
             ctx.route = route
-            got = await self._acquire(route, primary, pin, d, tried, ctx)
+            got = await self._acquire(request, route, primary, pin, d, tried, ctx)
             if isinstance(got, Busy):
                 if pol.cfg.route(d.route).cloud_fallback and engines is None:
                     fb = await cloud.fallback(request, st, ctx, d, payload, path, "busy")
@@ -397,7 +398,7 @@ class Proxy:
                                      retry_after=5)
                 code = {502: "upstream_error", 504: "upstream_timeout"}.get(
                     last_status, "no_upstream")
-                return self._err(ctx, last_status, last_msg, code,
+                return self._err(ctx, last_status, last_msg or f"{_where(route)} unavailable", code,
                                  retry_after=5 if last_status == 503 else None)
             ctx.fallback.append(f"failover:{last_route}->{nxt}")
             st.metrics.fallbacks.labels("failover", last_route, nxt).inc()

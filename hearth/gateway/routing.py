@@ -12,7 +12,7 @@ would land on a route without a vision upstream.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .config import GatewayConfig
@@ -37,7 +37,7 @@ class Decision:
     upstreams: tuple[str, ...] | None = None  # a concrete-model pin
     has_image: bool = False
     est_tokens: int = 0
-    scores: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] | None = None  # the buckets' scores when keywords decided
 
 
 def _kw_pattern(kw: str) -> str:
@@ -74,8 +74,8 @@ def extract(body: dict[str, Any], scope: str) -> tuple[str, int, bool]:
     """
     msgs = body.get("messages")
     if isinstance(msgs, list):
-        all_txt: list[str] = []
         cls_txt: list[str] = []
+        chars = 0
         has_image = False
         last_user: list[str] = []
         for m in msgs:
@@ -86,9 +86,10 @@ def extract(body: dict[str, Any], scope: str) -> tuple[str, int, bool]:
                 has_image = True
             if isinstance(m.get("images"), list) and m["images"]:  # Ollama-native images
                 has_image = True
-            all_txt.extend(buf)
-            role = m.get("role")
-            if role == "user":
+            chars += sum(map(len, buf))
+            if not scope:  # a pinned request: only its size and images matter
+                continue
+            if m.get("role") == "user":
                 last_user = buf
                 if scope == "user":
                     cls_txt.extend(buf)
@@ -96,7 +97,7 @@ def extract(body: dict[str, Any], scope: str) -> tuple[str, int, bool]:
                 cls_txt.extend(buf)
         if scope == "last_user":
             cls_txt = last_user
-        return "\n".join(cls_txt), sum(len(t) for t in all_txt), has_image
+        return "\n".join(cls_txt), chars, has_image
     for key in ("prompt", "input"):
         p = body.get(key)
         if isinstance(p, str):

@@ -8,9 +8,11 @@ import itertools
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import istr
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import admin, cloud, cloudpolicy, ollama_api, spend, statuspage
@@ -28,6 +30,9 @@ STATE: web.AppKey[GatewayState] = web.AppKey("state", GatewayState)
 PROXY: web.AppKey[Proxy] = web.AppKey("proxy", Proxy)
 
 _OLLAMA = frozenset({"ollama"})
+# header names as istr: a case-insensitive look-up of a plain str folds its case each time
+_X_REQUEST_ID, _X_API_KEY, _X_ROUTE = istr("X-Request-Id"), istr("X-Api-Key"), istr("X-Hearth-Route")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUIRED = {"/v1/chat/completions": "messages", "/v1/completions": "prompt",
              "/v1/embeddings": "input", "/api/chat": "messages", "/api/generate": None,
              **ollama_api.PROXIED}
@@ -59,9 +64,9 @@ def authenticate(request: web.Request, st: GatewayState) -> tuple[str, ClientCfg
             return "anonymous-loopback", None
         raise Reject(401, "No client keys are configured: only loopback callers are "
                           "allowed, unauthenticated", None, "invalid_api_key")
-    auth = request.headers.get("Authorization", "")
+    auth = request.headers.get(hdrs.AUTHORIZATION, "")
     key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get(
-        "X-Api-Key", "")
+        _X_API_KEY, "")
     found = st.client_for(key) if key else None
     if found is None:
         raise Reject(401, "Incorrect or missing API key", None, "invalid_api_key")
@@ -99,9 +104,9 @@ def _strip_hints(payload: dict[str, Any]) -> bool:
     return False
 
 
-async def _serve(request: web.Request, path: str, native: bool = False) -> web.StreamResponse:
-    st = request.app[STATE]
-    ctx = Ctx(request_id=request.headers.get("X-Request-Id") or new_request_id(),
+async def _serve(request: web.Request, st: GatewayState, proxy: Proxy, path: str,
+                 native: bool) -> web.StreamResponse:
+    ctx = Ctx(request_id=request.headers.get(_X_REQUEST_ID) or new_request_id(),
               endpoint=path)
     try:
         name, client = authenticate(request, st)
@@ -119,7 +124,7 @@ async def _serve(request: web.Request, path: str, native: bool = False) -> web.S
                              "model_not_found")
             return await cloud.handle(request, st, ctx, client, payload, path)
         pol = st.policy
-        d = pol.router.decide(payload, request.headers.get("X-Hearth-Route"),
+        d = pol.router.decide(payload, request.headers.get(_X_ROUTE),
                               embeddings=path in ollama_api.EMBED_PATHS)
         ctx.bucket, ctx.route, ctx.reason = d.bucket, d.route, d.reason
         ctx.est_tokens, ctx.has_image = d.est_tokens, d.has_image
@@ -137,7 +142,7 @@ async def _serve(request: web.Request, path: str, native: bool = False) -> web.S
         stream = payload.get("stream", path in ollama_api.STREAMING_NATIVE) is True
         if path in ollama_api.PROXIED:
             stream = False  # one JSON answer, whatever the body says
-        return await request.app[PROXY].handle(
+        return await proxy.handle(
             request, ctx, d, payload, path, stream, ndjson=native,
             engines=_OLLAMA if native else None, raw=forward)
     except RoutingError as exc:
@@ -173,35 +178,18 @@ def _record(st: GatewayState, ctx: Ctx) -> None:
     })
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    """POST /v1/chat/completions."""
-    return await _serve(request, "/v1/chat/completions")
+_ENDPOINTS: dict[str, bool] = {  # the model endpoints served by _serve: path -> Ollama-native
+    "/v1/chat/completions": False, "/v1/completions": False, "/v1/embeddings": False,
+    "/api/chat": True, "/api/generate": True, **dict.fromkeys(ollama_api.PROXIED, True)}
 
 
-async def completions(request: web.Request) -> web.StreamResponse:
-    """POST /v1/completions."""
-    return await _serve(request, "/v1/completions")
-
-
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    """POST /v1/embeddings."""
-    return await _serve(request, "/v1/embeddings")
-
-
-async def ollama_chat(request: web.Request) -> web.StreamResponse:
-    """POST /api/chat (Ollama-native, Ollama upstreams only)."""
-    return await _serve(request, "/api/chat", native=True)
-
-
-async def ollama_generate(request: web.Request) -> web.StreamResponse:
-    """POST /api/generate (Ollama-native, Ollama upstreams only)."""
-    return await _serve(request, "/api/generate", native=True)
-
-
-def _native(path: str) -> Any:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        return await _serve(request, path, native=True)
-    handler.__doc__ = f"POST {path} (Ollama-native, Ollama upstreams only)."
+def _endpoint(app: web.Application, path: str, native: bool) -> Handler:
+    """POST ``path``: :func:`_serve` for it (Ollama-native ones: Ollama upstreams only),
+    with ``app``'s state and proxy bound once (not looked up in the app per request)."""
+    handler = _guarded(functools.partial(_serve, st=app[STATE], proxy=app[PROXY], path=path,
+                                         native=native))
+    handler.__doc__ = f"POST {path}" + (" (Ollama-native, Ollama upstreams only)." if native
+                                        else ".")
     return handler
 
 
@@ -299,42 +287,42 @@ async def _not_found(request: web.Request) -> web.Response:
     return error_response(404, f"Unknown path {request.path}", None, "unknown_url")
 
 
-@web.middleware
-async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return error_response(exc.status, exc.reason or "error", None, None)
-    except Exception:  # never crash on bad input: answer 500 and log
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "Internal gateway error", None, "internal_error")
+def _guarded(handler: Handler) -> Handler:
+    """``handler``, never crashing on bad input: an ``HTTPException`` of 400 or more is
+    answered OpenAI-style with its status, anything else with a 500 (traceback logged).
+
+    Every route is registered through this instead of an application middleware: with
+    one, aiohttp puts two more coroutine layers and a cache look-up on every request.
+    """
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return error_response(exc.status, exc.reason or "error", None, None)
+        except Exception:  # never crash on bad input: answer 500 and log
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_response(500, "Internal gateway error", None, "internal_error")
+    guarded.__doc__, guarded.__name__ = handler.__doc__, getattr(handler, "__name__", "guarded")
+    return guarded
 
 
 def build_app(state: GatewayState) -> web.Application:
     """The aiohttp application for a gateway state."""
-    app = web.Application(middlewares=[_errors], client_max_size=1 << 40)
+    app = web.Application(client_max_size=1 << 40)
     app[STATE] = state
     app[PROXY] = Proxy(state)
     r = app.router
-    r.add_post("/v1/chat/completions", chat_completions)
-    r.add_post("/v1/completions", completions)
-    r.add_post("/v1/embeddings", embeddings)
-    r.add_get("/v1/models", models)
-    r.add_post("/api/chat", ollama_chat)
-    r.add_post("/api/generate", ollama_generate)
-    r.add_get("/api/tags", ollama_tags)
-    for path in ollama_api.PROXIED:
-        r.add_post(path, _native(path))
-    r.add_get("/api/version", ollama_version)
-    r.add_get("/api/ps", ollama_ps)
-    r.add_get("/healthz", healthz)
-    r.add_get("/readyz", readyz)
-    r.add_get("/metrics", metrics)
-    r.add_get("/status", statuspage.make_handler(STATE))
-    admin.register(app, STATE)
-    r.add_route("*", "/{tail:.*}", _not_found)
+    for path, native in _ENDPOINTS.items():
+        r.add_post(path, _endpoint(app, path, native))
+    for path, handler in (("/v1/models", models), ("/api/tags", ollama_tags),
+                          ("/api/version", ollama_version), ("/api/ps", ollama_ps),
+                          ("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics),
+                          ("/status", statuspage.make_handler(STATE))):
+        r.add_get(path, _guarded(handler))
+    admin.register(app, STATE, _guarded)
+    r.add_route("*", "/{tail:.*}", _guarded(_not_found))
 
     async def _startup(_app: web.Application) -> None:
         state.health.start(state.upstreams)

@@ -15,6 +15,7 @@ A request that sends ``X-Hearth-Wake: 1`` holds for the wake on any route.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 WakeChoice = Literal["hold", "spill", "confirm"]
@@ -24,3 +25,9 @@ WAKE_HEADER = "X-Hearth-Wake"
 def wake_choice(configured: str, asked: bool) -> str:
     """The choice for one request: the route's, unless the client asked to wake."""
     return "hold" if asked else configured
+
+
+def wake_asked(headers: Mapping[str, str]) -> bool:
+    """Whether a request's headers ask to wake its box (``X-Hearth-Wake: 1``, ``yes`` or
+    ``true``); read only when its route's upstreams are asleep."""
+    return headers.get(WAKE_HEADER, "").strip().lower() in ("1", "yes", "true")
