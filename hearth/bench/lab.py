@@ -35,7 +35,7 @@ from hearth.lab.image import image_key
 from hearth.lab.k3s_variants import deploy_without_k3s, wait_every_node_ready, with_every_node_setting
 from hearth.lab.sh import LabError
 from hearth.lab.spec import load_spec
-from hearth.lab.state import exclusive, lab_root
+from hearth.lab.state import cache_dir, exclusive
 from hearth.status_k3s import k3s_hosts
 
 LAB_INVENTORY = cycle.REPO / "inventory" / "lab.yml"
@@ -87,7 +87,7 @@ def scaled_inventory(data: dict[str, Any], size: int) -> dict[str, Any]:
 def measure(inventory: Path, size: int) -> dict[str, Any]:
     """Build, deploy twice (and the k3s phases), tear down; the timings for one lab size."""
     spec = load_spec(inventory)
-    cache_warm = (lab_root() / "cache" / f"base-{image_key(spec.ssh_user)}").exists()
+    cache_warm = (cache_dir() / f"base-{image_key(spec.ssh_user)}").exists()
     with exclusive():  # the whole measurement owns the lab
         lifecycle.down()
         start = time.monotonic()
