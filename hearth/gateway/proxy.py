@@ -11,18 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import hdrs, web
 from yarl import URL
 
 from . import cloud, ollama, spend
-from .config import Timeouts
+from .config import RouteCfg, Timeouts
 from .errors import error_body, error_response, sse_error_event
 from .routing import Decision
 from .state import GatewayState
 from .upstreams import ASLEEP, WAKING, Upstream
 from .wakechoice import WAKE_HEADER, wake_asked, wake_choice
 
-_PASS_HEADERS = ("Content-Type", "Cache-Control")
+_PASS_HEADERS = (hdrs.CONTENT_TYPE, hdrs.CACHE_CONTROL)
 _CLIENT_ERRORS = (aiohttp.ClientError, OSError, asyncio.IncompleteReadError)
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -216,18 +216,19 @@ class Proxy:
     # -- capacity -------------------------------------------------------------------
 
     def _candidates(self, route: str, pin: tuple[str, ...] | None, image: bool,
-                    tried: set[str]) -> list[Upstream]:
+                    tried: set[str], rc: RouteCfg | None = None) -> list[Upstream]:
+        """The upstreams to try: ``pin``'s, else the route's (``rc``: its config, if the
+        caller has it already), minus those tried and, for an image, the blind ones."""
         ups = self.state.upstreams
-        names = pin if pin else self.state.cfg.route(route).upstreams
+        names = pin if pin else (rc or self.state.cfg.route(route)).upstreams
         return [ups[n] for n in names
                 if n in ups and n not in tried and (not image or ups[n].vision)]
 
     async def _acquire(self, request: web.Request, route: str, primary: bool,
                        pin: tuple[str, ...] | None, d: Decision, tried: set[str],
                        ctx: Ctx) -> Upstream | Busy | Unavailable:
-        cfg = self.state.cfg
-        rc = cfg.route(route)
-        cands = self._candidates(route, pin, d.has_image, tried)
+        rc = self.state.cfg.route(route)
+        cands = self._candidates(route, pin, d.has_image, tried, rc)
         if not cands:
             why = "no vision-capable upstream" if d.has_image else "no upstream left to try"
             return Unavailable(f"{_where(route)}: {why}")
@@ -335,7 +336,7 @@ class Proxy:
             ctx.fallback.append(f"drained:{route}->{alt}")
             st.metrics.fallbacks.labels("drain", route, alt).inc()
             route = alt
-        chain = list(pol.chains.get(route, []))
+        chain = pol.chains.get(route, [])  # read only: a failover slices a new list
         tried: set[str] = set()
         woken: set[str] = set()
         pin = d.upstreams
@@ -512,8 +513,9 @@ class Proxy:
         ctx.status = resp.status
         h = ctx.headers()
         for k in _PASS_HEADERS:
-            if k in resp.headers:
-                h[k] = resp.headers[k]
+            v = resp.headers.get(k)
+            if v is not None:
+                h[k] = v
         if tr is not None:
             h["Content-Type"] = tr.content_type
             first = tr.feed(first)
