@@ -9,16 +9,24 @@ overlay IP, never the LAN.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from hearth.configs import ConfigFile
+from hearth.configs.vllm import systemd_quote
 from hearth.inventory import Inventory, Serve
 from hearth.planner.ollama_server import max_loaded_models
 
 UNIT = "/etc/systemd/system/ollama.service"
 RESUME_UNIT = "/etc/systemd/system/hearth-nvidia-uvm-resume.service"
+WARM_SERVICE = "hearth-ollama-warm.service"
+WARM_UNIT = f"/etc/systemd/system/{WARM_SERVICE}"
+WARM_WAIT_S = 120  # after each Ollama start: how long the warm loader waits for its API
+WARM_LOAD_S = 600  # one model's load (read from disk into the GPU), as ollama.model_loaded allows
+CURL = "/usr/bin/curl"  # group_data/all.py's base_packages install it on every Linux host
 BINARY = "/usr/local/bin/ollama"
 MODELS = "/var/lib/ollama/models"
 INSTALLS = "/opt/ollama"
@@ -181,6 +189,56 @@ def warm_serves(inv: Inventory, name: str) -> list[Serve]:
             if s.keep_alive is not None and keep_alive_seconds(s.keep_alive) == FOREVER]
 
 
+def api_keep_alive(serve: Serve) -> int:
+    """The ``keep_alive`` to send Ollama for ``serve`` as the gateway does: whole seconds, -1 = for good
+    (Ollama's API reads a number as seconds and a negative one as forever; a string must be a Go duration)."""
+    from hearth.gateway.ollama import FOREVER, keep_alive_seconds
+
+    seconds = keep_alive_seconds(serve.keep_alive if serve.keep_alive is not None else DEFAULT_KEEP_ALIVE)
+    return -1 if seconds == FOREVER else math.ceil(seconds)
+
+
+def exec_line(argv: list[str]) -> str:
+    """A command line for ExecStart=/ExecStartPre=, each argument quoted as systemd reads it back."""
+    return " ".join(systemd_quote(arg) for arg in argv)
+
+
+def warm_wait_command(address: str) -> list[str]:
+    """curl, retried once a second for at most WARM_WAIT_S seconds, until Ollama's API answers at ``address``."""
+    return [CURL, "--silent", "--fail", "--output", "/dev/null", "--max-time", "5",  # quiet while it waits
+            "--retry", str(WARM_WAIT_S), "--retry-delay", "1", "--retry-max-time", str(WARM_WAIT_S),
+            "--retry-all-errors", f"http://{address}/api/version"]
+
+
+def warm_load_command(address: str, serve: Serve) -> list[str]:
+    """curl loading ``serve`` with its keep_alive and no prompt (a load, no generation, as
+    ollama.model_loaded does), printing one line: the model, its keep_alive, Ollama's answer."""
+    body = json.dumps({"model": serve.model, "keep_alive": api_keep_alive(serve)})
+    said = f"load {serve.model} (keep_alive {serve.keep_alive}): HTTP %{{http_code}} in %{{time_total}}s\\n"
+    return [CURL, "--silent", "--show-error", "--fail", "--output", "/dev/null", "--max-time", str(WARM_LOAD_S),
+            "--write-out", said, "--header", "Content-Type: application/json", "--data", body,
+            f"http://{address}/api/generate"]
+
+
+def warm_unit(inv: Inventory, name: str) -> ConfigFile | None:
+    """The unit that loads the host's warm models at every start of Ollama; None without warm models."""
+    serves = warm_serves(inv, name)
+    if not serves:
+        return None
+    address = listen_address(inv, name)
+    return ConfigFile(
+        dest=WARM_UNIT,
+        template="ollama/hearth-ollama-warm.service.j2",
+        context={
+            "models": ", ".join(serve.model for serve in serves),
+            "wait": exec_line(warm_wait_command(address)),
+            "loads": [exec_line(warm_load_command(address, serve)) for serve in serves],
+            "timeout_s": WARM_WAIT_S + WARM_LOAD_S * len(serves) + 30,
+            "ip": inv.hosts[name].overlay_ip,
+        },
+    )
+
+
 def environment(inv: Inventory, name: str) -> dict[str, str]:
     """OLLAMA_* settings from the inventory.
 
@@ -214,7 +272,8 @@ def unit_ordering(inv: Inventory) -> list[str]:
 
 
 def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -> list[ConfigFile]:
-    """The Ollama unit; on a sleeping NVIDIA host also the unit that reloads nvidia_uvm on resume."""
+    """The Ollama unit; on a sleeping NVIDIA host also the unit that reloads nvidia_uvm on resume;
+    with warm models the unit that loads them at every start of Ollama (``warm_unit``)."""
     if not ollama_serves(inv, name) or inv.hosts[name].os != "linux":
         return []
     files = [
@@ -233,4 +292,5 @@ def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -
     ]
     if nvidia(inv, name) and inv.hosts[name].sleep.sleeps:
         files.append(ConfigFile(dest=RESUME_UNIT, template="ollama/hearth-nvidia-uvm-resume.service.j2"))
-    return files
+    warm = warm_unit(inv, name)
+    return files + ([warm] if warm else [])

@@ -17,10 +17,12 @@ from pathlib import PurePosixPath
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import Directory, File
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from hearth.configs import ConfigFile
 from hearth.configs import ollama as configs
 from hearth.facts.ollama import DirectoryEntries, OllamaModelInfo
 from hearth.inventory import Inventory, Serve, load_cached
@@ -81,12 +83,16 @@ def apply_ollama() -> None:
         files.directory(name="install.sh's libraries removed (the release brings its own)",
                         path=configs.INSTALL_SH_LIBS, present=False)
 
-    unit_file, *extra_files = configs.host_files(inv, name)
+    wanted = {config.dest: config for config in configs.host_files(inv, name)}
+    unit_file = wanted.pop(configs.UNIT)
+    warm_file = wanted.pop(configs.WARM_UNIT, None)
+    extra_files = list(wanted.values())
     unit = files.put(name="Ollama unit (environment from the inventory)", src=StringIO(unit_file.render()),
                      dest=unit_file.dest, mode=unit_file.mode)
     extras = [files.put(name=f"Unit {PurePosixPath(extra.dest).name} (reload nvidia_uvm after resume)",
                         src=StringIO(extra.render()), dest=extra.dest, mode=extra.mode) for extra in extra_files]
-    systemd.daemon_reload(name="Reload systemd (a unit changed)", _if=any_changed(unit, *extras))
+    warm = warm_loader(warm_file)
+    systemd.daemon_reload(name="Reload systemd (a unit changed)", _if=any_changed(unit, *extras, warm))
     for extra in extra_files:
         systemd.service(name=f"{PurePosixPath(extra.dest).name} enabled (runs on resume)",
                         service=PurePosixPath(extra.dest).name, running=False, enabled=True)
@@ -99,9 +105,24 @@ def apply_ollama() -> None:
     for serve in configs.ollama_serves(inv, name):
         ollama_ops.model_pulled(name=f"Model {serve.model} pulled", model=serve.model, address=address)
         report_model_drift(inv, name, serve, address)
+    if warm_file:  # enabled once the models are pulled: a first deploy's start of Ollama does not run it early
+        systemd.service(name=f"{configs.WARM_SERVICE} enabled (loads the warm models at every start of Ollama)",
+                        service=configs.WARM_SERVICE, running=None, enabled=True)
     for serve in configs.warm_serves(inv, name):  # kept warm: loaded now, not at the first request
         ollama_ops.model_loaded(name=f"Model {serve.model} loaded (keep_alive {serve.keep_alive})",
                                 model=serve.model, address=address)
+
+
+def warm_loader(warm_file: ConfigFile | None) -> OperationMeta:
+    """The unit that loads the warm models at every start of Ollama, put in place; without
+    warm models in the inventory, disabled and removed if a deploy left one."""
+    if warm_file:
+        return files.put(name=f"Unit {configs.WARM_SERVICE} (loads the warm models at every Ollama start)",
+                         src=StringIO(warm_file.render()), dest=warm_file.dest, mode=warm_file.mode)
+    if host.get_fact(File, path=configs.WARM_UNIT):
+        systemd.service(name=f"{configs.WARM_SERVICE} disabled (no model kept warm)", service=configs.WARM_SERVICE,
+                        running=False, enabled=False)
+    return files.file(name=f"No {configs.WARM_SERVICE} (no model kept warm)", path=configs.WARM_UNIT, present=False)
 
 
 def report_model_drift(inv: Inventory, name: str, serve: Serve, address: str) -> None:
