@@ -10,23 +10,28 @@ CPU, every proxy on the other), and each round visits the paths in a shuffled or
 shared machine's load hits every path alike. ``--concurrency C`` > 0: rounds of C
 concurrent streams, time to first ``data:`` event added vs direct; 0: one non-streaming
 request per path per round. CPU per stream (or request) comes from
-``/proc/<pid>/schedstat`` (nanoseconds, not clock ticks). ``--out`` appends one JSON line.
+``/proc/<pid>/schedstat`` (nanoseconds, not clock ticks). ``--preupstream``: also each
+proxy's CPU per request before its upstream call (median microseconds of thread time,
+:mod:`hearth.bench.preupstream`). ``--out`` appends one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from . import gateway_procs as gp
+from . import preupstream as preup
 from .loadgen import chat_body, new_session, one_request, percentile, stream_once
 from .process import run_fast
 
@@ -36,32 +41,52 @@ def cpu_s(proc: gp.Proc) -> float:
     return int(Path(f"/proc/{proc.pid}/schedstat").read_text().split()[0]) / 1e9
 
 
-async def _start_version(name: str, src: str, mock_url: str, wd: Path,
-                         cpu: int | None) -> gp.Proc:
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = src
+@contextlib.contextmanager
+def _env(**values: str | None) -> Iterator[None]:
+    """Set (None: leave alone) environment variables for the processes started inside."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: v for k, v in values.items() if v is not None})
     try:
-        return await gp.start_hearth(mock_url, wd, cpu, name=name)
+        yield
     finally:
-        if old is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
-async def run(concurrency: int, rounds: int, versions: list[tuple[str, str]]
-              ) -> dict[str, Any]:
+def _proxy_env(wd: Path, label: str, src: str | None) -> dict[str, str | None]:
+    """The environment of a proxy: for a hearth version its directory first on
+    ``PYTHONPATH``; with the pre-upstream probe (``wd/probe`` exists) that first."""
+    probe = wd / "probe"
+    if not probe.is_dir():
+        return {"PYTHONPATH": src}
+    path = os.pathsep.join(p for p in (str(probe), src) if p)
+    return {"PYTHONPATH": path, "HEARTH_PREUP_LABEL": label,
+            "HEARTH_PREUP_OUT": str(wd / "preup")}
+
+
+async def run(concurrency: int, rounds: int, versions: list[tuple[str, str]],
+              preupstream: bool = False) -> dict[str, Any]:
     """Start everything, measure, stop; the figures per path."""
     wd = Path(tempfile.mkdtemp(prefix="hearth-bench-ab-"))
+    if preupstream:
+        (wd / "probe").mkdir()
+        (wd / "preup").mkdir()
+        shutil.copy(preup.__file__, wd / "probe" / "sitecustomize.py")
     lg, px = gp.pin_loadgen()
     mock = await gp.start_mock(wd, lg)
     procs: dict[str, gp.Proc] = {}
+    pre: dict[str, float] = {}
     try:
-        procs["bare"] = await gp.start_python(
-            "bare", "hearth.bench.relay", ["--upstream", mock.url, "--client", "aiohttp"],
-            wd, px, "/healthz")
+        with _env(**_proxy_env(wd, "bare", None)):
+            procs["bare"] = await gp.start_python(
+                "bare", "hearth.bench.relay", ["--upstream", mock.url, "--client", "aiohttp"],
+                wd, px, "/healthz")
         for name, src in versions:
-            procs[name] = await _start_version(name, src, mock.url, wd, px)
+            with _env(**_proxy_env(wd, name, src)):
+                procs[name] = await gp.start_hearth(mock.url, wd, px, name=name)
         urls = {"direct": mock.url, **{k: p.url for k, p in procs.items()}}
         lat: dict[str, list[float]] = {p: [] for p in urls}
         stream = concurrency > 0
@@ -90,6 +115,8 @@ async def run(concurrency: int, rounds: int, versions: list[tuple[str, str]]
     finally:
         for proc in [*procs.values(), mock]:
             proc.stop()
+        if preupstream:
+            pre = preup.p50_us(wd / "preup")
         shutil.rmtree(wd, ignore_errors=True)  # generated configs and process logs
     d50 = percentile(lat["direct"], 50)
     d90 = percentile(lat["direct"], 90)
@@ -100,6 +127,8 @@ async def run(concurrency: int, rounds: int, versions: list[tuple[str, str]]
         out[p] = {"added_p50_ms": percentile(lat[p], 50) - d50,
                   "added_p90_ms": percentile(lat[p], 90) - d90,
                   "cpu_ms": cpu[p], "cpu_ratio_vs_bare": cpu[p] / cpu["bare"]}
+        if p in pre:
+            out[p]["preupstream_cpu_us_p50"] = pre[p]
     return out
 
 
@@ -110,12 +139,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="concurrent streams per round (0: non-streaming, one at a time)")
     ap.add_argument("--rounds", type=int, default=60)
     ap.add_argument("--out", default=None, help="append the figures here (JSON lines)")
+    ap.add_argument("--preupstream", action="store_true",
+                    help="also CPU per request before the upstream call (hearth.bench.preupstream)")
     ap.add_argument("versions", nargs="+", metavar="NAME=DIR")
     a = ap.parse_args(argv)
     versions = [tuple(v.split("=", 1)) for v in a.versions]
     if any(len(v) != 2 or not (Path(v[1]) / "hearth").is_dir() for v in versions):
         ap.error("each version is NAME=DIR with DIR/hearth a hearth package")
-    res = run_fast(run(a.concurrency, a.rounds, versions))  # type: ignore[arg-type]
+    res = run_fast(run(a.concurrency, a.rounds, versions, a.preupstream))  # type: ignore[arg-type]
     what = "TTFT" if a.concurrency else "latency"
     unit = "stream" if a.concurrency else "request"
     print(f"c={a.concurrency} rounds={a.rounds} load {res['loadavg_1m']} "
@@ -123,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     for p in ["bare", *(n for n, _ in versions)]:
         r = res[p]
         print(f"  {p:10} {what} added p50 {r['added_p50_ms']:8.2f} p90 {r['added_p90_ms']:8.2f}"
-              f"  CPU ms/{unit} {r['cpu_ms']:.3f} ({r['cpu_ratio_vs_bare']:.3f}x bare)")
+              f"  CPU ms/{unit} {r['cpu_ms']:.3f} ({r['cpu_ratio_vs_bare']:.3f}x bare)"
+              + (f"  pre-upstream CPU p50 {r['preupstream_cpu_us_p50']:.1f} us"
+                 if "preupstream_cpu_us_p50" in r else ""))
     if a.out:
         with open(a.out, "a") as f:
             f.write(json.dumps(res) + "\n")
