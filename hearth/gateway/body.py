@@ -44,17 +44,25 @@ def check_encoding(request: web.Request) -> None:
                           "uncompressed", None, "unsupported_content_encoding")
 
 
-async def read_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
-    """The whole request body; 415 if encoded, 413 past ``limit``, 408 after ``timeout_s``."""
+def arrived_body(request: web.Request, limit: int) -> bytes | None:
+    """The body if all of it arrived with the head (announced by Content-Length), taken
+    as buffered without awaiting anything; None when the rest must be waited for
+    (:func:`wait_body`). 415 if encoded, 413 past ``limit``."""
     check_encoding(request)
     cl = request.content_length
     if cl is not None and cl > limit:
         raise Reject(413, f"Request body of {cl} bytes exceeds the limit of {limit} bytes",
                      None, "request_too_large")
     if cl is not None and request.content.is_eof():
-        # all of it arrived with the head: take it as buffered (request.read() would
-        # copy it twice and go round its read loop once more to see the end)
+        # request.read() would copy it twice and go round its read loop once more
         return request.content.read_nowait()
+    return None
+
+
+async def wait_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
+    """The body :func:`arrived_body` could not take yet: 413 past ``limit``, 408 after
+    ``timeout_s``."""
+    cl = request.content_length
     try:
         with Deadline(timeout_s):
             if cl is not None:
@@ -69,6 +77,12 @@ async def read_body(request: web.Request, limit: int, timeout_s: float) -> bytes
     except TimeoutError:
         raise Reject(408, f"The request body did not arrive within {timeout_s:g} s", None,
                      "request_timeout") from None
+
+
+async def read_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
+    """The whole request body; 415 if encoded, 413 past ``limit``, 408 after ``timeout_s``."""
+    raw = arrived_body(request, limit)
+    return raw if raw is not None else await wait_body(request, limit, timeout_s)
 
 
 def _deeper_than(obj: Any, limit: int) -> bool:
@@ -118,10 +132,3 @@ def parse_json(raw: bytes) -> dict[str, Any]:
             and _deeper_than(data, MAX_JSON_DEPTH)):
         raise _too_deep()
     return data
-
-
-async def read_json(request: web.Request, limit: int, timeout_s: float
-                    ) -> tuple[bytes, dict[str, Any]]:
-    """Read and parse the body once: (raw bytes, the object); 4xx as above."""
-    raw = await read_body(request, limit, timeout_s)
-    return raw, parse_json(raw)

@@ -16,7 +16,7 @@ from multidict import istr
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import admin, cloud, cloudpolicy, ollama_api, spend, statuspage
-from .body import Reject, read_json
+from .body import Reject, arrived_body, parse_json, wait_body
 from .config import ClientCfg, GatewayConfig
 from .errors import error_response
 from .guard import GuardedRunner
@@ -112,8 +112,11 @@ async def _serve(request: web.Request, st: GatewayState, proxy: Proxy, path: str
         name, client = authenticate(request, st)
         ctx.client = name
         spend.check_budget(st, name, client)
-        raw, payload = await read_json(request, st.cfg.max_body_bytes,
-                                       st.cfg.limits.body_timeout_s)
+        limit = st.cfg.max_body_bytes
+        raw = arrived_body(request, limit)  # the usual case: no await for a body at hand
+        if raw is None:
+            raw = await wait_body(request, limit, st.cfg.limits.body_timeout_s)
+        payload = parse_json(raw)
         renamed = path == "/api/show" and ollama_api.normalise_show(payload)
         _check_shape(path, payload)
         model = payload.get("model") or ""

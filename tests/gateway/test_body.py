@@ -11,7 +11,7 @@ import pytest
 from aiohttp import streams
 from aiohttp.test_utils import make_mocked_request
 
-from hearth.gateway.body import Reject, _loads, parse_json, read_body
+from hearth.gateway.body import Reject, _loads, arrived_body, parse_json, read_body
 
 OBJ: dict[str, Any] = {"model": "m", "n": [1, 2.5, None, True],
                        "messages": [{"role": "user", "content": "h\u00e9 \u2603 \U0001f600"}]}
@@ -64,6 +64,11 @@ async def test_a_body_that_arrived_in_pieces_is_read_whole() -> None:
     body = b"".join(parts)
     assert await read_body(_request(parts, len(body)), 1 << 20, 5) == body
     assert await read_body(_request(parts, None), 1 << 20, 5) == body  # chunked
+    assert arrived_body(_request(parts, len(body)), 1 << 20) == body  # no await needed
+    assert arrived_body(_request(parts, None), 1 << 20) is None  # chunked: counted as it comes
+    with pytest.raises(Reject) as err:
+        arrived_body(_request(parts, len(body)), len(body) - 1)
+    assert err.value.status == 413
 
 
 async def test_an_empty_body_reads_empty() -> None:
