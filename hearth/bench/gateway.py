@@ -131,9 +131,13 @@ class Options:
     # as many independent samples as there are rounds (10 and 4 could not tell hearth
     # from the relay at c=16/c=64: docs/benchmarks.md, issue 17 third pass)
     stream_rounds: dict[int, int] = field(default_factory=lambda: {1: 100, 16: 60, 64: 20})
+    # past 2000/s in ~12 % steps and on to 8000/s: a faster machine's proxies pass 4000/s,
+    # and a coarse ladder that ends there finds no ceiling (loadgen_limited) or rounds a
+    # ratio to 0.7 where the next step would have said 0.9 (docs/benchmarks.md, run 11)
     rates: list[float] = field(default_factory=lambda: [10, 20, 35, 50, 75, 100, 150, 200,
                                                         300, 400, 550, 700, 1000, 1400, 2000,
-                                                        2800, 4000])
+                                                        2400, 2800, 3200, 3600, 4000, 4500,
+                                                        5000, 5600, 6300, 7100, 8000])
     loadgen: str = "raw"  # throughput steps: "raw" (rawgen) or "aiohttp" (loadgen.open_loop)
     step_s: float = 2.0
     soak_s: float = 60.0
