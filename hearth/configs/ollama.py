@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -192,10 +191,10 @@ def warm_serves(inv: Inventory, name: str) -> list[Serve]:
 def api_keep_alive(serve: Serve) -> int:
     """The ``keep_alive`` to send Ollama for ``serve`` as the gateway does: whole seconds, -1 = for good
     (Ollama's API reads a number as seconds and a negative one as forever; a string must be a Go duration)."""
-    from hearth.gateway.ollama import FOREVER, keep_alive_seconds
+    from hearth.gateway.ollama import api_keep_alive as api_value
+    from hearth.gateway.ollama import keep_alive_seconds
 
-    seconds = keep_alive_seconds(serve.keep_alive if serve.keep_alive is not None else DEFAULT_KEEP_ALIVE)
-    return -1 if seconds == FOREVER else math.ceil(seconds)
+    return api_value(keep_alive_seconds(serve.keep_alive if serve.keep_alive is not None else DEFAULT_KEEP_ALIVE))
 
 
 def exec_line(argv: list[str]) -> str:

@@ -81,7 +81,12 @@ def keep_alive_for(up: Upstream, now: float | None = None) -> int | None:
         base = max(base or 0.0, left)
     if base is None:
         return None
-    return -1 if base == FOREVER else math.ceil(base)
+    return api_keep_alive(base)
+
+
+def api_keep_alive(seconds: float) -> int:
+    """``seconds`` as Ollama's API takes a keep_alive: whole seconds, -1 = for good."""
+    return -1 if seconds == FOREVER else math.ceil(seconds)
 
 
 class BadRequest(ValueError):
