@@ -8,11 +8,16 @@ from the inventory (hearth/inventory/groups.py): a role never decides on its own
 which hosts it applies to.
 """
 
-from pyinfra import host, local
+from pyinfra import host, local, state
 
+from hearth.connection import send_without_delay
 from hearth.facts.system import DebianArch
 from hearth.inventory import load_cached
 from hearth.systems import configurable
+
+# Nagle off on the SSH connection: each of the ~200 commands of a run is then one round
+# trip instead of one plus a ~40 ms delayed-ACK stall (hearth/connection.py).
+send_without_delay(state, host)
 
 if "windows" in host.groups:
     # The Windows overlay key pair first: Linux peers read its public half when their
