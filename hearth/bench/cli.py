@@ -15,6 +15,7 @@ BENCH_MODULES = (
     "hearth.bench.lab",  # bench lab: lab build, first deploy, no-op re-run at 4 and 12 machines
     "hearth.bench.gateway",  # bench gateway
     "hearth.bench.wake",  # bench wake: gateway overhead on top of a sleeping box's wake-up (lab)
+    "hearth.bench.ssh",  # bench ssh: one SSH command, Nagle on vs off (a deployed lab)
 )
 
 
