@@ -43,6 +43,7 @@ from .loadgen import (
 )
 from .process import run_fast
 from .rawgen import raw_open_loop
+from .rawgen_procs import GenPool, StepResult
 
 # Every figure key written to the JSON (flat, numeric, milliseconds unless named).
 # Keys in LITELLM_KEYS are null when LiteLLM is skipped.
@@ -139,6 +140,9 @@ class Options:
                                                         2400, 2800, 3200, 3600, 4000, 4500,
                                                         5000, 5600, 6300, 7100, 8000])
     loadgen: str = "raw"  # throughput steps: "raw" (rawgen) or "aiohttp" (loadgen.open_loop)
+    # rawgen worker processes (rawgen_procs; 0: in the bench's own process). One: on the
+    # generator's one core more workers only cost more CPU per request (docs/benchmarks.md)
+    loadgen_procs: int = 1
     step_s: float = 2.0
     soak_s: float = 60.0
     soak_rate: float = 150.0
@@ -172,6 +176,24 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if b > 0 else None  # no meaningful ratio to a zero or negative base
 
 
+@dataclass
+class _Ladder:
+    """The throughput ladder's state: who is still in, each path's best rates, steps."""
+
+    base_bound: float
+    paths: list[str]
+    alive: set[str] = field(init=False)
+    strict: set[str] = field(init=False)  # still within direct p99 + 10 ms
+    best: dict[str, float] = field(init=False)
+    best_loose: dict[str, float] = field(init=False)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.alive, self.strict = set(self.paths), set(self.paths)
+        self.best = dict.fromkeys(self.paths, 0.0)
+        self.best_loose = dict.fromkeys(self.paths, 0.0)
+
+
 class Bench:
     """Runs the phases and collects the flat result."""
 
@@ -184,6 +206,8 @@ class Bench:
         self.r: dict[str, Any] = {}
         self.meta: dict[str, Any] = {}
         self.mock: gp.Proc | None = None
+        self._pool: GenPool | None = None  # rawgen workers during the throughput steps
+        self._session: aiohttp.ClientSession | None = None  # for --loadgen aiohttp
 
     # -- set-up ---------------------------------------------------------------------
 
@@ -313,68 +337,92 @@ class Bench:
 
     async def throughput(self, s: aiohttp.ClientSession) -> None:
         """Step the open-loop rate; a path passes a step while p99 <= direct's + 10 ms."""
+        self.r["p99_bound_ms"] = self.r["direct_p99_ms"] + 10.0
+        lad = _Ladder(self.r["p99_bound_ms"], self.paths)
+        self._session = s
+        self._pool = await self._start_pool()
+        try:
+            await self._ladder(lad)
+        finally:
+            if self._pool is not None:
+                await self._pool.close()
+        self.meta["throughput_steps"] = lad.steps
+        self.meta["loadgen"] = self.o.loadgen
+        self.meta["loadgen_procs"] = self.o.loadgen_procs if self.o.loadgen == "raw" else None
+        self.meta["loadgen_event_loop"] = type(asyncio.get_running_loop()).__module__
+        self.r["direct_max_rps_within_p99_bound"] = lad.best["direct"]
+        self.r["loose_p99_bound_ms"] = LOOSE_P99_BOUND_MS
+        for p in self.procs:
+            self.r[f"{_PREFIX[p]}max_rps_within_p99_bound"] = lad.best[p]
+            self.r[f"{_PREFIX[p]}max_rps_within_p99_100ms"] = lad.best_loose[p]
+        # hearth still passing when the generator itself ran out: a lower bound only
+        self.r["loadgen_limited"] = 1 if lad.best["hearth"] >= lad.best["direct"] else 0
+
+    async def _start_pool(self) -> GenPool | None:
+        """The rawgen worker processes, when the steps use them (they inherit this
+        process's CPU: the load generator's)."""
+        if self.o.loadgen != "raw" or self.o.loadgen_procs < 1:
+            return None
+        pool = GenPool(self.o.loadgen_procs)
+        await pool.start()
+        return pool
+
+    async def _ladder(self, lad: _Ladder) -> None:
+        """Step up the rates until the direct path fails or only it is left."""
         body = chat_body()
-        base_bound = self.r["direct_p99_ms"] + 10.0
-        self.r["p99_bound_ms"] = base_bound
-        alive = set(self.paths)
-        strict = set(self.paths)  # still within direct p99 + 10 ms
-        best: dict[str, float] = dict.fromkeys(self.paths, 0.0)
-        best_loose: dict[str, float] = dict.fromkeys(self.paths, 0.0)
-        loose = LOOSE_P99_BOUND_MS
-        steps: list[dict[str, Any]] = []
         rng = random.Random(3)
         for rate in self.o.rates:
-            order = [p for p in self.paths if p in alive]
+            order = [p for p in self.paths if p in lad.alive]
             rng.shuffle(order)
             step: dict[str, Any] = {"rate": rate}
             res = {}
             for p in order:
-                res[p] = await self._step(s, p, body, rate)
+                res[p] = await self._step(p, body, rate)
                 step[p] = {"p50": _r(res[p].p50), "p99": _r(res[p].p99), "errors": res[p].errors}
+                if isinstance(res[p], StepResult):
+                    step[p]["gen_cpu_us_per_req"] = _r(1e6 * res[p].cpu_s / max(1, res[p].sent), 1)
                 await asyncio.sleep(0.2)  # let stragglers drain before the next path
             d = res.get("direct")
-            bound = max(base_bound, (d.p99 + 10.0) if d and not math.isnan(d.p99) else 0.0)
+            bound = max(lad.base_bound, (d.p99 + 10.0) if d and not math.isnan(d.p99) else 0.0)
             step["bound_ms"] = _r(bound)
-            steps.append(step)
-            for p in sorted(order, key=lambda q: q != "direct"):  # direct first
-                if "direct" not in strict:
-                    break  # the generator itself failed this step: credit nobody at it
-                lim = base_bound if p == "direct" else bound
-                lim = lim if p in strict else loose
-                if not _passes(res[p], lim):  # one re-try: a shared machine hiccups
-                    res[p] = await self._step(s, p, body, rate)
-                    step[p]["retry_p99"] = _r(res[p].p99)
-                if p in strict and _passes(res[p], lim):
-                    best[p] = rate
-                else:
-                    strict.discard(p)
-                if _passes(res[p], loose):
-                    best_loose[p] = rate
-                else:
-                    alive.discard(p)
+            lad.steps.append(step)
+            await self._judge(lad, rate, res, step, bound, body)
             self.log(f"  rate {rate:>6.0f}/s  bound {bound:.1f} ms  " + "  ".join(
                 f"{p}: p99 {step[p]['p99']}{'/' + str(step[p]['retry_p99']) if 'retry_p99' in step[p] else ''}"
                 f" ms err {step[p]['errors']}" for p in order))
-            if "direct" not in strict or alive <= {"direct"}:
+            if "direct" not in lad.strict or lad.alive <= {"direct"}:
                 break
-        self.meta["throughput_steps"] = steps
-        self.meta["loadgen"] = self.o.loadgen
-        self.meta["loadgen_event_loop"] = type(asyncio.get_running_loop()).__module__
-        self.r["direct_max_rps_within_p99_bound"] = best["direct"]
-        self.r["loose_p99_bound_ms"] = loose
-        for p in self.procs:
-            self.r[f"{_PREFIX[p]}max_rps_within_p99_bound"] = best[p]
-            self.r[f"{_PREFIX[p]}max_rps_within_p99_100ms"] = best_loose[p]
-        # hearth still passing when the generator itself ran out: a lower bound only
-        self.r["loadgen_limited"] = 1 if best["hearth"] >= best["direct"] else 0
 
-    async def _step(self, s: aiohttp.ClientSession, p: str, body: bytes, rate: float
-                    ) -> OpenLoopResult:
+    async def _judge(self, lad: _Ladder, rate: float, res: dict[str, OpenLoopResult],
+                     step: dict[str, Any], bound: float, body: bytes) -> None:
+        """Who passed this rate (a failed step is measured once more), direct first."""
+        loose = LOOSE_P99_BOUND_MS
+        for p in sorted(res, key=lambda q: q != "direct"):
+            if "direct" not in lad.strict:
+                break  # the generator itself failed this step: credit nobody at it
+            lim = lad.base_bound if p == "direct" else bound
+            lim = lim if p in lad.strict else loose
+            if not _passes(res[p], lim):  # one re-try: a shared machine hiccups
+                res[p] = await self._step(p, body, rate)
+                step[p]["retry_p99"] = _r(res[p].p99)
+            if p in lad.strict and _passes(res[p], lim):
+                lad.best[p] = rate
+            else:
+                lad.strict.discard(p)
+            if _passes(res[p], loose):
+                lad.best_loose[p] = rate
+            else:
+                lad.alive.discard(p)
+
+    async def _step(self, p: str, body: bytes, rate: float) -> OpenLoopResult:
         """One open-loop step on path ``p`` with the chosen generator."""
         url = self.urls[p] + "/v1/chat/completions"
+        if self._pool is not None:
+            return await self._pool.step(url, body, rate, self.o.step_s)
         if self.o.loadgen == "raw":
             return await raw_open_loop(url, body, rate, self.o.step_s)
-        return await open_loop(s, url, body, rate, self.o.step_s)
+        assert self._session is not None
+        return await open_loop(self._session, url, body, rate, self.o.step_s)
 
     async def disconnects(self) -> None:
         """Client closes; how long until the mock (upstream) notices, per path."""
@@ -628,6 +676,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also run hearth on asyncio's own event loop (path hearth_asyncio)")
     p.add_argument("--loadgen", choices=("raw", "aiohttp"), default=None,
                    help="open-loop generator for the throughput steps (default raw)")
+    p.add_argument("--loadgen-procs", type=int, default=None,
+                   help="rawgen worker processes for the throughput steps (default 1; "
+                        "0: in the bench's own process)")
     p.add_argument("--keep-workdir", action="store_true", help="keep configs and logs")
 
 
@@ -637,7 +688,7 @@ def options_from(args: argparse.Namespace) -> Options:
           "ab_event_loop": args.ab_event_loop}
     o = Options.quick_mode(**kw) if args.quick else Options(**kw)
     for name in ("latency_ms", "chunks", "chunk_interval_ms", "rounds", "step_s", "soak_s",
-                 "soak_rate", "loadgen"):
+                 "soak_rate", "loadgen", "loadgen_procs"):
         v = getattr(args, name)
         if v is not None:
             setattr(o, name, v)

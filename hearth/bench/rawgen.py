@@ -4,44 +4,49 @@ The aiohttp client costs the generator ~0.2-0.3 ms of CPU per request, which mad
 generator itself the limit near 1400-2000 requests/s on a core it shares with the mock
 (``loadgen_limited``). This one sends a pre-built HTTP/1.1 request on a pool of
 keep-alive connections and parses just enough of the answer (status, Content-Length
-or chunked framing) to know when it is complete: a few tens of microseconds per
-request. Same semantics as :func:`hearth.bench.loadgen.open_loop`: requests fire at
-a constant rate whatever the completions do, each latency is measured from its
-*intended* send time (no coordinated omission), and a request not answered 200
-within ``timeout_s`` is an error.
+or chunked framing) to know when it is complete. Same semantics as
+:func:`hearth.bench.loadgen.open_loop`: requests fire at a constant rate whatever the
+completions do, each latency is measured from its *intended* send time (no
+coordinated omission), and a request not answered 200 within ``timeout_s`` is an
+error. Sends are paced in ticks of at least :data:`TICK_S` (uvloop rounds timers to
+whole milliseconds, so shorter sleeps spin the loop); a send late by its tick counts
+that lateness in its latency. The cyclic garbage collector is off during a step (a
+step's objects die by reference counting): a collection pause would land in the
+measured tail. :mod:`hearth.bench.rawgen_procs` spreads a step over worker processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from .loadgen import OpenLoopResult
 
-Done = Callable[[int], None]
+TICK_S = 0.001  # shortest pacing sleep
 
 
 class _Conn(asyncio.Protocol):
     """One keep-alive connection carrying one request at a time."""
 
-    def __init__(self, pool: RawPool) -> None:
-        self.pool = pool
+    def __init__(self, run: _Run, intended: float) -> None:
+        self.run = run
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
-        self.done: Done | None = None
-        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.intended: float | None = intended  # of the request in flight, if any
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.ready.set_result(None)
+        self.transport.write(self.run.req)  # type: ignore[union-attr]
 
-    def send(self, request: bytes, done: Done) -> None:
+    def send(self, intended: float) -> None:
+        """Write the run's request, intended at ``intended``."""
         assert self.transport is not None
-        self.done = done
-        self.transport.write(request)
+        self.intended = intended
+        self.transport.write(self.run.req)
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -49,33 +54,31 @@ class _Conn(asyncio.Protocol):
         if status is None:
             return
         self.buf.clear()
-        done, self.done = self.done, None
+        intended, self.intended = self.intended, None
         if status < 0:  # the server will close: do not reuse
-            self._close()
+            self.close()
             status = -status
         else:
-            self.pool.idle.append(self)
-        if done is not None:
-            done(status)
+            self.run.idle.append(self)
+        if intended is not None:
+            self.run.done(status, intended)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        _discard(self.pool.idle, self)
-        if not self.ready.done():
-            self.ready.set_exception(exc or ConnectionError("closed"))
-        done, self.done = self.done, None
-        if done is not None:
-            done(0)
+        with contextlib.suppress(ValueError):
+            self.run.idle.remove(self)
+        intended, self.intended = self.intended, None
+        if intended is not None:
+            self.run.done(0, intended)
 
-    def _close(self) -> None:
+    def usable(self) -> bool:
+        """Open and not closing."""
+        return self.transport is not None and not self.transport.is_closing()
+
+    def close(self) -> None:
+        """Close the connection."""
         if self.transport is not None:
             self.transport.close()
-
-
-def _discard(lst: list[_Conn], c: _Conn) -> None:
-    """Remove ``c`` from ``lst`` if it is there."""
-    with contextlib.suppress(ValueError):
-        lst.remove(c)
 
 
 def _complete(buf: bytearray) -> int | None:
@@ -111,102 +114,120 @@ def _complete(buf: bytearray) -> int | None:
     return -status if closes else status
 
 
-class RawPool:
-    """Keep-alive connections to one server, reused as they become idle."""
 
-    def __init__(self, url: str) -> None:
+def request_bytes(url: str, body: bytes, content_type: str = "application/json") -> bytes:
+    """The bytes of one HTTP/1.1 POST of ``body`` to ``url`` (keep-alive)."""
+    u = urlsplit(url)
+    host, port = u.hostname or "127.0.0.1", u.port or 80
+    return (f"POST {u.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+
+
+class _Run:
+    """One open-loop step: its connections, its in-flight count and its result.
+
+    Every request is settled exactly once: answered, lost with its connection, or
+    (once the step has waited ``timeout_s`` past its last send) never answered.
+    """
+
+    def __init__(self, url: str, body: bytes, rate: float, timeout_s: float) -> None:
         u = urlsplit(url)
         self.host, self.port = u.hostname or "127.0.0.1", u.port or 80
-        self.path = u.path or "/"
+        self.req = request_bytes(url, body)
+        self.res = OpenLoopResult(rate)
+        self.timeout_ms = timeout_s * 1000
         self.idle: list[_Conn] = []
-        self.all: list[_Conn] = []
+        self.conns: list[_Conn] = []
+        self.pending = 0
+        self.sent_all = False
+        self.closed = False  # settled: late answers no longer count
+        self.finished = asyncio.Event()
 
-    def request(self, body: bytes, content_type: str = "application/json") -> bytes:
-        """The bytes of one POST of ``body``."""
-        return (f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-                ).encode() + body
-
-    async def conn(self) -> _Conn:
-        """An idle connection, or a new one."""
+    def fire(self, intended: float) -> None:
+        """Send one request now, on an idle connection or a new one."""
+        self.pending += 1
         while self.idle:
             c = self.idle.pop()
-            if c.transport is not None and not c.transport.is_closing():
-                return c
+            if c.usable():
+                c.send(intended)
+                return
         loop = asyncio.get_running_loop()
-        _, c = await loop.create_connection(lambda: _Conn(self), self.host, self.port)
-        self.all.append(c)
+        task = loop.create_task(loop.create_connection(lambda: self._new(intended),
+                                                       self.host, self.port))
+        task.add_done_callback(lambda t: self.done(0, intended) if t.exception() else None)
+
+    def _new(self, intended: float) -> _Conn:
+        c = _Conn(self, intended)
+        self.conns.append(c)
         return c
 
-    def close(self) -> None:
-        """Close every connection."""
-        for c in self.all:
-            c._close()
-        self.all.clear()
-        self.idle.clear()
+    def done(self, status: int, intended: float) -> None:
+        """Settle one request: ``status`` 200 in time is a latency, anything else an error."""
+        if self.closed:
+            return
+        self.pending -= 1
+        ms = (time.perf_counter() - intended) * 1000
+        if status == 200 and ms <= self.timeout_ms:
+            self.res.ok += 1
+            self.res.latencies_ms.append(ms)
+        else:
+            self.res.errors += 1
+        if self.pending == 0 and self.sent_all:
+            self.finished.set()
+
+    async def settle(self, timeout_s: float) -> None:
+        """Wait for what is in flight (bounded), count the rest as errors, close."""
+        self.sent_all = True
+        if self.pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.finished.wait(), timeout_s + 1)
+        self.res.errors += self.pending  # never answered in time
+        self.closed = True
+        for c in self.conns:
+            c.close()
 
 
-async def raw_open_loop(url: str, body: bytes, rate: float, duration_s: float,
-                        timeout_s: float = 5.0) -> OpenLoopResult:
-    """Fire ``rate`` POSTs/s of ``body`` to ``url`` for ``duration_s`` (open loop)."""
-    res = OpenLoopResult(rate)
-    n = max(1, int(rate * duration_s))
-    interval = 1.0 / rate
-    pool = RawPool(url)
-    req = pool.request(body)
-    pending = 0
-    timeout_ms = timeout_s * 1000
-    finished = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def fire(intended: float) -> None:
-        nonlocal pending
-        pending += 1
-        answered = False
-
-        def done(status: int) -> None:
-            nonlocal pending, answered
-            if answered:
-                return
-            answered = True
-            pending -= 1
-            ms = (time.perf_counter() - intended) * 1000
-            if status == 200 and ms <= timeout_ms:
-                res.ok += 1
-                res.latencies_ms.append(ms)
-            else:
-                res.errors += 1
-            if pending == 0 and sent_all:
-                finished.set()
-
-        def start(c: _Conn) -> None:
-            c.send(req, done)
-
-        if pool.idle:
-            c = pool.idle.pop()
-            if c.transport is not None and not c.transport.is_closing():
-                start(c)
-                return
-        task = loop.create_task(pool.conn())
-        task.add_done_callback(lambda t: done(0) if t.exception() else start(t.result()))
-
-    sent_all = False
-    t0 = time.perf_counter()
+def send_times(t0: float, interval: float, n: int) -> Iterator[list[float]]:
+    """The intended send times ``t0 + i * interval`` (i < n), grouped by tick: each
+    group is due now; the caller sleeps until the next group's first time."""
     i = 0
     while i < n:
         now = time.perf_counter()
+        due = []
         while i < n and t0 + i * interval <= now:  # catch up: never skip a send
-            fire(t0 + i * interval)
+            due.append(t0 + i * interval)
             i += 1
-        if i < n:
-            await asyncio.sleep(max(0.0, t0 + i * interval - time.perf_counter()))
-    res.sent = n
-    sent_all = True
-    if pending:
-        try:
-            await asyncio.wait_for(finished.wait(), timeout_s + 1)
-        except TimeoutError:
-            res.errors += pending  # never answered in time
-    res.wall_s = time.perf_counter() - t0
-    pool.close()
-    return res
+        yield due
+
+
+async def raw_open_loop(url: str, body: bytes, rate: float, duration_s: float,
+                        timeout_s: float = 5.0, start_at: float | None = None,
+                        count: int | None = None) -> OpenLoopResult:
+    """Fire ``rate`` POSTs/s of ``body`` to ``url`` for ``duration_s`` (open loop).
+
+    ``start_at`` (a :func:`time.monotonic` time, shared by processes on one machine)
+    is when the first send is due (default: now); ``count`` overrides
+    ``rate * duration_s`` as the number of requests.
+    """
+    run = _Run(url, body, rate, timeout_s)
+    n = count if count is not None else max(1, int(rate * duration_s))
+    interval = 1.0 / rate
+    t0 = time.perf_counter() + (0.0 if start_at is None else start_at - time.monotonic())
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        i = 0
+        for due in send_times(t0, interval, n):
+            for intended in due:
+                run.fire(intended)
+            i += len(due)
+            if i < n:
+                await asyncio.sleep(max(TICK_S, t0 + i * interval - time.perf_counter()))
+        run.res.sent = n
+        await run.settle(timeout_s)
+    finally:
+        if gc_was_on:
+            gc.enable()
+    run.res.wall_s = time.perf_counter() - t0
+    return run.res
