@@ -18,6 +18,7 @@ measured tail. :mod:`hearth.bench.rawgen_procs` spreads a step over worker proce
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import time
@@ -27,6 +28,10 @@ from urllib.parse import urlsplit
 from .loadgen import OpenLoopResult
 
 TICK_S = 0.001  # shortest pacing sleep
+# connections one step may hold open (a few tens carry a healthy step): past it, a send
+# waits for a connection to free up, its wait counted in its latency, rather than
+# opening sockets until the process runs out of file descriptors
+MAX_CONNS = 2000
 
 
 class _Conn(asyncio.Protocol):
@@ -55,21 +60,23 @@ class _Conn(asyncio.Protocol):
             return
         self.buf.clear()
         intended, self.intended = self.intended, None
-        if status < 0:  # the server will close: do not reuse
+        closes = status < 0  # the server will close: do not reuse
+        if closes:
             self.close()
-            status = -status
-        else:
-            self.run.idle.append(self)
         if intended is not None:
-            self.run.done(status, intended)
+            self.run.done(abs(status), intended)
+        if not closes:
+            self.run.free(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         with contextlib.suppress(ValueError):
             self.run.idle.remove(self)
         intended, self.intended = self.intended, None
+        self.run.open -= 1
         if intended is not None:
             self.run.done(0, intended)
+        self.run.next_waiting()
 
     def usable(self) -> bool:
         """Open and not closing."""
@@ -140,27 +147,55 @@ class _Run:
         self.idle: list[_Conn] = []
         self.conns: list[_Conn] = []
         self.pending = 0
+        self.open = 0  # connections opening or open
+        self.waiting: collections.deque[float] = collections.deque()  # past MAX_CONNS
         self.sent_all = False
         self.closed = False  # settled: late answers no longer count
         self.finished = asyncio.Event()
 
     def fire(self, intended: float) -> None:
-        """Send one request now, on an idle connection or a new one."""
+        """Send one request now: on an idle connection, a new one, or (at
+        :data:`MAX_CONNS`) the next to come free."""
         self.pending += 1
         while self.idle:
             c = self.idle.pop()
             if c.usable():
                 c.send(intended)
                 return
+        if self.open >= MAX_CONNS:
+            self.waiting.append(intended)
+            return
+        self._connect(intended)
+
+    def _connect(self, intended: float) -> None:
+        self.open += 1
         loop = asyncio.get_running_loop()
         task = loop.create_task(loop.create_connection(lambda: self._new(intended),
                                                        self.host, self.port))
-        task.add_done_callback(lambda t: self.done(0, intended) if t.exception() else None)
+        task.add_done_callback(lambda t: self._failed(intended) if t.exception() else None)
+
+    def _failed(self, intended: float) -> None:
+        """A connection that never opened: its request is an error."""
+        self.open -= 1
+        self.done(0, intended)
+        self.next_waiting()
 
     def _new(self, intended: float) -> _Conn:
         c = _Conn(self, intended)
         self.conns.append(c)
         return c
+
+    def free(self, c: _Conn) -> None:
+        """``c`` answered and stays open: the next waiting send, or the idle list."""
+        if self.waiting and not self.closed:
+            c.send(self.waiting.popleft())
+        else:
+            self.idle.append(c)
+
+    def next_waiting(self) -> None:
+        """A connection went away: open one for the next waiting send, if any."""
+        if self.waiting and not self.closed:
+            self._connect(self.waiting.popleft())
 
     def done(self, status: int, intended: float) -> None:
         """Settle one request: ``status`` 200 in time is a latency, anything else an error."""

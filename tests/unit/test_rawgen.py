@@ -201,3 +201,37 @@ def test_a_worker_dying_mid_step_is_a_clean_error() -> None:
     with pytest.raises(WorkerDied, match=r"worker 0 .*exited with code -9"):
         run(go)
     assert time.monotonic() - t0 < 10
+
+
+def test_past_the_connection_cap_sends_wait_and_still_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hearth.bench.rawgen as rawgen
+
+    monkeypatch.setattr(rawgen, "MAX_CONNS", 2)
+
+    async def go() -> tuple[OpenLoopResult, int, int]:
+        conns = 0
+
+        async def slow(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            nonlocal conns
+            conns += 1
+            try:
+                while True:
+                    head = await r.readuntil(b"\r\n\r\n")
+                    await r.readexactly(int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0]))
+                    await asyncio.sleep(0.02)  # slower than the rate: sends queue
+                    w.write(OK)
+            except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+                w.close()
+
+        srv = await asyncio.start_server(slow, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/"
+        res = await raw_open_loop(url, BODY, 400, 0.1)  # 40 requests, 2 connections
+        srv.close()
+        return res, conns, len(res.latencies_ms)
+
+    res, conns, n = run(go)
+    settled(res)
+    assert conns == 2 and res.ok == n == 40 and res.errors == 0
+    # 20 rounds of 20 ms on 2 connections: the last answer came >= 400 ms after the
+    # first send, ~300 ms after its own intended time (97.5 ms), and its wait counted
+    assert max(res.latencies_ms) >= 400 - 97.5 - 10
