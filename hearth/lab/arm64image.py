@@ -1,74 +1,113 @@
-"""The arm64 lab image: the arm64 base image with a native (amd64) ``nft`` in it.
+"""The arm64 lab image, built by ``mmdebstrap`` in one go, with a native (amd64) ``nft``.
 
-An arm64 lab machine is an emulated container: its binaries run through
-qemu-user, which passes only some netlink families to the host kernel (route,
-audit, uevent), not netfilter. The arm64 ``nft`` therefore cannot talk to the
-kernel ("Unable to initialize Netlink socket: Protocol not supported") and the
-firewall role could not converge on an arm64 machine.
+**Why mmdebstrap.** ``debootstrap --arch=arm64`` runs its whole second stage in the
+emulator: its own shell and perl resolve dependencies over the 49 MB arm64
+``Packages`` file, thousands of emulated process starts, over 30 minutes on this
+2-core box under load (docs/lab.md, "Where a cold arm64 image's time goes").
+``mmdebstrap`` resolves and downloads with the host's native apt and chroots only
+for dpkg and the maintainer scripts, so only those run emulated.
 
-The container runs on this amd64 kernel, so an amd64 ``nft`` runs natively inside
-it and its netlink reaches the kernel directly: the machine's own network
-namespace gets the ruleset, enforced by the host kernel like any container's.
-This image is the arm64 base image plus, in the lab image only:
+**Why an amd64 nft.** An arm64 lab machine is an emulated container: its binaries
+run through qemu-user, which passes only some netlink families to the host kernel
+(route, audit, uevent), not netfilter. The arm64 ``nft`` therefore cannot talk to
+the kernel ("Unable to initialize Netlink socket: Protocol not supported"). The
+container runs on this amd64 kernel, so an amd64 ``nft`` runs natively inside it and
+its netlink reaches the kernel directly: the machine's own network namespace gets
+the ruleset, enforced by the host kernel like any container's. The same build
+therefore has two architectures (``--architectures=arm64,amd64``, arm64 native
+inside) and includes, besides the base image's packages:
 
-* ``dpkg --add-architecture amd64`` and the amd64 libraries ``nft`` links
-  against (``libnftables1:amd64``, ``libedit2:amd64`` and what they pull in, all
-  ``Multi-Arch: same``, so they sit beside their arm64 twins at the same version);
-* a local ``dpkg-divert`` of ``/usr/sbin/nft`` to ``/usr/sbin/nft.arm64`` and the
-  amd64 package's ``nft`` binary at ``/usr/sbin/nft``.
+* the amd64 libraries ``nft`` links against (``libnftables1:amd64``,
+  ``libedit2:amd64`` and what they pull in, all ``Multi-Arch: same``, so they sit
+  beside their arm64 twins at the same version);
+* through a customize hook run on the host: a local ``dpkg-divert`` of
+  ``/usr/sbin/nft`` to ``/usr/sbin/nft.arm64`` and the amd64 ``nftables``
+  package's ``nft`` binary at ``/usr/sbin/nft``.
 
 The arm64 ``nftables`` package the firewall role installs stays installed and
 upgradable (its ``/usr/sbin/nft`` lands on the diverted path), so the role is
-unchanged and runs as on a real Pi; only the binary that talks to the kernel is
-the amd64 build. Cached beside the base image under a hash of the base image's
-name and this recipe.
+unchanged and runs as on a real Pi; only the binary that talks to the kernel is the
+amd64 build. The base image's customisation (automation user, suspend drop-in)
+follows as for every image. Cached as ``arm64-<hash>`` under a content hash of the
+base image's recipe, this command line and the hook: change any -> a new image.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shlex
 from pathlib import Path
 
-from hearth.lab.image import ensure_derived_image
+from hearth.lab import image
+from hearth.lab.sh import LabError, run, step
 
 NFT = "/usr/sbin/nft"
 NFT_DIVERTED = "/usr/sbin/nft.arm64"
 NATIVE_ARCH = "amd64"
 NATIVE_LIBS = ("libnftables1:amd64", "libedit2:amd64")
+BUILD_TIMEOUT_S = 3600  # the emulated dpkg runs: minutes quiet, more on a loaded box
 
-NFT_RECIPE = """\
+# Run by mmdebstrap on the host after the packages are installed, "$1" the new root.
+# apt (with mmdebstrap's config for the root) and dpkg-divert (--root) run natively;
+# the last line runs the amd64 nft inside the root, against its amd64 libraries.
+NFT_HOOK = """\
 set -eu
-export DEBIAN_FRONTEND=noninteractive
-dpkg --add-architecture {arch}
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends {libs} >/dev/null
+root="$1"
 tmp=$(mktemp -d)
 cd "$tmp"
-apt-get download -qq nftables:{arch}
+APT_CONFIG="$MMDEBSTRAP_APT_CONFIG" apt-get -o APT::Sandbox::User=root download -qq nftables:{arch}
 dpkg-deb -x nftables_*_{arch}.deb x
-dpkg-divert --local --rename --divert {diverted} --add {nft}
-install -m 0755 x/usr/sbin/nft {nft}
+dpkg-divert --root "$root" --local --rename --divert {diverted} --add {nft}
+install -m 0755 x/usr/sbin/nft "$root{nft}"
 cd /
 rm -rf "$tmp"
-{nft} --version >/dev/null
-apt-get clean
-rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
+chroot "$root" {nft} --version >/dev/null
 """
 
 
-def recipe() -> str:
-    return NFT_RECIPE.format(arch=NATIVE_ARCH, libs=" ".join(NATIVE_LIBS), nft=NFT, diverted=NFT_DIVERTED)
+def nft_hook() -> str:
+    """The customize hook that puts the native nft in place (shell, ``$1`` = the root)."""
+    return NFT_HOOK.format(arch=NATIVE_ARCH, nft=NFT, diverted=NFT_DIVERTED)
 
 
-def arm64_image_key(base: Path) -> str:
-    """Content hash naming the cached arm64 lab image (covers the base image it starts from)."""
-    return hashlib.sha256("\n".join([base.name, recipe()]).encode()).hexdigest()[:16]
+def mmdebstrap_argv(work: Path) -> list[str]:
+    """The mmdebstrap command line that builds the arm64 lab image into ``work``."""
+    return [
+        "mmdebstrap", "--variant=minbase", f"--architectures=arm64,{NATIVE_ARCH}",
+        f"--include={','.join(image.PACKAGES + NATIVE_LIBS)}",
+        f"--customize-hook={nft_hook()}", image.SUITE, str(work), image.MIRROR,
+    ]  # fmt: skip
 
 
-def ensure_arm64_lab_image(cache_dir: Path, base: Path) -> Path:
-    """The cached arm64 lab image (``base`` + the native nft), built if absent."""
-    return ensure_derived_image(
-        cache_dir / f"arm64nft-{arm64_image_key(base)}", base, recipe(), what="arm64 lab image",
-        adds=f"base image + the {NATIVE_ARCH} nft, dpkg-diverted",
-        built=lambda image: (image / NFT_DIVERTED.lstrip("/")).exists(),
-        missing=f"{NFT} was not diverted to {NFT_DIVERTED}", timeout_s=2400)
+def arm64_image_key(user: str) -> str:
+    """Content hash naming the cached arm64 lab image: base recipe + this build."""
+    parts = [image.image_key(user, "arm64"), shlex.join(mmdebstrap_argv(Path("TARGET")))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def built(root: Path) -> bool:
+    """True when ``root`` is a finished arm64 lab image (a root with the diverted nft)."""
+    return (root / "etc/os-release").exists() and (root / NFT_DIVERTED.lstrip("/")).exists()
+
+
+def ensure_arm64_lab_image(cache_dir: Path, user: str) -> Path:
+    """The cached arm64 lab image, built (mmdebstrap, then customised) if absent.
+
+    Built in ``.build-<name>`` beside it and renamed into place only when finished, so
+    a failed or interrupted build never leaves an image. The caller holds the cache lock.
+    """
+    target = cache_dir / f"arm64-{arm64_image_key(user)}"
+    if built(target):
+        print(f"--> Reuse cached arm64 lab image {target}", flush=True)
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = cache_dir / f".build-{target.name}"
+    image.remove_build_dir(work)
+    what = f"{image.SUITE}, {len(image.PACKAGES)} packages + the {NATIVE_ARCH} nft"
+    with step(f"Build arm64 lab image {target.name} (mmdebstrap {what})"):
+        run(mmdebstrap_argv(work), timeout=BUILD_TIMEOUT_S)
+        if not built(work):
+            raise LabError(f"{work}: mmdebstrap left no {NFT_DIVERTED} (the nft hook did not run)")
+        image.customise(work, user)
+        work.rename(target)
+    return target

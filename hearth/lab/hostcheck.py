@@ -29,7 +29,10 @@ HOST_TOOLS = {
     "mountpoint": "util-linux",
 }
 VM_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "mkfs.ext4": "e2fsprogs"}
-ARM64_TOOLS = {"qemu-aarch64-static": "qemu-user-static", "update-binfmts": "binfmt-support"}
+# arm64 on an amd64 box: emulated by qemu-user; the image is built by mmdebstrap (hearth/lab/arm64image.py)
+ARM64_TOOLS = {
+    "qemu-aarch64-static": "qemu-user-static", "update-binfmts": "binfmt-support", "mmdebstrap": "mmdebstrap",
+}
 
 
 def native_arch() -> str:

@@ -88,7 +88,7 @@ def ensure_base_image(cache_dir: Path, user: str, arch: str = "amd64") -> Path:
             ],
             timeout=1800 if arch == "amd64" else 5400,  # arm64 runs emulated: slow on a busy box
         )  # fmt: skip
-        _customise(work, user)
+        customise(work, user)
         work.rename(target)
     return target
 
@@ -138,9 +138,10 @@ def remove_build_dir(work: Path) -> None:
     shutil.rmtree(work)
 
 
-def _customise(root: Path, user: str) -> None:
+def customise(root: Path, user: str) -> None:
+    """Add the automation user, sudo, the suspend drop-in; empty machine-id and apt lists."""
     if not (root / "usr" / "sbin" / "sshd").exists():
-        raise LabError(f"debootstrap left no sshd in {root}")
+        raise LabError(f"the image build left no sshd in {root}")
     run(["chroot", str(root), "/bin/sh", "-c", RECIPE.format(user=user)])
     dropin = root / "etc/systemd/system/systemd-suspend.service.d/hearth-lab.conf"
     dropin.write_text(SUSPEND_DROPIN)

@@ -64,9 +64,10 @@ def images(spec: LabSpec, cache: Path) -> dict[tuple[str, str], Path]:
     wanted = {(m.kind, m.arch) for m in spec.machines}
 
     def chain(arch: str) -> dict[tuple[str, str], Path]:
-        base = ensure_base_image(cache, spec.ssh_user, arch)
         if arch == "arm64" and hostcheck.native_arch() == "amd64":  # emulated: nft needs the native build
-            base = ensure_arm64_lab_image(cache, base)
+            base = ensure_arm64_lab_image(cache, spec.ssh_user)
+        else:
+            base = ensure_base_image(cache, spec.ssh_user, arch)
         made = {("container", arch): base}
         if ("vm", arch) in wanted:
             made[("vm", arch)] = ensure_vm_image(cache, base)

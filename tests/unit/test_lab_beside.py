@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hearth.lab import beside, keys, spec
 from hearth.lab.image import cache_lock
@@ -69,3 +70,27 @@ def test_a_second_image_build_waits_for_the_first(tmp_path: Path) -> None:
     assert entered.wait(10)
     waiter.join(10)
     assert order == ["first done", "second"]
+
+
+KINDS = REPO / "tests" / "lab" / "kinds.yml"
+PRIVATE_LANS = {f"192.168.9{n}.0/24" for n in range(10)}  # the helpers' private labs (192.168.9N)
+
+
+def _names_and_nets(path: Path) -> tuple[set[str], set[str]]:
+    """(host and client names, LAN and overlay networks) of a lab inventory."""
+    data = yaml.safe_load(path.read_text())
+    names = set(data["hosts"]) | set(data.get("clients") or {})
+    return names, {data["lan"]["cidr"], data["overlay"]["cidr"]}
+
+
+def test_the_kinds_shape_can_run_beside_both_ci_shapes(tmp_path: Path) -> None:
+    kinds_names, kinds_nets = _names_and_nets(KINDS)
+    for shape in SHAPES:
+        names, nets = _names_and_nets(shape)
+        assert not kinds_names & names and not kinds_nets & nets, shape.name
+    assert not kinds_nets & PRIVATE_LANS
+    machines = spec.load_spec(beside.inventory_copy(KINDS, tmp_path, DEFAULT_ROOT.with_name("hearth-kinds"))).machines
+    assert {(m.kind, m.arch) for m in machines} >= {("vm", "amd64"), ("container", "arm64")}
+    env = beside.second_lab_env("hearth-kinds")
+    bridge = env["HEARTH_LAB_BRIDGE"]
+    assert len(bridge) <= 15 and bridge != beside.second_lab_env()["HEARTH_LAB_BRIDGE"]

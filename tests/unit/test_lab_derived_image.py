@@ -1,4 +1,4 @@
-"""The cached images made from the base image by a chroot script (VM kind, arm64 nft):
+"""The cached images made from the base image by a chroot script (the VM kind):
 built once in a build directory and renamed into place, reused after, never left half-built.
 
 ``cp`` and ``chroot`` are replaced by stand-ins that do what the real ones would to the
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hearth.lab import arm64image, image, vmimage
+from hearth.lab import image, vmimage
 from hearth.lab.sh import LabError
 
 HOST_RESOLV = "nameserver 192.0.2.53\n"  # what the chroot sees while the script runs
@@ -75,21 +75,6 @@ def test_the_vm_image_is_built_once_renamed_into_place_then_reused(base: Path, c
     ran.clear()
     assert vmimage.ensure_vm_image(base.parent, base) == built
     assert ran == []  # reused: nothing run
-
-
-def test_a_build_whose_recipe_did_not_take_leaves_no_image(base: Path, commands: Any) -> None:
-    ran, effects = commands
-    effects.append(lambda root: None)  # the nft was never diverted
-    with pytest.raises(LabError, match=r"\.build-arm64nft-\w+: /usr/sbin/nft was not diverted to /usr/sbin/nft.arm64"):
-        arm64image.ensure_arm64_lab_image(base.parent, base)
-    target = base.parent / f"arm64nft-{arm64image.arm64_image_key(base)}"
-    assert not target.exists()
-    # the next build starts again from a fresh copy (the unfinished one is removed first)
-    effects.append(lambda root: (root / "usr/sbin").mkdir(parents=True) or (root / "usr/sbin/nft.arm64").touch())
-    assert arm64image.ensure_arm64_lab_image(base.parent, base) == target
-    assert (target / "usr/sbin/nft.arm64").exists() and (target / "etc/resolv.conf").read_text() == LAB_RESOLV
-    assert [argv[0] for argv in ran] == ["cp", "chroot", "cp", "chroot"]
-    assert ran[1][-1] == arm64image.recipe()
 
 
 def test_a_failing_recipe_puts_the_images_resolv_conf_back(base: Path, commands: Any) -> None:
