@@ -96,7 +96,7 @@ def test_arm64_firewall_enforced_by_the_host_kernel(lab: Any) -> None:
     cf = fw.configs.ruleset(inv, name)
     live = node.check_output(f"sudo nft list table {fw.configs.FAMILY} {fw.configs.TABLE}")
     assert f'comment "{cf.context["stamp"]}"' in live and "policy drop;" in live
-    assert node.service("nftables").is_enabled
+    assert node.service("hearth-firewall").is_enabled  # hearth's boot unit, as test_firewall checks
     port = next(p for proto, p, _ in fw.configs.service_ports(inv, name) if proto == "tcp")
     closed = 18998  # opened by no role
     started = []
