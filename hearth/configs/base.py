@@ -3,6 +3,8 @@
 ``facts`` (all optional; defaults describe a Debian 12 VM):
     distro     -- pyinfra's LinuxDistribution dict (name, major, release_meta)
     bridge_nf  -- bool: the kernel has /proc/sys/net/bridge (br_netfilter loaded)
+    container  -- the container technology the host runs in (hearth.facts.system.Container), None on
+                  a real machine or VM
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from hearth.inventory import Inventory
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/10-hearth.conf"
 SUDOERS = "/etc/sudoers.d/hearth"
 SYSCTL = "/etc/sysctl.d/60-hearth.conf"
+K3S_MODULES = "/etc/modules-load.d/hearth-k3s.conf"
+BRIDGE_MODULE = "br_netfilter"
 AUTO_UPGRADES = "/etc/apt/apt.conf.d/20auto-upgrades"
 UNATTENDED = "/etc/apt/apt.conf.d/52hearth-unattended-upgrades"
 DEBIAN_12: dict[str, Any] = {"name": "Debian", "major": 12, "minor": None,
@@ -78,9 +82,31 @@ def sudoers(inv: Inventory, name: str) -> ConfigFile:
     return ConfigFile(dest=SUDOERS, template="base/sudoers.j2", context={"user": user}, mode="0440")
 
 
-def sysctl_file(facts: dict[str, Any] | None) -> ConfigFile:
-    bridge = bool((facts or {}).get("bridge_nf", False))
-    return ConfigFile(dest=SYSCTL, template="base/sysctl.conf.j2", context={"sysctls": sysctls(bridge)})
+def loads_bridge_module(inv: Inventory, name: str, facts: dict[str, Any] | None) -> bool:
+    """Whether base loads br_netfilter on ``name`` (and at every boot): a k3s node with its own kernel.
+
+    k3s loads it itself when it starts, which is later in the same deploy: base would
+    otherwise write the sysctl file without the bridge keys on the first run and with
+    them on the second (a change on every fresh node). In a container the module and
+    its sysctls are the hosting machine's, so nothing is loaded there.
+    """
+    k3s = {"k3s_server", "k3s_agent"} & set(inv.hosts[name].roles)
+    return bool(k3s) and not (facts or {}).get("container")
+
+
+def bridge_sysctls(inv: Inventory, name: str, facts: dict[str, Any] | None) -> bool:
+    """Whether the bridge sysctls are set: br_netfilter is loaded now or base loads it."""
+    return bool((facts or {}).get("bridge_nf", False)) or loads_bridge_module(inv, name, facts)
+
+
+def sysctl_file(inv: Inventory, name: str, facts: dict[str, Any] | None) -> ConfigFile:
+    values = sysctls(bridge_sysctls(inv, name, facts))
+    return ConfigFile(dest=SYSCTL, template="base/sysctl.conf.j2", context={"sysctls": values})
+
+
+def k3s_modules_file() -> ConfigFile:
+    """/etc/modules-load.d/hearth-k3s.conf: br_netfilter at every boot, before sysctls are applied."""
+    return ConfigFile(dest=K3S_MODULES, template="base/modules-load.conf.j2", context={"modules": [BRIDGE_MODULE]})
 
 
 # GPU driver and CUDA packages must move together with the kernel module and the
@@ -115,7 +141,9 @@ def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -
     if inv.hosts[name].os != "linux" or not inv.hosts[name].managed:
         return []
     distro(facts)
-    files = [sshd(inv, name), sysctl_file(facts)]
+    files = [sshd(inv, name), sysctl_file(inv, name, facts)]
+    if loads_bridge_module(inv, name, facts):
+        files.append(k3s_modules_file())
     if (inv.hosts[name].ssh_user or inv.ssh.user) != "root":
         files.append(sudoers(inv, name))
     if settings(inv, name)["unattended_upgrades"]:

@@ -39,12 +39,13 @@ def authorized_key(key: str | None) -> list[str]:
 def apply_base() -> None:
     inv = load_cached(host.data.hearth_inventory)
     name = host.data.hearth_host
+    container = host.get_fact(Container)
     facts = {
         "distro": host.get_fact(LinuxDistribution),
         "bridge_nf": host.get_fact(PathExists, path="/proc/sys/net/bridge"),
+        "container": container,
     }
     by_dest = {cf.dest: cf for cf in configs.host_files(inv, name, facts)}
-    container = host.get_fact(Container)
 
     if "gateway" in host.groups:
         # The gateway's virtualenv is built from the system python3 by the gateway role.
@@ -80,9 +81,19 @@ def apply_base() -> None:
     sshd = by_dest[configs.SSHD_DROPIN]
     ssh.dropin("sshd hardening drop-in", content=sshd.render(), dest=sshd.dest, mode=sshd.mode)
 
+    if configs.loads_bridge_module(inv, name, facts):
+        modules = by_dest[configs.K3S_MODULES]
+        files.put(name=f"{configs.BRIDGE_MODULE} at boot (k3s node)", src=StringIO(modules.render()),
+                  dest=modules.dest, mode=modules.mode)
+        # Only when its sysctls are missing: a kernel with it built in lists no module, so
+        # modprobe would run (and count as a change) on every deploy.
+        if not facts["bridge_nf"]:
+            server.modprobe(name=f"{configs.BRIDGE_MODULE} loaded now (its sysctls follow)",
+                            module=configs.BRIDGE_MODULE)
+
     sysctl = by_dest[configs.SYSCTL]
     files.put(name="Cluster sysctls (persisted)", src=StringIO(sysctl.render()), dest=sysctl.dest, mode=sysctl.mode)
-    for key, value in configs.sysctls(facts["bridge_nf"]).items():
+    for key, value in configs.sysctls(configs.bridge_sysctls(inv, name, facts)).items():
         server.sysctl(name=f"sysctl {key}", key=key, value=value)
 
     if host.data.unattended_upgrades:

@@ -68,6 +68,20 @@ def test_cluster_sysctls(host: Any) -> None:
         assert host.sysctl("net.bridge.bridge-nf-call-iptables") == 1
 
 
+def test_k3s_node_with_its_own_kernel_loads_br_netfilter(lab: Any, host: Any, machine: str) -> None:
+    """A k3s node that is not a container loads br_netfilter from base, now and at boot, so its
+    bridge sysctls are in the first deploy's file (k3s loading it later made the re-run change)."""
+    inv = load_inventory(lab.inventory, group_defaults())
+    if not {"k3s_server", "k3s_agent"} & set(inv.hosts[machine].roles):
+        pytest.skip(f"{machine} is no k3s node in {lab.inventory.name}")
+    if host.run("systemd-detect-virt --container").rc == 0:
+        pytest.skip(f"{machine} is a container: the module and its sysctls are the hosting machine's")
+    assert host.file(configs.K3S_MODULES).contains(f"^{configs.BRIDGE_MODULE}$")
+    assert host.run(f"grep -q '^{configs.BRIDGE_MODULE} ' /proc/modules").rc == 0
+    assert host.file(configs.SYSCTL).contains("net.bridge.bridge-nf-call-iptables = 1")
+    assert host.sysctl("net.bridge.bridge-nf-call-iptables") == 1
+
+
 def test_base_packages(host: Any) -> None:
     for package in group_defaults()["base_packages"]:
         assert host.package(package).is_installed, package

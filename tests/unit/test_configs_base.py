@@ -65,12 +65,36 @@ def test_no_sudoers_when_deploying_as_root(write_inventory: Callable[..., Path])
     assert base.SUDOERS not in by_dest(base.host_files(inv, "eyes"))
 
 
-def test_bridge_sysctls_only_with_bridge_netfilter(inv: Inventory) -> None:
-    without = by_dest(base.host_files(inv, "eyes", {"bridge_nf": False}))[base.SYSCTL]
-    with_bridge = by_dest(base.host_files(inv, "eyes", {"bridge_nf": True}))[base.SYSCTL]
-    assert "net.ipv4.ip_forward = 1" in without
-    assert "bridge-nf-call-iptables" not in without
-    assert "net.bridge.bridge-nf-call-iptables = 1" in with_bridge
+CONTAINER = {"container": "systemd-nspawn"}
+
+
+def test_bridge_sysctls_in_a_container_only_with_the_hosts_bridge_netfilter(inv: Inventory) -> None:
+    without = by_dest(base.host_files(inv, "eyes", {"bridge_nf": False, **CONTAINER}))
+    with_bridge = by_dest(base.host_files(inv, "eyes", {"bridge_nf": True, **CONTAINER}))
+    assert "net.ipv4.ip_forward = 1" in without[base.SYSCTL]
+    assert "bridge-nf-call-iptables" not in without[base.SYSCTL]
+    assert "net.bridge.bridge-nf-call-iptables = 1" in with_bridge[base.SYSCTL]
+    assert base.K3S_MODULES not in without and base.K3S_MODULES not in with_bridge  # the host's modules
+
+
+def test_a_k3s_node_with_its_own_kernel_loads_br_netfilter_so_the_first_file_is_the_last(inv: Inventory) -> None:
+    """k3s loads br_netfilter when it starts, after base: base loads it first (and at boot), so
+    the sysctl file has the bridge keys on the first deploy, not only from the second one."""
+    assert {"k3s_server", "k3s_agent"} & set(inv.hosts["eyes"].roles)
+    before = by_dest(base.host_files(inv, "eyes", {"bridge_nf": False}))
+    after = by_dest(base.host_files(inv, "eyes", {"bridge_nf": True}))
+    assert before == after
+    assert "net.bridge.bridge-nf-call-iptables = 1" in before[base.SYSCTL]
+    assert before[base.K3S_MODULES].splitlines()[-1] == "br_netfilter"
+
+
+def test_no_bridge_module_on_a_host_outside_k3s(inv: Inventory) -> None:
+    # validation keeps every GPU host in the cluster: the model is changed after loading
+    eyes = inv.hosts["eyes"].model_copy(update={"roles": []})
+    outside = inv.model_copy(update={"hosts": {**inv.hosts, "eyes": eyes}})
+    files = by_dest(base.host_files(outside, "eyes", {"bridge_nf": False}))
+    assert base.K3S_MODULES not in files
+    assert "bridge-nf-call-iptables" not in files[base.SYSCTL]
 
 
 def test_unattended_upgrades_off_by_default(inv: Inventory) -> None:
