@@ -102,6 +102,7 @@ def test_nvidia_hosts_load_nvidia_uvm_as_root_and_sleepers_reload_it_on_resume()
     assert resume.dest == "/etc/systemd/system/hearth-nvidia-uvm-resume.service"
     text = resume.render().splitlines()
     assert "ExecStart=-/sbin/rmmod nvidia_uvm" in text and "ExecStart=/sbin/modprobe nvidia_uvm" in text
+    assert "ConditionPathExists=/sys/module/nvidia" in text  # no driver loaded: skipped, not failed
     assert "WantedBy=suspend.target hibernate.target hybrid-sleep.target suspend-then-hibernate.target" in text
     awake = inv.hosts["lab-ollama"].model_copy(update={"sleep": inv.hosts["lab-ollama"].sleep.model_copy(
         update={"sleeps": False})})
