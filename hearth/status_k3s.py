@@ -32,7 +32,7 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 def k3s_hosts(inv: Inventory) -> list[str]:
     """Hosts the inventory makes k3s servers or agents."""
-    return [n for n, h in inv.hosts.items() if {"k3s_server", "k3s_agent"} & set(h.roles)]
+    return [n for n, h in inv.hosts.items() if h.in_k3s]
 
 
 def node_state(node: dict[str, Any]) -> str:

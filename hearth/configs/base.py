@@ -90,8 +90,7 @@ def loads_bridge_module(inv: Inventory, name: str, facts: dict[str, Any] | None)
     them on the second (a change on every fresh node). In a container the module and
     its sysctls are the hosting machine's, so nothing is loaded there.
     """
-    k3s = {"k3s_server", "k3s_agent"} & set(inv.hosts[name].roles)
-    return bool(k3s) and not (facts or {}).get("container")
+    return inv.hosts[name].in_k3s and not (facts or {}).get("container")
 
 
 def bridge_sysctls(inv: Inventory, name: str, facts: dict[str, Any] | None) -> bool:

@@ -99,7 +99,7 @@ def service_ports(inv: Inventory, name: str) -> list[tuple[str, int, str]]:
     ports: list[tuple[str, int, str]] = [("tcp", int(settings(inv, name)["node_exporter_port"]), "node exporter")]
     if "k3s_server" in host.roles:
         ports.append(("tcp", K3S_API, "k3s API"))
-    if {"k3s_server", "k3s_agent"} & set(host.roles):
+    if host.in_k3s:
         ports += [("tcp", KUBELET, "kubelet"), *flannel_ports(inv)]
     if "gateway" in host.roles and inv.gateway is not None:
         ports.append(("tcp", inv.gateway.port, "hearth gateway"))
@@ -137,7 +137,7 @@ def remote_triggers(inv: Inventory, name: str) -> list[str]:
 
 
 def k3s_node(inv: Inventory, name: str) -> bool:
-    return inv.k3s is not None and bool({"k3s_server", "k3s_agent"} & set(inv.hosts[name].roles))
+    return inv.k3s is not None and inv.hosts[name].in_k3s
 
 
 def rules(inv: Inventory, name: str) -> list[Allow]:

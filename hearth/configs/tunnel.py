@@ -200,7 +200,7 @@ def gateway_ports(inv: Inventory) -> dict[int, str]:
     gw = inv.gateway.host
     host = inv.hosts[gw]
     taken = {ssh_port(inv, gw): f"hosts.{gw} SSH", RECOVER_PORT: "the CUDA recovery trigger"}
-    if {"k3s_server", "k3s_agent"} & set(host.roles):
+    if host.in_k3s:
         taken.update(dict.fromkeys(K3S_PORTS, "k3s"))
     for i, serve in enumerate(host.serves):
         taken[serve.listen_port] = f"hosts.{gw}.serves[{i}] ({serve.name})"

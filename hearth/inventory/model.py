@@ -312,6 +312,11 @@ class Host(Strict):
     def engines(self) -> set[str]:
         return {serve.engine for serve in self.serves}
 
+    @property
+    def in_k3s(self) -> bool:
+        """Whether the inventory makes this host a k3s server or agent."""
+        return bool({"k3s_server", "k3s_agent"} & set(self.roles))
+
 
 class ArchSpec(Strict):
     """Architecture numbers for a model the built-in catalogue does not know."""

@@ -72,7 +72,7 @@ def test_k3s_node_with_its_own_kernel_loads_br_netfilter(lab: Any, host: Any, ma
     """A k3s node that is not a container loads br_netfilter from base, now and at boot, so its
     bridge sysctls are in the first deploy's file (k3s loading it later made the re-run change)."""
     inv = load_inventory(lab.inventory, group_defaults())
-    if not {"k3s_server", "k3s_agent"} & set(inv.hosts[machine].roles):
+    if not inv.hosts[machine].in_k3s:
         pytest.skip(f"{machine} is no k3s node in {lab.inventory.name}")
     if host.run("systemd-detect-virt --container").rc == 0:
         pytest.skip(f"{machine} is a container: the module and its sysctls are the hosting machine's")

@@ -80,7 +80,7 @@ def test_bridge_sysctls_in_a_container_only_with_the_hosts_bridge_netfilter(inv:
 def test_a_k3s_node_with_its_own_kernel_loads_br_netfilter_so_the_first_file_is_the_last(inv: Inventory) -> None:
     """k3s loads br_netfilter when it starts, after base: base loads it first (and at boot), so
     the sysctl file has the bridge keys on the first deploy, not only from the second one."""
-    assert {"k3s_server", "k3s_agent"} & set(inv.hosts["eyes"].roles)
+    assert inv.hosts["eyes"].in_k3s
     before = by_dest(base.host_files(inv, "eyes", {"bridge_nf": False}))
     after = by_dest(base.host_files(inv, "eyes", {"bridge_nf": True}))
     assert before == after
