@@ -72,14 +72,20 @@ def client_key(inv: Inventory) -> str:
 
 
 def client_machine(inv: Inventory, lab: LabRecord) -> str:
-    """An awake lab machine that is not the gateway's host: it plays the laptop."""
+    """An awake lab container that is not the gateway's host: it plays the laptop.
+
+    The client runs in the machine's network namespace, so a VM (whose network lives in
+    its own kernel, behind a tap: no namespace here) is never picked.
+    """
     assert inv.gateway is not None
     for name, host in inv.hosts.items():
         if name == inv.gateway.host or host.os != "linux" or name not in lab.machines:
             continue
+        if not lab.machines[name].netns:
+            continue
         if machine.power_state(lab.machines[name]) == "on":
             return name
-    raise LabError("no other lab machine is on to send the request from")
+    raise LabError("no other lab container is on to send the request from (a VM has no namespace here)")
 
 
 def ask(lab: LabRecord, inventory: Path, model: str | None, prompt: str, timeout: float = 180) -> TryResult:

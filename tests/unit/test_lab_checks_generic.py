@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from hearth.inventory import load_inventory
-from hearth.lab.try_gateway import TryResult, client_key, report
+from hearth.lab import try_gateway
+from hearth.lab.state import LabRecord, MachineRecord
+from hearth.lab.try_gateway import TryResult, client_key, client_machine, report
 
 REPO = Path(__file__).resolve().parents[2]
 SHAPES = [REPO / "inventory" / "lab.yml", REPO / "inventory" / "lab2.yml"]
@@ -51,6 +53,28 @@ def test_try_uses_a_client_with_every_route(tmp_path: Path) -> None:
     clients = {name: c.model_copy(update={"key": f"file:{key}"}) if c.routes is None else c
                for name, c in inv.clients.items()}
     assert client_key(inv.model_copy(update={"clients": clients})) == "sk-every-route"
+
+
+def test_try_sends_from_a_container_never_from_a_vm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client runs in a machine's namespace: a VM has none (its network is its own kernel's)."""
+    inv = load_inventory(Path("tests/lab/kinds.yml"))
+    assert inv.gateway is not None
+    others = [n for n, h in inv.hosts.items() if n != inv.gateway.host and h.os == "linux"]
+    vm, container = next(n for n in others if inv.hosts[n].lab.kind == "vm"), next(
+        n for n in others if inv.hosts[n].lab.kind != "vm")
+
+    def record(name: str, netns: str) -> MachineRecord:
+        return MachineRecord(name=name, address="", mac="", netns=netns, veth="", dir="", base="",
+                             kind="vm" if not netns else "container")
+
+    lab = LabRecord(inventory="", bridge="", bridge_created=False, host_cidr="", broadcast="", nft_table="",
+                    ssh_user="", ssh_port=22, ssh_key="", known_hosts="",
+                    machines={vm: record(vm, ""), container: record(container, f"hl-{container}")})
+    monkeypatch.setattr(try_gateway.machine, "power_state", lambda m: "on")  # stand-in: every machine awake
+    assert client_machine(inv, lab) == container
+    del lab.machines[container]
+    with pytest.raises(try_gateway.LabError, match="no other lab container is on"):
+        client_machine(inv, lab)
 
 
 def test_try_report_says_route_upstream_and_answer_or_the_refusal() -> None:
