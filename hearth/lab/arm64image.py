@@ -24,12 +24,18 @@ inside) and includes, besides the base image's packages:
   ``/usr/sbin/nft`` to ``/usr/sbin/nft.arm64`` and the amd64 ``nftables``
   package's ``nft`` binary at ``/usr/sbin/nft``.
 
+**Why no unit credentials.** systemd 252 running under qemu-user cannot set up a
+unit's credentials (``LoadCredential=``: "Failed to set up credentials: Invalid
+argument"), so systemd-sysctl, -sysusers and -tmpfiles-* would fail at every boot and
+the machine would be "degraded" before hearth touched it. A second customize hook
+gives exactly the units that load credentials a drop-in resetting the list.
+
 The arm64 ``nftables`` package the firewall role installs stays installed and
 upgradable (its ``/usr/sbin/nft`` lands on the diverted path), so the role is
 unchanged and runs as on a real Pi; only the binary that talks to the kernel is the
 amd64 build. The base image's customisation (automation user, suspend drop-in)
 follows as for every image. Cached as ``arm64-<hash>`` under a content hash of the
-base image's recipe, this command line and the hook: change any -> a new image.
+base image's recipe, this command line and its hooks: change any -> a new image.
 """
 
 from __future__ import annotations
@@ -65,6 +71,28 @@ chroot "$root" {nft} --version >/dev/null
 """
 
 
+# Run by mmdebstrap on the host after the nft hook, "$1" the new root. Under qemu-user,
+# systemd (252) cannot set up a unit's credentials ("Failed to set up credentials:
+# Invalid argument", exit 243/CREDENTIALS), so every unit with LoadCredential= would fail
+# at boot (systemd-sysctl, -sysusers, -tmpfiles-*): a drop-in resets the list (an empty
+# assignment) for exactly those units. A Pi's own kernel runs them as shipped.
+CREDENTIALS_HOOK = """\
+set -eu
+root="$1"
+for unit in $(grep -l '^LoadCredential=' "$root"/usr/lib/systemd/system/*.service); do
+  dir="$root/etc/systemd/system/$(basename "$unit").d"
+  mkdir -p "$dir"
+  printf '[Service]\\nLoadCredential=\\n' > "$dir/{dropin}"
+done
+"""
+CREDENTIALS_DROPIN = "hearth-lab-qemu-user.conf"
+
+
+def credentials_hook() -> str:
+    """The customize hook that turns off unit credentials, which qemu-user cannot set up."""
+    return CREDENTIALS_HOOK.format(dropin=CREDENTIALS_DROPIN)
+
+
 def nft_hook() -> str:
     """The customize hook that puts the native nft in place (shell, ``$1`` = the root)."""
     return NFT_HOOK.format(arch=NATIVE_ARCH, nft=NFT, diverted=NFT_DIVERTED)
@@ -75,7 +103,8 @@ def mmdebstrap_argv(work: Path) -> list[str]:
     return [
         "mmdebstrap", "--variant=minbase", f"--architectures=arm64,{NATIVE_ARCH}",
         f"--include={','.join(image.PACKAGES + NATIVE_LIBS)}",
-        f"--customize-hook={nft_hook()}", image.SUITE, str(work), image.MIRROR,
+        f"--customize-hook={nft_hook()}", f"--customize-hook={credentials_hook()}",
+        image.SUITE, str(work), image.MIRROR,
     ]  # fmt: skip
 
 

@@ -99,16 +99,10 @@ def test_arm64_firewall_enforced_by_the_host_kernel(lab: Any) -> None:
     assert node.service("hearth-firewall").is_enabled  # hearth's boot unit, as test_firewall checks
     port = next(p for proto, p, _ in fw.configs.service_ports(inv, name) if proto == "tcp")
     closed = 18998  # opened by no role
-    started = []
-    for p in (port, closed):
-        if not node.socket(f"tcp://0.0.0.0:{p}").is_listening:
-            unit = f"{fw.LISTENER}-{p}"
-            node.check_output(f"sudo systemd-run --unit {unit} python3 -m http.server {p} --bind 0.0.0.0")
-            started.append(unit)
+    started = [u for u in (fw.start_listener(node, p) for p in (port, closed)) if u]
     try:
         for p in (port, closed):  # emulated python3 starts slowly: wait for the listener, bounded
-            wait = f"for i in $(seq 150); do ss -ltn | grep -q ':{p} ' && exit 0; sleep 0.2; done; exit 1"
-            assert node.run(wait).rc == 0, f"no listener on {p} within 30 s"
+            assert fw.wait_listening(node, p, 30.0), f"no listener on {p} within 30 s"
         target = inv.hosts[name]
         peer = next(n for n in inv.linux_hosts() if n != name)
         assert fw.tcp_open_from(lab.host(peer), str(target.overlay_ip), port), "over the overlay: must answer"

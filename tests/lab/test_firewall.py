@@ -45,6 +45,27 @@ def tcp_open_from(node: Any, address: str, port: int) -> bool:
     return node.run(f"python3 -c \"{script}\"").rc == 0
 
 
+def start_listener(node: Any, port: int) -> str | None:
+    """A throwaway TCP listener on ``port``, all addresses; its unit, or None if one listens already.
+
+    "Already" means on any address: a role's service bound to the overlay address holds
+    the port too, and a second bind to 0.0.0.0 would fail. ``--collect``: even a listener
+    that failed leaves no failed unit behind (test_machines counts those).
+    """
+    if node.run(f"ss -Hltn 'sport = :{port}'").stdout.strip():
+        return None
+    unit = f"{LISTENER}-{port}"
+    node.check_output(f"sudo systemd-run --collect --unit {unit} python3 -m http.server {port} --bind 0.0.0.0")
+    return unit
+
+
+def wait_listening(node: Any, port: int, seconds: float) -> bool:
+    """Whether something listens on ``port`` within ``seconds`` (polled every 0.2 s)."""
+    tries = max(1, int(seconds / 0.2))
+    poll = f"for i in $(seq {tries}); do ss -ltn | grep -q ':{port} ' && exit 0; sleep 0.2; done; exit 1"
+    return node.run(poll).rc == 0
+
+
 def test_live_ruleset_is_the_rendered_one(lab: Any, host: Any, machine: str) -> None:
     cf = configs.ruleset(inventory(lab), machine)
     assert host.service("hearth-firewall").is_enabled  # hearth's own boot unit, not nftables.service
@@ -76,13 +97,8 @@ def service_port(lab: Any) -> Any:
     name, serve = next((n, s) for n, s in inv.serves() if inv.hosts[n].os == "linux")
     node = lab.host(name)
     closed = 18999  # opened by no role
-    started = []
-    for port in (serve.listen_port, closed):
-        if not node.run(f"ss -Hltn 'sport = :{port}'").stdout.strip():  # nothing listens there, on any address
-            unit = f"{LISTENER}-{port}"
-            node.check_output(f"sudo systemd-run --collect --unit {unit} python3 -m http.server {port} --bind 0.0.0.0")
-            started.append(unit)
-    node.run(f"for i in $(seq 20); do ss -ltn | grep -q ':{closed} ' && exit 0; sleep 0.2; done")
+    started = [u for u in (start_listener(node, p) for p in (serve.listen_port, closed)) if u]
+    assert wait_listening(node, closed, 10.0), f"no listener on {closed}"
     yield inv, name, serve.listen_port, closed
     for unit in started:
         node.run(f"sudo systemctl stop {unit}")

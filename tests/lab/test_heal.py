@@ -119,6 +119,7 @@ def _gateway_routes_to(lab: Any, inv: Inventory, name: str) -> None:
              120, PERIOD_S, done=routed)
 
 
+@pytest.mark.slow_scenario
 def test_a_terminal_route_host_is_paged_about_never_restarted(lab: Any, inv: Inventory) -> None:
     hosts = healed_hosts(inv, terminal=True)
     if not hosts:

@@ -26,7 +26,7 @@ from tests.lab.test_gateway import client_key, deployed_serves, request
 from tests.lab.test_gateway_reload import deploy_gateway_host as deploy_one_host
 from tests.lab.waiting import wait_for
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.slow_scenario]
 
 
 def _decisions(node: Any, mark: str) -> list[str]:

@@ -96,6 +96,7 @@ def test_containerd_config_written_and_packaged_manifests_listed(lab: Any, inv: 
     assert not names & set(inv.k3s.disable)
 
 
+@pytest.mark.slow_scenario
 def test_token_never_in_pyinfra_output(lab: Any, inv: Inventory) -> None:
     """A verbose no-op run (commands and facts printed) shows no token."""
     assert inv.k3s is not None

@@ -32,6 +32,8 @@ from hearth.lab.k3s_variants import (
 )
 from tests.lab.test_k3s import k3s_hosts, nodes, ready
 
+pytestmark = pytest.mark.slow_scenario
+
 
 @pytest.fixture(scope="module")
 def inv(lab: Any) -> Inventory:

@@ -21,7 +21,7 @@ from hearth.gateway.from_inventory import upstream_name
 from .admin_api import admin, keep_warm
 from .test_gateway import client_key, request
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.slow_scenario]
 
 WINDOW_MINUTES = 1.0
 

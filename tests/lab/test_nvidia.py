@@ -139,6 +139,7 @@ def _swap(lab: Any, name: str, gpus: list[GpuFact]) -> None:
                                 f"| sudo tee {OVERRIDE} >/dev/null")  # fmt: skip
 
 
+@pytest.mark.slow_scenario
 def test_card_swap_drift_report_replan_and_refusal(lab: Any, inv: Inventory, gpu_hosts: list[str]) -> None:
     """Swap a machine's card: `hearth plan --facts` shows the drift and the re-plan; a card too
     small for its serving settings makes the deploy refuse that host and change nothing there."""

@@ -23,7 +23,7 @@ from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory
 from hearth.lab import cycle
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.slow_scenario]
 
 INSTALL_SH_UNIT = """[Unit]
 Description=Ollama Service

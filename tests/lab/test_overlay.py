@@ -96,6 +96,7 @@ def _wait_ping(lab: Any, a: str, b: str, ip: str, tries: int = 10) -> bool:
     return lab.host(a).run(f"for i in $(seq {tries}); do ping -c1 -W1 {ip} && exit 0; done; exit 1").rc == 0
 
 
+@pytest.mark.slow_scenario
 def test_lost_key_pair_is_remade_and_learned_by_every_peer_in_one_run(lab: Any, iface: str) -> None:
     inv = inventory(lab)
     victim = next(n for n in reversed(inv.linux_hosts()) if not inv.hosts[n].sleep.sleeps)
@@ -117,6 +118,7 @@ def test_lost_key_pair_is_remade_and_learned_by_every_peer_in_one_run(lab: Any, 
     assert second.ok and second.totals.get("success", 0) == 0, second.changed
 
 
+@pytest.mark.slow_scenario
 def test_removed_host_leaves_every_peer(lab: Any, tmp_path: Path, iface: str) -> None:
     inv = inventory(lab)
     # a plain worker: nothing else in the inventory refers to it
@@ -171,6 +173,7 @@ def deploy_verbose(inventory_yml: Path) -> tuple[subprocess.CompletedProcess, di
     return run, {"totals": totals, "failed": failed, "changed": changed}
 
 
+@pytest.mark.slow_scenario
 def test_a_sleeping_host_does_not_break_the_overlay(lab: Any, tmp_path: Path, iface: str) -> None:
     """Issue 9 item 2: sleeper asleep, a setting changed, deploy: every awake host
     converges and keeps the sleeper's last known key (tunnels not restarted), the

@@ -7,6 +7,7 @@ frame (build directory, rename, reuse, errors) runs as it would as root.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,22 @@ def test_the_command_line_resolves_natively_for_two_architectures() -> None:
     assert "download -qq nftables:amd64" in hook and 'install -m 0755 x/usr/sbin/nft "$root/usr/sbin/nft"' in hook
 
 
+def test_units_with_credentials_get_a_drop_in_that_resets_them(tmp_path: Path) -> None:
+    """The hook itself, run by bash on a root: qemu-user cannot set up unit credentials."""
+    units = tmp_path / "usr/lib/systemd/system"
+    units.mkdir(parents=True)
+    (units / "systemd-sysctl.service").write_text("[Service]\nLoadCredential=sysctl.extra\n")
+    (units / "ssh.service").write_text("[Service]\nExecStart=/usr/sbin/sshd -D\n")
+    argv = arm64image.mmdebstrap_argv(Path("/cache/.build-x"))
+    hooks = [a.removeprefix("--customize-hook=") for a in argv if a.startswith("--customize-hook=")]
+    assert hooks[-1] == arm64image.credentials_hook()
+    subprocess.run(["bash", "-c", hooks[-1], "hook", str(tmp_path)], check=True)
+    dropins = tmp_path / "etc/systemd/system"
+    assert (dropins / "systemd-sysctl.service.d/hearth-lab-qemu-user.conf").read_text() == (
+        "[Service]\nLoadCredential=\n")
+    assert not (dropins / "ssh.service.d").exists()
+
+
 def test_the_key_changes_with_the_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
     key = arm64image.arm64_image_key("hearth")
     assert len(key) == 16 and arm64image.arm64_image_key("hearth") == key
@@ -67,6 +84,9 @@ def test_the_key_changes_with_the_recipe(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.undo()
     monkeypatch.setattr(arm64image, "NFT_HOOK", arm64image.NFT_HOOK + "true\n")
     assert arm64image.arm64_image_key("hearth") != key  # the hook
+    monkeypatch.undo()
+    monkeypatch.setattr(arm64image, "CREDENTIALS_HOOK", arm64image.CREDENTIALS_HOOK + "true\n")
+    assert arm64image.arm64_image_key("hearth") != key  # the other hook
     monkeypatch.undo()
     monkeypatch.setattr(image, "PACKAGES", (*image.PACKAGES, "vim"))
     assert arm64image.arm64_image_key("hearth") != key  # the base image's packages
