@@ -6,7 +6,8 @@ import json
 import math
 from pathlib import Path
 
-from hearth.bench.gateway import AB_KEYS, DOCUMENTED_KEYS, LITELLM_KEYS, NULLABLE_KEYS, main
+from hearth.bench.gateway import main
+from hearth.bench.gateway_figures import AB_KEYS, DOCUMENTED_KEYS, LITELLM_KEYS, NULLABLE_KEYS
 
 # a ratio is null when its base is not positive (the quick run's few samples on a busy
 # machine can put the bare relay's added p99 at or below zero); the key it divides by
