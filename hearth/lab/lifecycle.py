@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -134,16 +135,20 @@ def _new_record(ms: MachineSpec, root: Path, image: Path) -> MachineRecord:
 
 
 def boot_all(lab: LabRecord, machines: list[MachineRecord]) -> None:
-    """Power on ``machines`` that are off (wake those asleep) and wait for every sshd."""
+    """Power on ``machines`` that are off (wake those asleep); wait until each lets us log in."""
     kinds = sorted({f"{m.arch} {m.kind}" for m in machines})
-    with step(f"Boot {len(machines)} machines ({', '.join(kinds)}) and wait for sshd"):
+    with step(f"Boot {len(machines)} machines ({', '.join(kinds)}) and wait for an SSH login"):
         for m in machines:
             machine.request_power_on(m)
         with ThreadPoolExecutor(max_workers=max(1, len(machines))) as pool:
-            list(pool.map(
-                lambda m: machine.wait_sshd(m, lab.ssh_port, timeout=machine.boot_timeout(m)),
-                machines,
-            ))  # fmt: skip
+            list(pool.map(lambda m: _until_login(lab, m), machines))
+
+
+def _until_login(lab: LabRecord, m: MachineRecord) -> None:
+    """sshd's banner, then a login that works, within the machine's boot bound."""
+    start = time.monotonic()
+    machine.wait_sshd(m, lab.ssh_port, timeout=machine.boot_timeout(m))
+    machine.wait_login(lab, m, timeout=max(30.0, machine.boot_timeout(m) - (time.monotonic() - start)))
 
 
 def down(*, purge: bool = False) -> list[str]:

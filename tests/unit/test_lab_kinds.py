@@ -233,6 +233,54 @@ def test_a_machine_that_misses_sshd_shows_its_console_tail(tmp_path: Path) -> No
     assert "boot line 99" in text and "boot line 50" not in text
 
 
+NOLOGIN = ("Connection closed by 192.168.77.10 port 22\n"
+           "System is booting up. Unprivileged users are not permitted to log in yet.")
+
+
+def test_readiness_is_a_login_that_works_not_the_banner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sshd answers while /run/nologin still refuses the automation user (pam_nologin): wait it out."""
+    lab = _record(tmp_path)
+    answers = [(False, NOLOGIN), (False, NOLOGIN), (True, "")]
+    calls: list[str] = []
+
+    def login(lab_: Any, m: Any, **kw: Any) -> tuple[bool, str]:
+        calls.append(m.name)
+        return answers.pop(0)
+
+    monkeypatch.setattr(machine, "ssh_login", login)  # stand-in for the ssh client's answers
+    monkeypatch.setattr(machine.time, "sleep", lambda s: None)
+    assert machine.wait_login(lab, lab.machines["v1"], timeout=60) >= 0
+    assert calls == ["v1"] * 3
+
+
+def test_a_login_refused_for_a_changed_host_key_is_an_error_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lab = _record(tmp_path)
+    calls: list[str] = []
+
+    def login(lab_: Any, m: Any, **kw: Any) -> tuple[bool, str]:
+        calls.append(m.name)
+        return False, "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed."
+
+    monkeypatch.setattr(machine, "ssh_login", login)
+    with pytest.raises(LabError, match="v1: its SSH host key does not match kh"):
+        machine.wait_login(lab, lab.machines["v1"], timeout=60)
+    assert calls == ["v1"], "never retried"
+
+
+def test_a_login_that_never_works_says_what_ssh_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = _record(tmp_path)
+    vm = lab.machines["v1"]
+    (vm.path / "console.log").write_text("[ 1.0] still booting\n")
+    monkeypatch.setattr(machine, "ssh_login", lambda lab_, m, **kw: (False, NOLOGIN))
+    with pytest.raises(LabError) as caught:
+        machine.wait_login(lab, vm, timeout=0.2)
+    text = str(caught.value)
+    assert "v1: sshd answers but hearth cannot log in after 0.2s" in text
+    assert "System is booting up" in text and text.endswith("still booting")
+
+
 def test_two_waiters_on_one_boot_both_record_it(tmp_path: Path) -> None:
     """The lab daemon and `hearth lab up` wait for the same sshd at once (CI failed on it)."""
     lab = _record(tmp_path)
