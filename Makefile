@@ -15,9 +15,9 @@ bootstrap:
 lab: bootstrap
 	$(SUDO) $(BIN)/hearth lab deploy inventory/lab.yml
 
-# The tests that need no lab, then the lab cycle on both shapes at once (inventory/lab.yml in
-# the default lab, inventory/lab2.yml in a second lab beside it), so no check can lean on one
-# inventory: scripts/test.
+# The tests that need no lab, then the lab cycle on three shapes at once (inventory/lab.yml in
+# the default lab; inventory/lab2.yml and the machine kinds, tests/lab/kinds.yml, each in a
+# lab of its own beside it), so no check can lean on one inventory: scripts/test.
 test: bootstrap lint
 	$(SUDO) scripts/test
 
