@@ -23,7 +23,7 @@ Runner = Callable[[Inventory, str, str], str]  # (inventory, host, script) -> st
 SSH_TIMEOUT_S = 30
 
 
-def ssh_argv(inv: Inventory, name: str) -> list[str]:
+def ssh_argv(inv: Inventory, name: str, command: str = "sh -s") -> list[str]:
     """ssh to the host as the deploy would: strict host keys, no prompts, bounded connect."""
     host = inv.hosts[name]
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10",
@@ -32,7 +32,7 @@ def ssh_argv(inv: Inventory, name: str) -> list[str]:
         argv += ["-i", str(Path(inv.ssh.key).expanduser())]
     if inv.ssh.known_hosts:
         argv += ["-o", f"UserKnownHostsFile={Path(inv.ssh.known_hosts).expanduser()}"]
-    return [*argv, f"{host.ssh_user or inv.ssh.user}@{host.address}", "sh -s"]
+    return [*argv, f"{host.ssh_user or inv.ssh.user}@{host.address}", command]
 
 
 def ssh_runner(inv: Inventory, name: str, text: str) -> str:

@@ -17,12 +17,12 @@ import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import wakeonlan
 
 from hearth.commands import load_or_report
 from hearth.inventory import Inventory
+from hearth.plan_facts import ssh_argv
 
 
 def ssh_answers(address: str, port: int, timeout: float = 1.0) -> bool:
@@ -40,18 +40,6 @@ class HostKeyMismatch(Exception):
     """The host answered with a host key that known_hosts does not hold for it."""
 
 
-def ssh_login_argv(inv: Inventory, name: str) -> list[str]:
-    """ssh as the deploy connects: the inventory's user, port, key and known_hosts, strict keys."""
-    host = inv.hosts[name]
-    argv = ["ssh", "-p", str(host.ssh_port or inv.ssh.port), "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5", "-o", "ControlPath=none"]
-    if inv.ssh.key:
-        argv += ["-i", str(Path(inv.ssh.key).expanduser()), "-o", "IdentitiesOnly=yes"]
-    if inv.ssh.known_hosts:
-        argv += ["-o", f"UserKnownHostsFile={Path(inv.ssh.known_hosts).expanduser()}"]
-    return [*argv, f"{host.ssh_user or inv.ssh.user}@{host.address}", "true"]
-
-
 def login_works(inv: Inventory, name: str) -> bool:
     """Whether the deploy's login works now (Linux hosts; a Windows host: its port answering).
 
@@ -60,7 +48,7 @@ def login_works(inv: Inventory, name: str) -> bool:
     if inv.hosts[name].os != "linux":
         return True
     try:
-        proc = subprocess.run(ssh_login_argv(inv, name), capture_output=True, text=True, timeout=30, check=False)
+        proc = subprocess.run(ssh_argv(inv, name, "true"), capture_output=True, text=True, timeout=30, check=False)
     except subprocess.TimeoutExpired:
         return False
     if proc.returncode != 0 and any(marker in proc.stderr for marker in HOST_KEY_REFUSED):

@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hearth.lab import daemon_ctl, hostcheck, keys, machine, network
+from hearth.lab import daemon_ctl, hostcheck, keys, machine, network, power_cli
 from hearth.lab.arm64image import ensure_arm64_lab_image
 from hearth.lab.artifacts.publish import publish
 from hearth.lab.image import cache_lock, ensure_base_image
@@ -148,7 +148,7 @@ def _until_login(lab: LabRecord, m: MachineRecord) -> None:
     """sshd's banner, then a login that works, within the machine's boot bound."""
     start = time.monotonic()
     machine.wait_sshd(m, lab.ssh_port, timeout=machine.boot_timeout(m))
-    machine.wait_login(lab, m, timeout=max(30.0, machine.boot_timeout(m) - (time.monotonic() - start)))
+    power_cli.wait_login(lab, m, timeout=max(30.0, machine.boot_timeout(m) - (time.monotonic() - start)))
 
 
 def down(*, purge: bool = False) -> list[str]:

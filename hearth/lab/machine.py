@@ -261,46 +261,6 @@ def wait_sshd(m: MachineRecord, port: int, *, timeout: float = 60.0) -> float:
     return seconds
 
 
-HOST_KEY_REFUSED = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED")
-
-
-def ssh_login(lab: LabRecord, m: MachineRecord, *, timeout: float = 30.0) -> tuple[bool, str]:
-    """One fresh SSH login as the lab's automation user running ``true``: (worked, ssh's stderr).
-
-    Strict host-key checking against the lab's known_hosts, no agent, no shared connection.
-    """
-    argv = ["ssh", "-i", lab.ssh_key, "-p", str(lab.ssh_port), "-o", f"UserKnownHostsFile={lab.known_hosts}",
-            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-            "-o", "ControlPath=none", "-o", "IdentitiesOnly=yes", f"{lab.ssh_user}@{m.address}", "true"]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return False, f"no answer within {timeout:g}s"
-    return proc.returncode == 0, proc.stderr.strip()
-
-
-def wait_login(lab: LabRecord, m: MachineRecord, *, timeout: float) -> float:
-    """Wait until the automation user can log in to ``m``; return the seconds it took.
-
-    sshd answers before the boot lets anyone but root in: until systemd-user-sessions
-    runs, ``/run/nologin`` exists and pam_nologin refuses every other login (ssh.service
-    is not ordered after it). A deploy that connects in that window fails with
-    "Authentication failed" (CI saw it on a busy machine), so readiness is a login that
-    works, not a banner. A host key that does not match is an error at once, never retried.
-    """
-    start = time.monotonic()
-    while True:
-        worked, said = ssh_login(lab, m)
-        if worked:
-            return time.monotonic() - start
-        if any(marker in said for marker in HOST_KEY_REFUSED):
-            raise LabError(f"{m.name}: its SSH host key does not match {lab.known_hosts}:\n{said}")
-        if time.monotonic() - start > timeout:
-            raise LabError(f"{m.name}: sshd answers but {lab.ssh_user} cannot log in after {timeout:g}s "
-                           f"(ssh said: {said or 'nothing'}); its console ends:\n{get(m).console_log()}")
-        time.sleep(0.5)
-
-
 def boot_timeout(m: MachineRecord) -> float:
     """How long a boot of ``m`` may take to reach sshd (emulated machines are slower).
 

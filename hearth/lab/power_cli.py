@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import wakeonlan
@@ -9,6 +10,7 @@ import wakeonlan
 from hearth.lab import machine
 from hearth.lab.sh import LabError, run
 from hearth.lab.state import LabRecord, MachineRecord
+from hearth.wake import HOST_KEY_REFUSED
 
 
 def ssh_argv(lab: LabRecord, m: MachineRecord, command: str) -> list[str]:
@@ -19,6 +21,37 @@ def ssh_argv(lab: LabRecord, m: MachineRecord, command: str) -> list[str]:
         "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
         f"{lab.ssh_user}@{m.address}", command,
     ]  # fmt: skip
+
+
+def ssh_login(lab: LabRecord, m: MachineRecord, *, timeout: float = 30.0) -> tuple[bool, str]:
+    """One fresh SSH login as the lab's automation user running ``true``: (worked, ssh's stderr)."""
+    try:
+        proc = subprocess.run(ssh_argv(lab, m, "true"), capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return False, f"no answer within {timeout:g}s"
+    return proc.returncode == 0, proc.stderr.strip()
+
+
+def wait_login(lab: LabRecord, m: MachineRecord, *, timeout: float) -> float:
+    """Wait until the automation user can log in to ``m``; return the seconds it took.
+
+    sshd answers before the boot lets anyone but root in: until systemd-user-sessions
+    runs, ``/run/nologin`` exists and pam_nologin refuses every other login (ssh.service
+    is not ordered after it). A deploy that connects in that window fails with
+    "Authentication failed" (CI saw it on a busy machine), so readiness is a login that
+    works, not a banner. A host key that does not match is an error at once, never retried.
+    """
+    start = time.monotonic()
+    while True:
+        worked, said = ssh_login(lab, m)
+        if worked:
+            return time.monotonic() - start
+        if any(marker in said for marker in HOST_KEY_REFUSED):
+            raise LabError(f"{m.name}: its SSH host key does not match {lab.known_hosts}:\n{said}")
+        if time.monotonic() - start > timeout:
+            raise LabError(f"{m.name}: sshd answers but {lab.ssh_user} cannot log in after {timeout:g}s "
+                           f"(ssh said: {said or 'nothing'}); its console ends:\n{machine.get(m).console_log()}")
+        time.sleep(0.5)
 
 
 def sleep(lab: LabRecord, m: MachineRecord, *, timeout: float = 30.0) -> float:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from hearth.inventory import InventoryError, load_inventory
-from hearth.lab import accel, hostcheck, machine, qmp
+from hearth.lab import accel, hostcheck, machine, power_cli, qmp
 from hearth.lab.artifacts import publish
 from hearth.lab.cli import status_rows
 from hearth.lab.sh import LabError
@@ -247,9 +247,9 @@ def test_readiness_is_a_login_that_works_not_the_banner(tmp_path: Path, monkeypa
         calls.append(m.name)
         return answers.pop(0)
 
-    monkeypatch.setattr(machine, "ssh_login", login)  # stand-in for the ssh client's answers
-    monkeypatch.setattr(machine.time, "sleep", lambda s: None)
-    assert machine.wait_login(lab, lab.machines["v1"], timeout=60) >= 0
+    monkeypatch.setattr(power_cli, "ssh_login", login)  # stand-in for the ssh client's answers
+    monkeypatch.setattr(power_cli.time, "sleep", lambda s: None)
+    assert power_cli.wait_login(lab, lab.machines["v1"], timeout=60) >= 0
     assert calls == ["v1"] * 3
 
 
@@ -263,9 +263,9 @@ def test_a_login_refused_for_a_changed_host_key_is_an_error_at_once(
         calls.append(m.name)
         return False, "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed."
 
-    monkeypatch.setattr(machine, "ssh_login", login)
+    monkeypatch.setattr(power_cli, "ssh_login", login)
     with pytest.raises(LabError, match="v1: its SSH host key does not match kh"):
-        machine.wait_login(lab, lab.machines["v1"], timeout=60)
+        power_cli.wait_login(lab, lab.machines["v1"], timeout=60)
     assert calls == ["v1"], "never retried"
 
 
@@ -273,9 +273,9 @@ def test_a_login_that_never_works_says_what_ssh_said(tmp_path: Path, monkeypatch
     lab = _record(tmp_path)
     vm = lab.machines["v1"]
     (vm.path / "console.log").write_text("[ 1.0] still booting\n")
-    monkeypatch.setattr(machine, "ssh_login", lambda lab_, m, **kw: (False, NOLOGIN))
+    monkeypatch.setattr(power_cli, "ssh_login", lambda lab_, m, **kw: (False, NOLOGIN))
     with pytest.raises(LabError) as caught:
-        machine.wait_login(lab, vm, timeout=0.2)
+        power_cli.wait_login(lab, vm, timeout=0.2)
     text = str(caught.value)
     assert "v1: sshd answers but hearth cannot log in after 0.2s" in text
     assert "System is booting up" in text and text.endswith("still booting")

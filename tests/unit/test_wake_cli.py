@@ -17,6 +17,7 @@ import pytest
 
 from hearth import wake
 from hearth.inventory import Inventory, load_inventory
+from hearth.plan_facts import ssh_argv
 
 EXAMPLE = Path("inventory/example.yml")
 
@@ -67,7 +68,7 @@ def on_loopback(port: int) -> tuple[Inventory, str]:
 def test_the_login_is_the_deploys_own_with_strict_host_keys() -> None:
     inv = load_inventory(EXAMPLE)
     name = next(n for n, h in inv.hosts.items() if h.os == "linux")
-    argv = wake.ssh_login_argv(inv, name)
+    argv = ssh_argv(inv, name, "true")  # what login_works runs
     assert argv[0] == "ssh" and argv[-2:] == [f"{inv.ssh.user}@{inv.hosts[name].address}", "true"]
     assert "StrictHostKeyChecking=yes" in argv and "BatchMode=yes" in argv
 
