@@ -114,10 +114,12 @@ class Health:
             return True
         up.fails += 1
         up.last_error, up.last_error_at = err, time.time()
-        if up.sleeps:
-            up.state = ASLEEP
-        elif up.fails >= cfg.health.down_after:
-            up.state = DOWN
+        if up.fails >= cfg.health.down_after:
+            # A box that sleeps and stops answering went to sleep: only a wake brings it
+            # back. One missed probe is not enough: an awake box held "asleep" is never
+            # probed again, so a single slow answer would leave it reported asleep (and
+            # passed over for awake boxes) until a request happened to wake it.
+            up.state = ASLEEP if up.sleeps else DOWN
         elif up.state != DOWN:
             up.state = DEGRADED
         return False
