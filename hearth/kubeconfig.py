@@ -1,9 +1,10 @@
 """`hearth kubeconfig INVENTORY`: the cluster's admin kubeconfig for the operator, 0600.
 
-Read over SSH from the first server (/etc/rancher/k3s/k3s.yaml, strict host-key
-checking with the inventory's known_hosts), its server URL set to the first
-server's overlay address (k3s writes https://127.0.0.1:6443), its names set to the
-inventory's, written with mode 0600 and never printed.
+Read over SSH from the first server (/etc/rancher/k3s/k3s.yaml, over the deploy's ssh
+line :func:`hearth.plan_facts.ssh_argv`: strict host-key checking with the inventory's
+known_hosts), its server URL set to the first server's overlay address (k3s writes
+https://127.0.0.1:6443), its names set to the inventory's, written with mode 0600 and
+never printed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 
 from hearth.configs import k3s as configs
 from hearth.inventory import Inventory
+from hearth.plan_facts import ssh_argv
 
 
 def api_url(inv: Inventory) -> str:
@@ -45,19 +47,6 @@ def rewrite(text: str, inv: Inventory) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def ssh_argv(inv: Inventory, command: str) -> list[str]:
-    """ssh to the first server as the automation user, strict host-key checking on."""
-    assert inv.k3s is not None
-    host = inv.hosts[inv.k3s.server]
-    argv = ["ssh", "-p", str(host.ssh_port or inv.ssh.port), "-o", "StrictHostKeyChecking=yes",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
-    if inv.ssh.key:
-        argv += ["-i", str(Path(inv.ssh.key).expanduser())]
-    if inv.ssh.known_hosts:
-        argv += ["-o", f"UserKnownHostsFile={Path(inv.ssh.known_hosts).expanduser()}"]
-    return [*argv, f"{host.ssh_user or inv.ssh.user}@{host.address}", command]
-
-
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` with mode 0600 from the first byte (then move into place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +63,7 @@ def fetch(inv: Inventory, timeout: float = 30) -> str:
     assert inv.k3s is not None
     user = inv.hosts[inv.k3s.server].ssh_user or inv.ssh.user
     read = f"cat {configs.KUBECONFIG}" if user == "root" else f"sudo -n cat {configs.KUBECONFIG}"
-    done = subprocess.run(ssh_argv(inv, read), capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(ssh_argv(inv, inv.k3s.server, read), capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"cannot read {configs.KUBECONFIG} on {inv.k3s.server}: "
                            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")

@@ -2,7 +2,7 @@
 
 One ``k3s kubectl get nodes -o json`` on the inventory's first k3s server, as the
 automation user (``sudo -n`` unless that is root), strict host-key checking with the
-inventory's known_hosts (the same SSH command line as `hearth kubeconfig`). Nothing is
+inventory's known_hosts (:func:`hearth.plan_facts.ssh_argv`, as `hearth kubeconfig`). Nothing is
 written anywhere; a server the gateway holds asleep is not contacted.
 
 Each node's state is its ``Ready`` condition as kubectl shows it: ``Ready`` or
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hearth.inventory import Inventory
-from hearth.kubeconfig import ssh_argv
+from hearth.plan_facts import ssh_argv
 
 TIMEOUT_S = 15.0
 
@@ -57,7 +57,7 @@ def read_nodes(inv: Inventory, *, server_asleep: bool = False, run: Runner = _ru
     user = inv.hosts[server].ssh_user or inv.ssh.user
     command = "k3s kubectl get nodes -o json" if user == "root" else "sudo -n k3s kubectl get nodes -o json"
     try:
-        done = run(ssh_argv(inv, command))
+        done = run(ssh_argv(inv, server, command))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {**out, "state": "down", "error": f"ssh {server}: {type(exc).__name__}: {exc}"}
     if done.returncode != 0:

@@ -280,8 +280,25 @@ def test_kubeconfig_points_at_the_overlay_and_is_written_0600(tmp_path: Path) ->
     finally:
         os.umask(os_umask)
     assert out.stat().st_mode & 0o777 == 0o600 and out.read_text() == text
-    argv = kubeconfig.ssh_argv(inv, "sudo -n cat /etc/rancher/k3s/k3s.yaml")
-    assert "StrictHostKeyChecking=yes" in argv and argv[-2] == "hearth@192.168.1.10"
+
+
+def test_kubeconfig_reads_over_the_one_ssh_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`hearth kubeconfig` logs in with plan_facts.ssh_argv (strict host keys), not a copy of it."""
+    from hearth import kubeconfig
+    from hearth.plan_facts import ssh_argv
+
+    inv = load_inventory(EXAMPLE)
+    assert inv.k3s is not None
+    ran: list[list[str]] = []
+
+    def run(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        ran.append(argv)
+        return subprocess.CompletedProcess(argv, 0, KUBECONFIG, "")
+
+    monkeypatch.setattr(kubeconfig.subprocess, "run", run)
+    assert kubeconfig.fetch(inv) == KUBECONFIG
+    assert ran == [ssh_argv(inv, inv.k3s.server, "sudo -n cat /etc/rancher/k3s/k3s.yaml")]
+    assert "StrictHostKeyChecking=yes" in ran[0] and ran[0][-2] == "hearth@192.168.1.10"
 
 
 def test_kubeconfig_refuses_what_is_not_a_kubeconfig() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from hearth import status_k3s
 from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory
+from hearth.plan_facts import ssh_argv
 from hearth.status import render
 from tests.gateway.standins import EXAMPLE
 
@@ -46,10 +47,10 @@ def test_node_states_by_inventory_host() -> None:
     assert got["nodes"][rest[0]] == "missing"
     assert set(got["nodes"]) == set(k3s_hosts)
     assert got["unknown_nodes"] == {"stray-node": "NotReady"}
-    (argv,) = ssh.calls  # one read-only command on the first server, strict host keys
+    (argv,) = ssh.calls  # one read-only command on the first server, the one ssh line (strict host keys)
+    assert argv == ssh_argv(inv, inv.k3s.server, "sudo -n k3s kubectl get nodes -o json")
     assert argv[0] == "ssh" and "StrictHostKeyChecking=yes" in argv and "BatchMode=yes" in argv
     assert argv[-2].endswith(f"@{inv.hosts[inv.k3s.server].address}")
-    assert argv[-1] == "sudo -n k3s kubectl get nodes -o json"
 
 
 def test_server_asleep_or_failing() -> None:
