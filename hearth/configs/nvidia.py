@@ -44,6 +44,12 @@ K3S_RUNTIMECLASSES_SINCE = (1, 29)
 # libraries, the GSP firmware, persistenced; no X server (nvidia-driver pulls one in).
 DEBIAN_HEADLESS = ["nvidia-kernel-dkms", "nvidia-smi", "libcuda1", "libnvidia-ml1",
                    "firmware-nvidia-gsp", "nvidia-persistenced"]  # fmt: skip
+# In a container (LXC GPU passthrough on Proxmox, systemd-nspawn) the kernel side is the
+# hosting machine's: its module, the GPU's firmware and the persistence daemon that keeps
+# the module's state. dkms could build nothing there (no kernel of its own), yet its
+# package would pull in a compiler toolchain. Only the user-space half is installed; the
+# branch pin keeps it on the branch the host's module must be on as well.
+DEBIAN_USERSPACE = ["nvidia-smi", "libcuda1", "libnvidia-ml1"]
 BRANCH = re.compile(r"^\d{3,4}$")
 
 
@@ -67,16 +73,27 @@ def is_debian(facts: dict[str, Any] | None) -> bool:
 
 
 def driver_packages(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -> list[str]:
-    """The distribution's driver packages for the pinned branch (headless: no X server).
+    """The distribution's driver packages for the pinned branch (headless: no X server);
+    in a container only the user-space half (the kernel side is the hosting machine's).
 
     Example:
         driver_packages(inv, "eyes", {"distro": UBUNTU_24})
         # ["nvidia-headless-535-server", "nvidia-utils-535-server"]
+        driver_packages(inv, "eyes", {"distro": UBUNTU_24, "container": "lxc"})
+        # ["nvidia-utils-535-server", "libnvidia-compute-535-server"]
     """
     b = branch(inv, name)
+    in_container = bool((facts or {}).get("container"))
     if is_debian(facts):
-        return list(DEBIAN_HEADLESS)
+        return list(DEBIAN_USERSPACE if in_container else DEBIAN_HEADLESS)
+    if in_container:
+        return [f"nvidia-utils-{b}-server", f"libnvidia-compute-{b}-server"]
     return [f"nvidia-headless-{b}-server", f"nvidia-utils-{b}-server"]
+
+
+def manages_persistenced(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -> bool:
+    """Whether hearth installs nvidia-persistenced here (not in a container: the host's job)."""
+    return bool(settings(inv, name)["nvidia_manage_driver"]) and not (facts or {}).get("container")
 
 
 def kernel_headers(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -> list[str]:

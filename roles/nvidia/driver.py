@@ -52,7 +52,8 @@ def apply_driver() -> None:
                                      allow=inv.hosts[name].allow_reboot, _serial=True)  # fmt: skip
 
     # The daemon comes with the driver packages (or with an OS that brings the driver).
-    persistenced = host.data.nvidia_manage_driver or host.get_fact(PathExists, path=configs.PERSISTENCED_UNIT)
+    persistenced = (configs.manages_persistenced(inv, name, facts)
+                    or host.get_fact(PathExists, path=configs.PERSISTENCED_UNIT))
     if host.data.nvidia_persistenced and persistenced:
         # Without /dev/nvidiactl (no module loaded yet, or a container) the daemon cannot run:
         # its unit is conditioned on the device, so it is skipped there instead of failing.

@@ -140,6 +140,22 @@ def test_ubuntu_gets_the_server_headless_flavour(inv: Inventory) -> None:
     assert nvidia.NOUVEAU_BLACKLIST in files
 
 
+def test_a_container_gets_the_user_space_half_only(inv: Inventory) -> None:
+    """The module, its firmware and persistenced are the hosting machine's: no dkms (and
+    no compiler toolchain it pulls in) where no module can be built."""
+    for facts in ({"container": "lxc"}, {"container": "systemd-nspawn"}):
+        packages = nvidia.driver_packages(inv, "eyes", facts)
+        assert packages == nvidia.DEBIAN_USERSPACE
+        assert not {"nvidia-kernel-dkms", "firmware-nvidia-gsp", "nvidia-persistenced"} & set(packages)
+        assert not nvidia.manages_persistenced(inv, "eyes", facts)
+    assert nvidia.manages_persistenced(inv, "eyes", {"container": None})
+    ubuntu = nvidia.driver_packages(inv, "eyes", {"distro": UBUNTU_24, "container": "lxc"})
+    assert ubuntu == ["nvidia-utils-535-server", "libnvidia-compute-535-server"]
+    # the user-space half stays on the pinned branch: every one of its packages is pinned
+    pin = by_dest(nvidia.host_files(inv, "eyes"))[nvidia.DRIVER_PIN]
+    assert all(p in pin for p in nvidia.DEBIAN_USERSPACE)
+
+
 def test_mirror_and_branch_settings(write_inventory: Callable[..., Path]) -> None:
     def change(d: dict[str, Any]) -> None:
         d.setdefault("settings", {}).update(
