@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from pyinfra import host
+from pyinfra.api import State
+from pyinfra.context import ctx_state
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
+
+# Hosts whose lists this deploy already refreshes, per deploy (pyinfra's State).
+_REFRESHED: WeakKeyDictionary[State, set[str]] = WeakKeyDictionary()
 
 
 def packages_installed(name: str, packages: list[str], no_recommends: bool = False) -> None:
     """
     Install Debian packages; refresh the apt lists first only when one is missing,
-    so a converged host reports no change (an unconditional update always would).
+    so a converged host reports no change (an unconditional update always would), and
+    at most once per host and deploy: a fresh host that needs packages from several
+    roles gets one ``apt-get update``, before the first of them. (A role that adds an
+    apt source refreshes for it itself: roles/nvidia.)
 
     **Example:**
 
@@ -21,6 +31,8 @@ def packages_installed(name: str, packages: list[str], no_recommends: bool = Fal
     """
     installed = host.get_fact(DebPackages) or {}
     missing = [package for package in packages if package not in installed]
-    if missing:
+    refreshed = _REFRESHED.setdefault(ctx_state.get(), set())
+    if missing and host.name not in refreshed:
         apt.update(name=f"Refresh apt lists ({', '.join(missing)} missing)")
+        refreshed.add(host.name)
     apt.packages(name=name, packages=packages, no_recommends=no_recommends)

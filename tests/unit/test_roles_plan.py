@@ -79,6 +79,18 @@ def test_a_role_that_installs_refreshes_the_apt_lists_first(monkeypatch: pytest.
         assert refresh and install and refresh[0] < install[0], (host, steps)
 
 
+def test_a_fresh_host_gets_one_refresh_before_its_first_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several roles each missing packages: one ``apt-get update`` per host, first; a later
+    role's packages are installed from the lists that refresh fetched."""
+    for host, steps in plan(monkeypatch, ["overlay", "firewall", "wol"], FRESH).items():
+        refreshes = [i for i, s in enumerate(steps) if s.startswith("Refresh apt lists")]
+        installs = [i for i, s in enumerate(steps) if s.startswith(("WireGuard packages", "nftables"))]
+        assert len(refreshes) == 1 and len(installs) >= 2 and refreshes[0] < installs[0], (host, steps)
+    # a second deploy (its own pyinfra state) decides afresh
+    assert all(any(s.startswith("Refresh apt lists") for s in steps)
+               for steps in plan(monkeypatch, ["firewall"], FRESH).values())
+
+
 def test_nothing_refreshed_when_everything_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     installed = {p: ["1"] for p in ("wireguard-tools", "wireguard-go", "nftables")}
     for host, steps in plan(monkeypatch, ["overlay", "firewall"], {**FRESH, "DebPackages": installed}).items():
