@@ -41,6 +41,13 @@ def cpu_s(proc: gp.Proc) -> float:
     return int(Path(f"/proc/{proc.pid}/schedstat").read_text().split()[0]) / 1e9
 
 
+def syscalls(proc: gp.Proc) -> tuple[int, int]:
+    """Read- and write-type system calls so far (``/proc/<pid>/io`` syscr, syscw): a
+    count, so unlike CPU time it does not move with the machine's load."""
+    f = dict(line.split(": ") for line in Path(f"/proc/{proc.pid}/io").read_text().splitlines())
+    return int(f["syscr"]), int(f["syscw"])
+
+
 @contextlib.contextmanager
 def _env(**values: str | None) -> Iterator[None]:
     """Set (None: leave alone) environment variables for the processes started inside."""
@@ -106,12 +113,14 @@ async def run(concurrency: int, rounds: int, versions: list[tuple[str, str]],
                     await batch(p)
             order, rng = list(urls), random.Random(2)
             cpu0 = {p: cpu_s(procs[p]) for p in procs}
+            io0 = {p: syscalls(procs[p]) for p in procs}
             for _ in range(rounds):
                 rng.shuffle(order)
                 for p in order:
                     lat[p].extend(await batch(p))
             per = rounds * max(1, concurrency)
             cpu = {p: (cpu_s(procs[p]) - cpu0[p]) / per * 1000 for p in procs}
+            io = {p: [(b - a) / per for a, b in zip(io0[p], syscalls(procs[p]))] for p in procs}
     finally:
         for proc in [*procs.values(), mock]:
             proc.stop()
@@ -126,7 +135,8 @@ async def run(concurrency: int, rounds: int, versions: list[tuple[str, str]],
     for p in procs:
         out[p] = {"added_p50_ms": percentile(lat[p], 50) - d50,
                   "added_p90_ms": percentile(lat[p], 90) - d90,
-                  "cpu_ms": cpu[p], "cpu_ratio_vs_bare": cpu[p] / cpu["bare"]}
+                  "cpu_ms": cpu[p], "cpu_ratio_vs_bare": cpu[p] / cpu["bare"],
+                  "reads": io[p][0], "writes": io[p][1]}
         if p in pre:
             out[p]["preupstream_cpu_us_p50"] = pre[p]
     return out
@@ -155,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         r = res[p]
         print(f"  {p:10} {what} added p50 {r['added_p50_ms']:8.2f} p90 {r['added_p90_ms']:8.2f}"
               f"  CPU ms/{unit} {r['cpu_ms']:.3f} ({r['cpu_ratio_vs_bare']:.3f}x bare)"
+              + (f"  read/write calls/{unit} {r['reads']:.2f} / {r['writes']:.2f}"
+                 if r["reads"] or r["writes"] else "")
               + (f"  pre-upstream CPU p50 {r['preupstream_cpu_us_p50']:.1f} us"
                  if "preupstream_cpu_us_p50" in r else ""))
     if a.out:
