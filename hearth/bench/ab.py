@@ -120,7 +120,7 @@ async def run(concurrency: int, rounds: int, versions: list[tuple[str, str]],
                     lat[p].extend(await batch(p))
             per = rounds * max(1, concurrency)
             cpu = {p: (cpu_s(procs[p]) - cpu0[p]) / per * 1000 for p in procs}
-            io = {p: [(b - a) / per for a, b in zip(io0[p], syscalls(procs[p]))] for p in procs}
+            io = {p: [(b - a) / per for a, b in zip(io0[p], syscalls(procs[p]), strict=True)] for p in procs}
     finally:
         for proc in [*procs.values(), mock]:
             proc.stop()
