@@ -31,7 +31,7 @@ import yaml
 from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory
 from hearth.lab import cycle, lifecycle
-from hearth.lab.image import image_key
+from hearth.lab.image import base_image_key
 from hearth.lab.k3s_variants import deploy_without_k3s, wait_every_node_ready, with_every_node_setting
 from hearth.lab.sh import LabError
 from hearth.lab.spec import load_spec
@@ -87,7 +87,7 @@ def scaled_inventory(data: dict[str, Any], size: int) -> dict[str, Any]:
 def measure(inventory: Path, size: int) -> dict[str, Any]:
     """Build, deploy twice (and the k3s phases), tear down; the timings for one lab size."""
     spec = load_spec(inventory)
-    cache_warm = (cache_dir() / f"base-{image_key(spec.ssh_user)}").exists()
+    cache_warm = (cache_dir() / f"base-{base_image_key(spec.ssh_user)}").exists()
     with exclusive():  # the whole measurement owns the lab
         lifecycle.down()
         start = time.monotonic()

@@ -21,7 +21,7 @@ BINFMT = Path("/proc/sys/fs/binfmt_misc")
 # Host command -> Debian package that provides it, for every lab.
 HOST_TOOLS = {
     "systemd-nspawn": "systemd-container",
-    "debootstrap": "debootstrap",
+    "mmdebstrap": "mmdebstrap",
     "nft": "nftables",
     "ip": "iproute2",
     "ssh-keygen": "openssh-client",
@@ -29,9 +29,9 @@ HOST_TOOLS = {
     "mountpoint": "util-linux",
 }
 VM_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "mkfs.ext4": "e2fsprogs"}
-# arm64 on an amd64 box: emulated by qemu-user; the image is built by mmdebstrap (hearth/lab/arm64image.py)
+# arm64 on an amd64 box: emulated by qemu-user (the image: mmdebstrap, hearth/lab/arm64image.py)
 ARM64_TOOLS = {
-    "qemu-aarch64-static": "qemu-user-static", "update-binfmts": "binfmt-support", "mmdebstrap": "mmdebstrap",
+    "qemu-aarch64-static": "qemu-user-static", "update-binfmts": "binfmt-support",
 }
 
 
