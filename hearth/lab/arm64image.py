@@ -7,6 +7,10 @@ emulator: its own shell and perl resolve dependencies over the 49 MB arm64
 ``mmdebstrap`` resolves and downloads with the host's native apt and chroots only
 for dpkg and the maintainer scripts, so only those run emulated.
 
+**Merged /usr as Debian 12 has it.** mmdebstrap's ``merged-usr`` hook directory (as
+for the amd64 base image) makes the links itself and installs ``usr-is-merged``;
+without it apt picks ``usrmerge``, which pulls in perl.
+
 **Why an amd64 nft.** An arm64 lab machine is an emulated container: its binaries
 run through qemu-user, which passes only some netlink families to the host kernel
 (route, audit, uevent), not netfilter. The arm64 ``nft`` therefore cannot talk to
@@ -102,6 +106,7 @@ def mmdebstrap_argv(work: Path) -> list[str]:
     """The mmdebstrap command line that builds the arm64 lab image into ``work``."""
     return [
         "mmdebstrap", "--variant=minbase", f"--architectures=arm64,{NATIVE_ARCH}",
+        f"--hook-dir={image.MERGED_USR_HOOKS}",
         f"--include={','.join(image.PACKAGES + NATIVE_LIBS)}",
         f"--customize-hook={nft_hook()}", f"--customize-hook={credentials_hook()}",
         image.SUITE, str(work), image.MIRROR,

@@ -10,7 +10,7 @@ import wakeonlan
 from hearth.lab import machine
 from hearth.lab.sh import LabError, run
 from hearth.lab.state import LabRecord, MachineRecord
-from hearth.wake import HOST_KEY_REFUSED
+from hearth.wake import classify
 
 
 def ssh_argv(lab: LabRecord, m: MachineRecord, command: str) -> list[str]:
@@ -23,13 +23,17 @@ def ssh_argv(lab: LabRecord, m: MachineRecord, command: str) -> list[str]:
     ]  # fmt: skip
 
 
-def ssh_login(lab: LabRecord, m: MachineRecord, *, timeout: float = 30.0) -> tuple[bool, str]:
-    """One fresh SSH login as the lab's automation user running ``true``: (worked, ssh's stderr)."""
+def ssh_login(lab: LabRecord, m: MachineRecord, *, timeout: float = 30.0) -> tuple[str, str]:
+    """One fresh SSH login as the lab's automation user running ``true``: (state, ssh's stderr).
+
+    The state is :func:`hearth.wake.classify`'s: ``ok``, ``wait`` (booting, a dropped
+    connection, no answer), ``refused`` or ``host key``.
+    """
     try:
         proc = subprocess.run(ssh_argv(lab, m, "true"), capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return False, f"no answer within {timeout:g}s"
-    return proc.returncode == 0, proc.stderr.strip()
+        return "wait", f"no answer within {timeout:g}s"
+    return classify(proc.returncode, proc.stderr), proc.stderr.strip()
 
 
 def wait_login(lab: LabRecord, m: MachineRecord, *, timeout: float) -> float:
@@ -39,15 +43,19 @@ def wait_login(lab: LabRecord, m: MachineRecord, *, timeout: float) -> float:
     runs, ``/run/nologin`` exists and pam_nologin refuses every other login (ssh.service
     is not ordered after it). A deploy that connects in that window fails with
     "Authentication failed" (CI saw it on a busy machine), so readiness is a login that
-    works, not a banner. A host key that does not match is an error at once, never retried.
+    works, not a banner. A host key that does not match is an error at once, never retried,
+    and so is a login the booted machine refuses (a key it does not take): waiting cannot fix it.
     """
     start = time.monotonic()
     while True:
-        worked, said = ssh_login(lab, m)
-        if worked:
+        state, said = ssh_login(lab, m)
+        if state == "ok":
             return time.monotonic() - start
-        if any(marker in said for marker in HOST_KEY_REFUSED):
+        if state == "host key":
             raise LabError(f"{m.name}: its SSH host key does not match {lab.known_hosts}:\n{said}")
+        if state == "refused":
+            raise LabError(f"{m.name}: sshd refuses {lab.ssh_user}'s login (waiting will not fix it); "
+                           f"ssh said: {said or 'nothing'}")
         if time.monotonic() - start > timeout:
             raise LabError(f"{m.name}: sshd answers but {lab.ssh_user} cannot log in after {timeout:g}s "
                            f"(ssh said: {said or 'nothing'}); its console ends:\n{machine.get(m).console_log()}")

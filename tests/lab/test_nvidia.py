@@ -26,6 +26,7 @@ from hearth.configs.base import settings
 from hearth.deploy_data import group_defaults
 from hearth.drift import replan, same_model
 from hearth.facts.hardware import GpuFact, HardwareFact, NvidiaFact
+from hearth.facts.system import Container
 from hearth.inventory import Inventory, load_inventory
 from hearth.lab import cycle
 from hearth.lab.artifacts.nvidia import product_name
@@ -72,8 +73,8 @@ def test_driver_packages_of_the_pinned_branch(lab: Any, inv: Inventory, gpu_host
     for name in managed:
         node = lab.host(name)
         branch = configs.branch(inv, name)
-        virt = node.check_output("systemd-detect-virt --container || true").strip()
-        facts = {"container": None if virt in ("", "none") else virt}  # as the role's Container fact
+        container = Container()  # the role's own fact, read over testinfra's connection
+        facts = {"container": container.process(node.check_output(container.command()).splitlines())}
         for package in configs.driver_packages(inv, name, facts):
             pkg = node.package(package)
             assert pkg.is_installed, package

@@ -52,6 +52,7 @@ def test_the_command_line_resolves_natively_for_two_architectures() -> None:
     argv = arm64image.mmdebstrap_argv(Path("/cache/.build-x"))
     assert argv[:3] == ["mmdebstrap", "--variant=minbase", "--architectures=arm64,amd64"]  # arm64 native inside
     assert argv[-3:] == [image.SUITE, "/cache/.build-x", image.MIRROR]
+    assert f"--hook-dir={image.MERGED_USR_HOOKS}" in argv  # usr-is-merged, as the amd64 image: no usrmerge, no perl
     include = next(a for a in argv if a.startswith("--include=")).removeprefix("--include=").split(",")
     assert include == [*image.PACKAGES, "libnftables1:amd64", "libedit2:amd64"]
     hook = next(a for a in argv if a.startswith("--customize-hook=")).removeprefix("--customize-hook=")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
+import subprocess
 import tarfile
 import threading
 from collections.abc import Callable
@@ -238,45 +240,54 @@ def test_a_machine_that_misses_sshd_shows_its_console_tail(tmp_path: Path) -> No
 
 NOLOGIN = ("Connection closed by 192.168.77.10 port 22\n"
            "System is booting up. Unprivileged users are not permitted to log in yet.")
+CHANGED_KEY = "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed."
+NO_KEY = "hearth@192.168.77.10: Permission denied (publickey)."
+
+
+def _ssh_answers(monkeypatch: pytest.MonkeyPatch, answers: list[tuple[int, str]]) -> list[list[str]]:
+    """Stand-in for the ssh client: each login gets the next (exit status, stderr); returns the argvs."""
+    calls: list[list[str]] = []
+
+    def run(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(argv)
+        rc, stderr = answers.pop(0) if len(answers) > 1 else answers[0]
+        return subprocess.CompletedProcess(argv, rc, "", stderr)
+
+    monkeypatch.setattr(power_cli.subprocess, "run", run)
+    monkeypatch.setattr(power_cli.time, "sleep", lambda s: None)
+    return calls
 
 
 def test_readiness_is_a_login_that_works_not_the_banner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """sshd answers while /run/nologin still refuses the automation user (pam_nologin): wait it out."""
     lab = _record(tmp_path)
-    answers = [(False, NOLOGIN), (False, NOLOGIN), (True, "")]
-    calls: list[str] = []
-
-    def login(lab_: Any, m: Any, **kw: Any) -> tuple[bool, str]:
-        calls.append(m.name)
-        return answers.pop(0)
-
-    monkeypatch.setattr(power_cli, "ssh_login", login)  # stand-in for the ssh client's answers
-    monkeypatch.setattr(power_cli.time, "sleep", lambda s: None)
+    calls = _ssh_answers(monkeypatch, [(255, NOLOGIN), (255, NOLOGIN), (0, "")])
     assert power_cli.wait_login(lab, lab.machines["v1"], timeout=60) >= 0
-    assert calls == ["v1"] * 3
+    assert len(calls) == 3
+    assert all("StrictHostKeyChecking=yes" in argv and argv[-1] == "true" for argv in calls)
 
 
-def test_a_login_refused_for_a_changed_host_key_is_an_error_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(("said", "error"), [
+    (CHANGED_KEY, "v1: its SSH host key does not match kh"),
+    (NO_KEY, "v1: sshd refuses hearth's login (waiting will not fix it); ssh said: hearth@192.168.77.10: "
+             "Permission denied"),
+])  # fmt: skip
+def test_what_waiting_cannot_fix_is_an_error_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, said: str, error: str,
 ) -> None:
+    """A changed host key (strict checking stays on) or a key the booted machine refuses: no retry."""
     lab = _record(tmp_path)
-    calls: list[str] = []
-
-    def login(lab_: Any, m: Any, **kw: Any) -> tuple[bool, str]:
-        calls.append(m.name)
-        return False, "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed."
-
-    monkeypatch.setattr(power_cli, "ssh_login", login)
-    with pytest.raises(LabError, match="v1: its SSH host key does not match kh"):
+    calls = _ssh_answers(monkeypatch, [(255, said)])
+    with pytest.raises(LabError, match=re.escape(error)):
         power_cli.wait_login(lab, lab.machines["v1"], timeout=60)
-    assert calls == ["v1"], "never retried"
+    assert len(calls) == 1, "never retried"
 
 
 def test_a_login_that_never_works_says_what_ssh_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lab = _record(tmp_path)
     vm = lab.machines["v1"]
     (vm.path / "console.log").write_text("[ 1.0] still booting\n")
-    monkeypatch.setattr(power_cli, "ssh_login", lambda lab_, m, **kw: (False, NOLOGIN))
+    _ssh_answers(monkeypatch, [(255, NOLOGIN)])
     with pytest.raises(LabError) as caught:
         power_cli.wait_login(lab, vm, timeout=0.2)
     text = str(caught.value)
