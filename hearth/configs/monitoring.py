@@ -108,9 +108,11 @@ def alertmanager_config(inv: Inventory, resolve: Resolver | None = None) -> dict
     Alertmanager's UI."""
     assert inv.monitoring is not None
     receivers = inv.monitoring.receivers
+    notify = inv.monitoring.notify
     route: dict[str, Any] = {"receiver": receivers[0].name if receivers else "hearth-none",
-                             "group_by": ["alertname", "host"], "group_wait": "30s", "group_interval": "2m",
-                             "repeat_interval": "4h"}  # fmt: skip
+                             "group_by": ["alertname", "host"], "group_wait": f"{notify.group_wait_s}s",
+                             "group_interval": f"{notify.group_interval_s}s",
+                             "repeat_interval": f"{notify.repeat_interval_s}s"}  # fmt: skip
     out: list[dict[str, Any]] = []
     if not receivers:
         out.append({"name": "hearth-none"})
@@ -123,7 +125,8 @@ def alertmanager_config(inv: Inventory, resolve: Resolver | None = None) -> dict
             key, entry = _integration(receiver, resolve)
             fallback.setdefault(key, []).append(entry)
         out.append(fallback)
-        route["routes"] = [{"matchers": ['hearth_route="fallback"'], "receiver": FALLBACK, "group_wait": "10s"}]
+        route["routes"] = [{"matchers": ['hearth_route="fallback"'], "receiver": FALLBACK,
+                            "group_wait": f"{min(10, notify.group_wait_s)}s"}]  # fmt: skip
     return {"route": route, "receivers": out}
 
 

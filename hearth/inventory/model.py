@@ -170,9 +170,21 @@ class HomeAssistant(Strict):
     interval_s: int = Field(30, ge=5, le=3600)
 
 
+class AlertNotify(Strict):
+    """Alertmanager's timers for the notices it sends: ``group_wait_s`` after the first alert of
+    a group (alerts of one name and host), ``group_interval_s`` between two notices about one
+    group (a resolved notice waits for it), ``repeat_interval_s`` before a still-firing alert
+    is sent again."""
+
+    group_wait_s: int = Field(30, ge=0, le=3600)
+    group_interval_s: int = Field(120, ge=1, le=86400)
+    repeat_interval_s: int = Field(4 * 3600, ge=60, le=30 * 86400)
+
+
 class Monitoring(Strict):
     """The optional monitoring host: Prometheus + Alertmanager over the overlay (roles/monitoring).
-    ``receivers``: the first gets every alert; the others get them while delivery fails."""
+    ``receivers``: the first gets every alert; the others get them while delivery fails;
+    ``notify``: when Alertmanager sends."""
 
     host: str
     receivers: list[AlertReceiver] = []
@@ -180,6 +192,7 @@ class Monitoring(Strict):
     alertmanager_port: int = Field(9093, ge=1, le=65535)
     scrape_interval_s: int = Field(15, ge=5, le=300)
     retention_days: int = Field(15, ge=1, le=3650)
+    notify: AlertNotify = AlertNotify()
     home_assistant: HomeAssistant | None = None
 
 

@@ -41,6 +41,10 @@ def check_monitoring(inv: Inventory, defaults: dict[str, Any]) -> Iterator[tuple
         if port in taken:
             yield f"monitoring.{key}", f"port {port} is already used on {mon.host} by {taken[port]}"
         taken[port] = key
+    if mon.notify.repeat_interval_s < mon.notify.group_interval_s:
+        yield "monitoring.notify.repeat_interval_s", (
+            f"{mon.notify.repeat_interval_s} is shorter than group_interval_s ({mon.notify.group_interval_s}): "
+            "Alertmanager repeats a notice only when a group's interval comes round")
     yield from check_home_assistant(inv)
 
 

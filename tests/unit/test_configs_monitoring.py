@@ -98,21 +98,41 @@ def test_amtool_accepts_the_alertmanager_config(lab2: Inventory, tmp_path: Path)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_validation_names_the_monitoring_host(tmp_path: Path) -> None:
+def lab2_errors(tmp_path: Path, old: str, new: str) -> tuple[Path, list[str]]:
+    """(the file, its validation errors) for lab2.yml with ``old`` (which it must hold) made ``new``."""
     text = (REPO / "inventory" / "lab2.yml").read_text()
+    assert old in text
+    path = tmp_path / f"bad-{len(list(tmp_path.iterdir()))}.yml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(InventoryError) as err:
+        load_inventory(path, group_defaults())
+    return path, err.value.lines
+
+
+def test_validation_names_the_monitoring_host(tmp_path: Path) -> None:
     section = "monitoring:\n  host: den-cp\n"
-    assert section in text
-    broken = tmp_path / "bad.yml"
-    broken.write_text(text.replace(section, "monitoring:\n  host: nowhere\n", 1))
-    with pytest.raises(InventoryError) as err:
-        load_inventory(broken, group_defaults())
-    assert any("monitoring.host" in line and "no host named nowhere" in line for line in err.value.lines)
-    clash = tmp_path / "clash.yml"
-    clash.write_text(text.replace(section, section + "  prometheus_port: 9100\n", 1))
-    with pytest.raises(InventoryError) as err:
-        load_inventory(clash, group_defaults())
-    assert any("monitoring.prometheus_port" in line and "node exporter" in line for line in err.value.lines)
-    assert any(line.startswith(f"{clash}:") for line in err.value.lines)
+    _, lines = lab2_errors(tmp_path, section, "monitoring:\n  host: nowhere\n")
+    assert any("monitoring.host" in line and "no host named nowhere" in line for line in lines)
+    clash, lines = lab2_errors(tmp_path, section, section + "  prometheus_port: 9100\n")
+    assert any("monitoring.prometheus_port" in line and "node exporter" in line for line in lines)
+    assert any(line.startswith(f"{clash}:") for line in lines)
+
+
+def test_notify_timers_come_from_the_inventory(lab2: Inventory) -> None:
+    route = configs.alertmanager_config(lab2)["route"]
+    assert lab2.monitoring is not None and lab2.monitoring.notify.group_interval_s == 15
+    assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("10s", "15s", "14400s")
+    data = lab2.model_dump(mode="json", exclude_none=True)
+    del data["monitoring"]["notify"]
+    default = configs.alertmanager_config(Inventory.model_validate(data))["route"]
+    assert (default["group_wait"], default["group_interval"], default["repeat_interval"]) == ("30s", "120s", "14400s")
+
+
+def test_a_repeat_shorter_than_the_group_interval_is_refused(tmp_path: Path) -> None:
+    bad, lines = lab2_errors(tmp_path, "    group_interval_s: 15\n",
+                             "    group_interval_s: 600\n    repeat_interval_s: 300\n")  # fmt: skip
+    assert any(line.startswith(f"{bad}:") and "monitoring.notify.repeat_interval_s" in line
+               and "300 is shorter than group_interval_s (600)" in line for line in lines), lines
 
 
 def with_receivers(lab2: Inventory, receivers: list[dict[str, object]]) -> Inventory:
