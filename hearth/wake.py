@@ -108,15 +108,25 @@ def classify(returncode: int, stderr: str) -> State:
     return "wait"
 
 
+def attempt(argv: list[str], timeout: float = 30.0) -> tuple[State, str]:
+    """Run one ssh login (``argv``: ssh running ``true``): (:func:`classify`'s state, ssh's stderr).
+
+    No answer within ``timeout`` seconds is ``wait``. Used by :func:`try_login` and by the
+    lab's own login wait (``hearth.lab.power_cli``), so both read ssh the same way.
+    """
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return "wait", f"no answer within {timeout:g}s"
+    return classify(proc.returncode, proc.stderr), proc.stderr
+
+
 def try_login(inv: Inventory, name: str) -> Login:
     """Whether the deploy's login works now (Linux hosts; a Windows host: its port answering)."""
     if inv.hosts[name].os != "linux":
         return Login("ok")
-    try:
-        proc = subprocess.run(ssh_argv(inv, name, "true"), capture_output=True, text=True, timeout=30, check=False)
-    except subprocess.TimeoutExpired:
-        return Login("wait", "no answer within 30s")
-    return Login(classify(proc.returncode, proc.stderr), last_lines(proc.stderr))
+    state, stderr = attempt(ssh_argv(inv, name, "true"))
+    return Login(state, last_lines(stderr))
 
 
 def _where(inv: Inventory, name: str) -> tuple[str, str]:

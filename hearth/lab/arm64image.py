@@ -44,8 +44,6 @@ base image's recipe, this command line and its hooks: change any -> a new image.
 
 from __future__ import annotations
 
-import hashlib
-import shlex
 from pathlib import Path
 
 from hearth.lab import image
@@ -115,8 +113,7 @@ def mmdebstrap_argv(work: Path) -> list[str]:
 
 def arm64_image_key(user: str) -> str:
     """Content hash naming the cached arm64 lab image: base recipe + this build."""
-    parts = [image.image_key(user, "arm64"), shlex.join(mmdebstrap_argv(Path("TARGET")))]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    return image.build_key(user, "arm64", mmdebstrap_argv(Path("TARGET")))
 
 
 def built(root: Path) -> bool:

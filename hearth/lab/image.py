@@ -68,10 +68,15 @@ def build_argv(work: Path, arch: str) -> list[str]:
     ]  # fmt: skip
 
 
+def build_key(user: str, arch: str, argv: list[str]) -> str:
+    """Content hash naming an image built by ``argv`` (its target written ``TARGET``) from the recipe."""
+    text = "\n".join([image_key(user, arch), shlex.join(argv)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def base_image_key(user: str, arch: str = "amd64") -> str:
     """Content hash naming the cached base image: the recipe and the build's command line."""
-    text = "\n".join([image_key(user, arch), shlex.join(build_argv(Path("TARGET"), arch))])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return build_key(user, arch, build_argv(Path("TARGET"), arch))
 
 
 def image_key(user: str, arch: str = "amd64") -> str:

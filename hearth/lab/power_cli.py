@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import wakeonlan
@@ -10,7 +9,7 @@ import wakeonlan
 from hearth.lab import machine
 from hearth.lab.sh import LabError, run
 from hearth.lab.state import LabRecord, MachineRecord
-from hearth.wake import classify
+from hearth.wake import attempt
 
 
 def ssh_argv(lab: LabRecord, m: MachineRecord, command: str) -> list[str]:
@@ -29,11 +28,8 @@ def ssh_login(lab: LabRecord, m: MachineRecord, *, timeout: float = 30.0) -> tup
     The state is :func:`hearth.wake.classify`'s: ``ok``, ``wait`` (booting, a dropped
     connection, no answer), ``refused`` or ``host key``.
     """
-    try:
-        proc = subprocess.run(ssh_argv(lab, m, "true"), capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return "wait", f"no answer within {timeout:g}s"
-    return classify(proc.returncode, proc.stderr), proc.stderr.strip()
+    state, stderr = attempt(ssh_argv(lab, m, "true"), timeout)
+    return state, stderr.strip()
 
 
 def wait_login(lab: LabRecord, m: MachineRecord, *, timeout: float) -> float:

@@ -84,19 +84,19 @@ def test_a_serve_down_alert_fires_at_the_receiver_and_resolves(lab: Any, inv: In
     unit = heal_configs.serves(inv, name)[0]["unit"]
     pid = int(node.check_output(f"systemctl show -p MainPID --value {unit}") or 0)
     assert pid, f"{unit} is not running on {name}"
+    assert inv.monitoring is not None
+    notify = inv.monitoring.notify  # Alertmanager's timers, from the inventory
     node.check_output(f"sudo kill -STOP {pid}")
     try:
         # heal marks it down within a minute; the rule waits 3 minutes; then Alertmanager's group_wait
-        assert inv.monitoring is not None
         alert = wait_for("HearthServeDown firing at the receiver",
                          lambda: arrived(receiver, "firing", "HearthServeDown", name),
-                         450 + inv.monitoring.notify.group_wait_s, PERIOD_S)  # fmt: skip
+                         450 + notify.group_wait_s, PERIOD_S)  # fmt: skip
         assert alert["labels"]["unit"] == unit and alert["labels"]["severity"] == "critical"
     finally:
         node.run(f"sudo kill -CONT {pid}")
     # answered again at the next healing pass; resolved is sent at the group's next interval
     # (the inventory's monitoring.notify.group_interval_s; Alertmanager's default is 2 minutes)
-    notify = inv.monitoring.notify
     wait_for("HearthServeDown resolved at the receiver",
              lambda: arrived(receiver, "resolved", "HearthServeDown", name),
              180 + notify.group_interval_s, PERIOD_S)  # fmt: skip

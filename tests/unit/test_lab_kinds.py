@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from hearth import wake
 from hearth.inventory import InventoryError, load_inventory
 from hearth.lab import accel, hostcheck, machine, power_cli, qmp
 from hearth.lab.artifacts import publish
@@ -253,7 +254,7 @@ def _ssh_answers(monkeypatch: pytest.MonkeyPatch, answers: list[tuple[int, str]]
         rc, stderr = answers.pop(0) if len(answers) > 1 else answers[0]
         return subprocess.CompletedProcess(argv, rc, "", stderr)
 
-    monkeypatch.setattr(power_cli.subprocess, "run", run)
+    monkeypatch.setattr(wake.subprocess, "run", run)  # hearth.wake.attempt runs the ssh client
     monkeypatch.setattr(power_cli.time, "sleep", lambda s: None)
     return calls
 
