@@ -12,8 +12,6 @@ goes back to the sleeper (woken first if asleep).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,12 +27,9 @@ from hearth.lab.sh import LabError
 
 def deploy_host(inventory_yml: Path, host: str) -> None:
     """Deploy ``inventory_yml`` to ``host`` only (pyinfra ``--limit``)."""
-    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--json", "--limit", host,
-            str(cycle.pyinfra_inventory_for(inventory_yml)), "deploy.py"]
-    proc = subprocess.run(argv, cwd=cycle.REPO, capture_output=True, text=True, timeout=900, check=False)
-    totals, failed, _changed = cycle.parse_results(proc.stdout)
-    if proc.returncode != 0 or failed or totals.get("error", 0):
-        raise LabError(f"deploy to {host} failed:\n{cycle.error_excerpt(proc.stderr)}")
+    run = cycle.deploy(cycle.pyinfra_inventory_for(inventory_yml), limit=host, timeout=900)
+    if not run.ok:
+        raise LabError(f"deploy to {host} failed:\n{run.stderr_tail}")
 
 
 def idle_leg(bench: Any, inventory_yml: Path, minutes: int) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class DeployRun:
     failed_hosts: list[str]
     changed: list[str] = field(default_factory=list)
     stderr_tail: str = ""
+    output: str = field(default="", repr=False)  # all pyinfra printed (stdout, then stderr)
 
     @property
     def ok(self) -> bool:
@@ -69,21 +70,44 @@ def parse_results(stdout: str) -> tuple[dict[str, int], list[str], list[str]]:
     return dict(results["totals"]), list(results["failed_hosts"]), changed
 
 
-def deploy(inventory_py: Path, deploy_py: Path | None = None, *, cwd: Path = REPO) -> DeployRun:
-    """Run pyinfra once against ``inventory_py``; parse its JSON results."""
-    pyinfra = Path(sys.executable).with_name("pyinfra")
-    argv = [str(pyinfra), "-y", "--json", str(inventory_py), str(deploy_py or cwd / "deploy.py")]
+def run_pyinfra(inventory_py: Path, deploy_py: Path | None = None, *, limit: str | None = None,
+                json: bool = False, verbosity: int = 0, timeout: float | None = None,
+                cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """pyinfra once, as a user types it: ``pyinfra -y [--json] [-v..] [--limit HOST] INVENTORY DEPLOY``.
+
+    Its exit code and output, whatever happened: for a run that is meant to fail (pyinfra
+    prints no ``--json`` results when no host is left). Use ``deploy`` for the results.
+
+    Example: ``run_pyinfra(inv_py, REPO / "roles/firewall/main.py", limit="lab-cp", timeout=300)``.
+    """
+    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", *(["--json"] if json else []),
+            *(["-" + "v" * verbosity] if verbosity else []), *(["--limit", limit] if limit else []),
+            str(inventory_py), str(deploy_py or cwd / "deploy.py")]  # fmt: skip
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def deploy(inventory_py: Path, deploy_py: Path | None = None, *, limit: str | None = None,
+           verbose: bool = False, timeout: float | None = None, cwd: Path = REPO) -> DeployRun:
+    """Run pyinfra once against ``inventory_py`` (a role file runs as a deploy); parse its JSON.
+
+    A run that prints no results (pyinfra stopped before it ran: a connect error, a
+    deploy file that raised, its only host failed) is a LabError with what pyinfra reported.
+
+    Example: ``deploy(inv_py, REPO / "roles/ollama/main.py", limit="lab-ollama", timeout=300)``.
+    """
     start = time.monotonic()
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    proc = run_pyinfra(inventory_py, deploy_py, limit=limit, json=True, verbosity=int(verbose),
+                       timeout=timeout, cwd=cwd)
     seconds = time.monotonic() - start
     try:
         totals, failed, changed = parse_results(proc.stdout)
     except (LabError, ValueError, KeyError) as exc:
         raise LabError(
-            f"pyinfra ({' '.join(argv[1:])}) exited {proc.returncode} before printing "
+            f"pyinfra ({' '.join(proc.args[1:])}) exited {proc.returncode} before printing "
             f"results ({exc}); what it reported:\n{error_excerpt(proc.stderr)}"
         ) from exc
-    return DeployRun(seconds, proc.returncode, totals, failed, changed, error_excerpt(proc.stderr))
+    return DeployRun(seconds, proc.returncode, totals, failed, changed, error_excerpt(proc.stderr),
+                     proc.stdout + proc.stderr)
 
 
 def error_excerpt(stderr: str, limit: int = 40) -> str:

@@ -24,7 +24,7 @@ import pytest
 from hearth.lab import cycle, lifecycle
 from hearth.lab.harness import Lab, close_connections
 from hearth.lab.spec import load_spec
-from hearth.lab.state import exclusive
+from hearth.lab.state import LabRecord, exclusive, lab_root, load_record
 
 DEFAULT_INVENTORY = cycle.REPO / "inventory" / "lab.yml"
 
@@ -115,6 +115,18 @@ def inv(lab: Lab) -> Any:
     if inventory.gateway is None:
         pytest.skip("no gateway in this inventory")
     return inventory
+
+
+@pytest.fixture
+def lab_record(lab: Lab) -> LabRecord:
+    """The local lab's record (its machines, their kinds and MACs, the SSH port), for the
+    checks that drive the lab's power control; skipped on a real lab, whose sleepers the
+    gateway tests check."""
+    if not lab.local:
+        pytest.skip("lab power control (a real lab's sleepers are checked by the gateway tests)")
+    record = load_record(lab_root())
+    assert record is not None, f"no lab record under {lab_root()}"
+    return record
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ whose inventory says the wrong architecture stops, naming the host.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +15,7 @@ import pytest
 
 from hearth.configs import k3s as k3s_configs
 from hearth.deploy_data import group_defaults
-from hearth.lab import arm64image
-from hearth.lab.cycle import REPO
+from hearth.lab import arm64image, cycle
 from hearth.lab.harness import Lab
 from tests.lab import test_firewall as fw
 
@@ -61,14 +58,7 @@ def test_wrong_arch_in_the_inventory_stops_the_deploy_naming_the_host(lab: Lab, 
     data["hosts"][name]["arch"] = "amd64"
     inv = tmp_path / "wrong-arch.yml"
     inv.write_text(yaml.safe_dump(data))
-    inv.with_suffix(".py").write_text(
-        "from hearth.inventory.groups import pyinfra_groups\nglobals().update(pyinfra_groups(__file__))\n"
-    )
-    pyinfra = Path(sys.executable).with_name("pyinfra")
-    run = subprocess.run(
-        [str(pyinfra), "-y", "--limit", name, str(inv.with_suffix(".py")), str(REPO / "deploy.py")],
-        capture_output=True, text=True, check=False, cwd=REPO, timeout=300,
-    )  # fmt: skip
+    run = cycle.run_pyinfra(cycle.pyinfra_inventory_for(inv), limit=name, timeout=300)
     out = run.stdout + run.stderr
     assert run.returncode != 0
     assert f"host {name}: the inventory says arch amd64 but the machine is arm64" in out

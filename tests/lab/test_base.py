@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +104,7 @@ def test_sshd_change_that_locks_out_new_logins_is_rolled_back(lab: Any, tmp_path
         "from hearth.operations import ssh\n"
         f"ssh.dropin('sshd drop-in that denies the deploy user', content={locked!r}, dest={configs.SSHD_DROPIN!r})\n"
     )
-    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--limit", name,
-            str(cycle.pyinfra_inventory_for(lab.inventory)), str(deploy)]
-    run = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=cycle.REPO)
+    run = cycle.run_pyinfra(cycle.pyinfra_inventory_for(lab.inventory), deploy, limit=name, timeout=300)
     said = run.stdout + run.stderr
     assert run.returncode != 0, said[-2000:]
     assert "a new SSH login fails after the sshd change" in said, said[-2000:]

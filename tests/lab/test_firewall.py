@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +132,7 @@ def test_broken_ruleset_is_refused_and_ssh_survives(lab: Any, tmp_path: Path) ->
     live_before = node.check_output(f"sudo nft list table {configs.FAMILY} {configs.TABLE}")
     node.check_output(f"sudo nft delete table {configs.FAMILY} {configs.TABLE}")  # force the op to try
     try:
-        argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--limit", name,
-                str(cycle.pyinfra_inventory_for(lab.inventory)), str(deploy)]
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        run = cycle.run_pyinfra(cycle.pyinfra_inventory_for(lab.inventory), deploy, limit=name, timeout=300)
         assert run.returncode != 0, "the broken ruleset must be refused"
         assert "rejected by: nft -c -f" in run.stderr + run.stdout
         assert node.check_output(f"sudo sha256sum {cf.dest}") == before
@@ -155,9 +152,7 @@ def run_roles(inventory_yml: Path, roles: list[str], limit: str | None, tmp_path
     deploy = tmp_path / "only.py"
     deploy.write_text("from pyinfra import local\n" + "".join(
         f"local.include({str(cycle.REPO / 'roles' / r / 'main.py')!r})\n" for r in roles))
-    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", *(["--limit", limit] if limit else []),
-            str(cycle.pyinfra_inventory_for(inventory_yml)), str(deploy)]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=cycle.REPO)
+    return cycle.run_pyinfra(cycle.pyinfra_inventory_for(inventory_yml), deploy, limit=limit, timeout=300)
 
 
 def fresh_ssh(lab: Any, name: str) -> bool:

@@ -11,8 +11,6 @@ leaves the host. The addresses are removed and the role run again in a ``finally
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +30,9 @@ REFUSED_V6 = "EACCES"
 
 def run_firewall_role(inventory_yml: Path, host: str) -> None:
     """The firewall role alone on ``host`` (pyinfra runs a role file as a deploy)."""
-    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--json", "--limit", host,
-            str(cycle.pyinfra_inventory_for(inventory_yml)), "roles/firewall/main.py"]
-    proc = subprocess.run(argv, cwd=cycle.REPO, capture_output=True, text=True, timeout=300, check=False)
-    totals, failed, _ = cycle.parse_results(proc.stdout)
-    assert proc.returncode == 0 and not failed and totals["error"] == 0, proc.stderr[-2000:]
+    run = cycle.deploy(cycle.pyinfra_inventory_for(inventory_yml), cycle.REPO / "roles/firewall/main.py",
+                       limit=host, timeout=300)
+    assert run.ok, run.stderr_tail
 
 
 def lan_interface(node: Any, address: str) -> str:

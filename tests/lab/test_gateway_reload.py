@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +19,9 @@ pytestmark = pytest.mark.lab
 
 def deploy_gateway_host(inventory_yml: Path, host: str) -> list[str]:
     """Deploy only the gateway host; return the operations that changed something."""
-    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--json", "--limit", host,
-            str(cycle.pyinfra_inventory_for(inventory_yml)), "deploy.py"]
-    proc = subprocess.run(argv, cwd=cycle.REPO, capture_output=True, text=True, timeout=600, check=False)
-    totals, failed, changed = cycle.parse_results(proc.stdout)
-    assert proc.returncode == 0 and not failed and totals["error"] == 0, proc.stderr[-2000:]
-    return changed
+    run = cycle.deploy(cycle.pyinfra_inventory_for(inventory_yml), limit=host, timeout=600)
+    assert run.ok, run.stderr_tail
+    return run.changed
 
 
 def main_pid(node: Any) -> str:

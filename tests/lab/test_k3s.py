@@ -103,10 +103,7 @@ def test_token_never_in_pyinfra_output(lab: Any, inv: Inventory) -> None:
     _local_only(lab)
     token = lab.host(inv.k3s.server).check_output(f"sudo cat {configs.SERVER_TOKEN}").strip()
     secret = token.rsplit(":", 1)[1]
-    pyinfra = Path(sys.executable).with_name("pyinfra")
-    inv_py = cycle.pyinfra_inventory_for(lab.inventory)
-    proc = subprocess.run([str(pyinfra), "-y", "-vvv", str(inv_py), str(cycle.REPO / "deploy.py")],
-                          cwd=cycle.REPO, capture_output=True, text=True, timeout=600)
+    proc = cycle.run_pyinfra(cycle.pyinfra_inventory_for(lab.inventory), verbosity=3, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert secret not in proc.stdout + proc.stderr
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import subprocess
 import sys
 import time
 from itertools import pairwise
@@ -137,8 +136,7 @@ def _server_setting_then_every_node_setting(
 
 def _deploy_limited(inventory_py: Path, name: str) -> tuple[int, str]:
     """pyinfra against one host (when it fails no --json results are printed): (exit code, output)."""
-    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--limit", name, str(inventory_py), "deploy.py"]
-    proc = subprocess.run(argv, cwd=cycle.REPO, capture_output=True, text=True, timeout=900, check=False)
+    proc = cycle.run_pyinfra(inventory_py, limit=name, timeout=900)
     return proc.returncode, proc.stdout + proc.stderr
 
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,9 +37,7 @@ def test_a_model_with_other_numbers_is_reported_by_the_deploy(lab: Any) -> None:
     target = f"{store}/{tag.replace('/', '_').replace(':', '_')}.json"
     node.check_output(f"sudo mkdir -p {store} && echo {shlex.quote(json.dumps(info))} | sudo tee {target}")
     try:
-        argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--limit", name,
-                str(cycle.pyinfra_inventory_for(lab.inventory)), "deploy.py"]
-        run = subprocess.run(argv, cwd=cycle.REPO, capture_output=True, text=True, timeout=600, check=False)
+        run = cycle.run_pyinfra(cycle.pyinfra_inventory_for(lab.inventory), limit=name, timeout=600)
         assert run.returncode == 0, run.stderr[-2000:]
         assert f"{name}: {serve.model} as served reports layers 999" in run.stdout + run.stderr
     finally:

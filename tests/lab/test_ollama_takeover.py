@@ -11,8 +11,6 @@ finish the unpack, prune all but the previous install, and then change nothing.
 from __future__ import annotations
 
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +39,12 @@ WantedBy=default.target
 """
 
 
-def run_role(lab: Any, target: str) -> tuple[subprocess.CompletedProcess[str], dict[str, int], list[str]]:
-    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--json", "--limit", target,
-            str(cycle.pyinfra_inventory_for(lab.inventory)), "roles/ollama/main.py"]
-    proc = subprocess.run(argv, cwd=cycle.REPO, capture_output=True, text=True, timeout=300, check=False)
-    totals, failed, changed = cycle.parse_results(proc.stdout)
-    assert proc.returncode == 0 and not failed, proc.stderr[-3000:]
-    return proc, totals, changed
+def run_role(lab: Any, target: str) -> cycle.DeployRun:
+    """roles/ollama alone on ``target``; it must succeed."""
+    run = cycle.deploy(cycle.pyinfra_inventory_for(lab.inventory), cycle.REPO / "roles/ollama/main.py",
+                       limit=target, timeout=300)
+    assert run.ok, run.stderr_tail
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +81,8 @@ def taken_over(lab: Any) -> tuple[Any, Any, str, str, list[str]]:
     listed = node.check_output("sudo -u ollama env HOME=/usr/share/ollama OLLAMA_HOST=127.0.0.1:11434 "
                                "sh -c 'for i in $(seq 1 20); do ollama list && break; sleep 0.5; done'")
     assert configs.ollama_serves(inv, name)[0].model in listed
-    _, totals, changed = run_role(lab, name)
-    assert totals["success"] > 0, changed
+    run = run_role(lab, name)
+    assert run.totals["success"] > 0, run.changed
     return inv, node, name, current, models_before
 
 
@@ -127,5 +124,5 @@ def test_only_the_previous_install_is_kept(taken_over: tuple[Any, Any, str, str,
 
 def test_the_next_run_changes_nothing(lab: Any, taken_over: tuple[Any, Any, str, str, list[str]]) -> None:
     _, _, name, _, _ = taken_over
-    _, totals, changed = run_role(lab, name)
-    assert totals["success"] == 0, changed
+    run = run_role(lab, name)
+    assert run.totals["success"] == 0, run.changed

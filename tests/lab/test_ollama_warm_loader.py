@@ -68,7 +68,14 @@ def main_pid(node: Any) -> int:
 
 
 def restarts(node: Any) -> int:
-    return int(node.check_output("systemctl show -p NRestarts --value ollama") or 0)
+    return int(unit_state(node)["NRestarts"] or 0)
+
+
+def unit_state(node: Any) -> dict[str, str]:
+    """What systemd says of ollama.service (all a failed wait needs to show)."""
+    props = "NRestarts,ActiveState,SubState,MainPID,Result,ExecMainCode,ExecMainStatus"
+    out = node.check_output(f"systemctl show -p {props} ollama")
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 def loaded_again(node: Any, inv: Inventory, name: str, old_pid: int) -> dict[str, Any]:
@@ -121,6 +128,7 @@ def test_warm_loader_loads_again_after_a_crash_restarted_by_systemd(lab: Any, in
         count = restarts(node)
         node.check_output(f"sudo kill -9 {pid}")
         # Restart= brought it back (NRestarts counts automatic restarts only), nobody started it by hand
-        wait_for("systemd restarts Ollama by itself", lambda: restarts(node) > count, BACK_S, PERIOD_S)
+        wait_for("systemd restarts Ollama by itself", lambda: unit_state(node), BACK_S, PERIOD_S,
+                 done=lambda state: int(state["NRestarts"] or 0) > count)
 
     check_reloaded(lab, inv, crash)

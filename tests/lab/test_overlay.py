@@ -10,8 +10,6 @@ problem), and a host removed from the inventory disappears from every peer.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from itertools import permutations
 from pathlib import Path
 from typing import Any
@@ -164,15 +162,6 @@ def disk_key(lab: Any, name: str, iface: str) -> str:
     return lab.host(name).check_output(f"sudo cat /etc/wireguard/{iface}.pub")
 
 
-def deploy_verbose(inventory_yml: Path) -> tuple[subprocess.CompletedProcess, dict[str, Any]]:
-    """A full deploy; its whole output (for the lines hearth prints) and its JSON results."""
-    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--json",
-            str(cycle.pyinfra_inventory_for(inventory_yml)), str(cycle.REPO / "deploy.py")]
-    run = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=cycle.REPO)
-    totals, failed, changed = cycle.parse_results(run.stdout)
-    return run, {"totals": totals, "failed": failed, "changed": changed}
-
-
 @pytest.mark.slow_scenario
 def test_a_sleeping_host_does_not_break_the_overlay(lab: Any, tmp_path: Path, iface: str) -> None:
     """Issue 9 item 2: sleeper asleep, a setting changed, deploy: every awake host
@@ -200,9 +189,9 @@ def test_a_sleeping_host_does_not_break_the_overlay(lab: Any, tmp_path: Path, if
     power_cli.sleep(record, machine)
     try:  # whatever fails, the lab goes back to its own inventory (later checks read it)
         try:
-            run, results = deploy_verbose(changed)
-            said = run.stdout + run.stderr
-            assert results["failed"] == [sleeper], said[-3000:]
+            run = cycle.deploy(cycle.pyinfra_inventory_for(changed), timeout=600)
+            said = run.output  # the lines hearth prints, beside the JSON results
+            assert run.failed_hosts == [sleeper], said[-3000:]
             assert f"hearth: {sleeper} is asleep: not configured this run" in said, said[-3000:]
             for name in awake:
                 node = lab.host(name)

@@ -13,16 +13,7 @@ import pytest
 from hearth.lab import machine as lab_machine
 from hearth.lab import magic, power_cli
 from hearth.lab.harness import Lab
-from hearth.lab.state import LabRecord, lab_root, load_record
-
-
-@pytest.fixture
-def record(lab: Lab) -> LabRecord:
-    if not lab.local:
-        pytest.skip("lab power control (a real lab's sleepers are checked by the gateway tests)")
-    rec = load_record(lab_root())
-    assert rec is not None
-    return rec
+from hearth.lab.state import LabRecord, lab_root
 
 
 def _ssh_answers(address: str, port: int) -> bool:
@@ -69,16 +60,16 @@ def _send_from(lab: Lab, sender: str, payload: bytes, port: int, to: str | None 
 
 
 def test_suspend_sleeps_and_a_magic_packet_from_the_lan_wakes_with_disk_intact(
-    lab: Lab, record: LabRecord
+    lab: Lab, lab_record: LabRecord
 ) -> None:
     name = _sleeper(lab)
-    m = record.machines[name]
+    m = lab_record.machines[name]
     sender = next(x.name for x in lab.spec.machines if x.name != name)
     lab.host(name).check_output("echo survives-sleep | sudo tee /var/lib/hearth-sleep-marker")
 
-    power_cli.sleep(record, m)
+    power_cli.sleep(lab_record, m)
     assert lab_machine.power_state(m) == "asleep"
-    assert not _ssh_answers(m.address, record.ssh_port)
+    assert not _ssh_answers(m.address, lab_record.ssh_port)
 
     log = lab_root() / "daemon.log"
     seen = log.read_text().count("no lab machine has MAC 02:00:00:00:00:99")
@@ -98,12 +89,12 @@ def test_suspend_sleeps_and_a_magic_packet_from_the_lan_wakes_with_disk_intact(
     assert _ssh_output(lab, name, "cat /var/lib/hearth-sleep-marker") == "survives-sleep"
 
 
-def test_hearth_lab_wake_sends_a_real_packet(lab: Lab, record: LabRecord) -> None:
+def test_hearth_lab_wake_sends_a_real_packet(lab: Lab, lab_record: LabRecord) -> None:
     name = _sleeper(lab)
-    m = record.machines[name]
-    power_cli.sleep(record, m)
-    seconds = power_cli.wake(record, m)
+    m = lab_record.machines[name]
+    power_cli.sleep(lab_record, m)
+    seconds = power_cli.wake(lab_record, m)
     assert lab_machine.power_state(m) == "on"
     assert 0 < seconds < lab_machine.boot_timeout(m)
     log = (lab_root() / "daemon.log").read_text()
-    assert f"magic packet for {m.mac} from {record.host_ip} on udp/9" in log
+    assert f"magic packet for {m.mac} from {lab_record.host_ip} on udp/9" in log

@@ -13,11 +13,8 @@ from __future__ import annotations
 import base64
 import json
 import shlex
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,13 +80,11 @@ def check(inv: Inventory) -> configs.Check:
 def _deploy_check(lab: Any, inv: Inventory, verbose: bool = False) -> str:
     """roles/upstreams alone on the gateway host; it must succeed whatever it finds. Its output."""
     assert inv.gateway is not None
-    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--json", *(["-v"] if verbose else []),
-            "--limit", inv.gateway.host, str(cycle.pyinfra_inventory_for(lab.inventory)), "roles/upstreams/main.py"]
-    run = subprocess.run(argv, cwd=cycle.REPO, capture_output=True, text=True, timeout=600, check=False)
-    assert run.returncode == 0, cycle.error_excerpt(run.stderr)
-    totals, failed, _changed = cycle.parse_results(run.stdout)
-    assert not failed and totals.get("error", 0) == 0 and totals.get("success", 0) == 0, totals
-    return run.stdout + run.stderr
+    run = cycle.deploy(cycle.pyinfra_inventory_for(lab.inventory), cycle.REPO / "roles/upstreams/main.py",
+                       limit=inv.gateway.host, verbose=verbose, timeout=600)
+    assert run.ok, run.stderr_tail
+    assert run.totals.get("success", 0) == 0, run.changed
+    return run.output
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ is rolled back. Everything is derived from the inventory under test.
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -116,13 +114,9 @@ def _variant(lab: Any, tmp_path: Path, name: str, serve: str, flags: dict[str, A
 
 def _roll_out(inventory_py: Path, name: str) -> tuple[dict[str, int], list[str]]:
     """The vllm role alone, on one host: (totals, changed operations)."""
-    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--json", "--limit", name,
-            str(inventory_py), "roles/vllm/main.py"]  # fmt: skip
-    run = subprocess.run(argv, cwd=cycle.REPO, capture_output=True, text=True, timeout=900, check=False)
-    assert run.returncode == 0, cycle.error_excerpt(run.stderr)
-    totals, failed, changed = cycle.parse_results(run.stdout)
-    assert not failed, failed
-    return totals, changed
+    run = cycle.deploy(inventory_py, cycle.REPO / "roles/vllm/main.py", limit=name, timeout=900)
+    assert run.ok, run.stderr_tail
+    return run.totals, run.changed
 
 
 def test_a_changed_flag_restarts_only_that_models_unit(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +68,7 @@ def _deploy(lab: Lab, tmp_path: Path, name: str, allow: bool) -> subprocess.Comp
     variant.write_text(yaml.safe_dump(data, sort_keys=False))
     deploy = tmp_path / "reboot_for_driver.py"
     deploy.write_text(DEPLOY.format(marker=MARKER))
-    argv = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--limit", name,
-            str(cycle.pyinfra_inventory_for(variant)), str(deploy)]
-    return subprocess.run(argv, cwd=cycle.REPO, capture_output=True, text=True, timeout=900, check=False)
+    return cycle.run_pyinfra(cycle.pyinfra_inventory_for(variant), deploy, limit=name, timeout=900)
 
 
 @pytest.fixture

@@ -22,19 +22,10 @@ from hearth.inventory import load_inventory, resolve_secret
 from hearth.lab import machine as lab_machine
 from hearth.lab import magic, power_cli, qmp
 from hearth.lab.harness import Lab
-from hearth.lab.state import LabRecord, MachineRecord, lab_root, load_record
+from hearth.lab.state import LabRecord, MachineRecord
 from tests.lab.admin_api import upstream_state
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture
-def record(lab: Lab) -> LabRecord:
-    if not lab.local:
-        pytest.skip("lab power control (a real lab's sleepers are checked by the gateway tests)")
-    rec = load_record(lab_root())
-    assert rec is not None
-    return rec
 
 
 def _vm_sleeper(lab: Lab, record: LabRecord) -> MachineRecord:
@@ -76,8 +67,8 @@ def _broadcast_from(lab: Lab, sender: str, payload: bytes, port: int = 9) -> Non
     lab.host(sender).check_output(f'python3 -c "{code}" {payload.hex()}')
 
 
-def test_vm_sleeps_in_s3_and_wakes_with_its_processes(lab: Lab, record: LabRecord) -> None:
-    m = _vm_sleeper(lab, record)
+def test_vm_sleeps_in_s3_and_wakes_with_its_processes(lab: Lab, lab_record: LabRecord) -> None:
+    m = _vm_sleeper(lab, lab_record)
     h = lab.host(m.name)
     sender = next(x.name for x in lab.spec.machines if x.name != m.name and not x.sleeps)
     h.check_output("sudo systemd-run --unit=hearth-sleep-probe --quiet sleep 100000")
@@ -86,15 +77,15 @@ def test_vm_sleeps_in_s3_and_wakes_with_its_processes(lab: Lab, record: LabRecor
         qemu = lab_machine.pid(m)
         assert before["probe_alive"] == "yes" and qemu is not None
 
-        asleep_s = power_cli.sleep(record, m)  # `sudo systemctl suspend` inside, over SSH
-        unreachable_s = asleep_s + _until(lambda: not _ssh_answers(m.address, record.ssh_port), 30,
+        asleep_s = power_cli.sleep(lab_record, m)  # `sudo systemctl suspend` inside, over SSH
+        unreachable_s = asleep_s + _until(lambda: not _ssh_answers(m.address, lab_record.ssh_port), 30,
                                           "SSH stops answering")  # fmt: skip
         assert qmp.status(m.path / "qmp.sock") == "suspended"
         assert lab_machine.pid(m) == qemu, "a suspended VM keeps its QEMU process"
 
         sent = time.monotonic()  # includes the sender's own SSH round trip: an upper bound
         _broadcast_from(lab, sender, magic.build(m.mac))
-        _until(lambda: _ssh_answers(m.address, record.ssh_port), lab_machine.boot_timeout(m),
+        _until(lambda: _ssh_answers(m.address, lab_record.ssh_port), lab_machine.boot_timeout(m),
                "SSH after the magic packet")  # fmt: skip
         wake_s = time.monotonic() - sent
         assert lab_machine.power_state(m) == "on"
@@ -111,8 +102,8 @@ def test_vm_sleeps_in_s3_and_wakes_with_its_processes(lab: Lab, record: LabRecor
             h.run("sudo systemctl stop hearth-sleep-probe")
 
 
-def test_gateway_wakes_a_really_suspended_vm_and_streams_the_answer(lab: Lab, record: LabRecord) -> None:
-    m = _vm_sleeper(lab, record)
+def test_gateway_wakes_a_really_suspended_vm_and_streams_the_answer(lab: Lab, lab_record: LabRecord) -> None:
+    m = _vm_sleeper(lab, lab_record)
     inv = load_inventory(lab.inventory, group_defaults())
     if inv.gateway is None or not inv.clients:
         pytest.skip("no gateway (or no client key) in this inventory")
@@ -126,7 +117,7 @@ def test_gateway_wakes_a_really_suspended_vm_and_streams_the_answer(lab: Lab, re
     h = lab.host(m.name)
     boot_id = h.check_output("cat /proc/sys/kernel/random/boot_id")
 
-    power_cli.sleep(record, m)
+    power_cli.sleep(lab_record, m)
     assert qmp.status(m.path / "qmp.sock") == "suspended"
     gateway = lab.host(inv.gateway.host)
     def known_asleep() -> bool:
