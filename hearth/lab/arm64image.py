@@ -34,6 +34,11 @@ argument"), so systemd-sysctl, -sysusers and -tmpfiles-* would fail at every boo
 the machine would be "degraded" before hearth touched it. A second customize hook
 gives exactly the units that load credentials a drop-in resetting the list.
 
+**Why logind keeps the user's manager.** Under qemu-user, stopping ``user@UID.service``
+takes systemd's whole stop timeout (its processes seem to survive SIGKILL), and an SSH
+login that comes while it stops waits for it: a third hook sets logind's
+``UserStopDelaySec=infinity``, so the manager started by the first login stays.
+
 The arm64 ``nftables`` package the firewall role installs stays installed and
 upgradable (its ``/usr/sbin/nft`` lands on the diverted path), so the role is
 unchanged and runs as on a real Pi; only the binary that talks to the kernel is the
@@ -89,10 +94,28 @@ done
 """
 CREDENTIALS_DROPIN = "hearth-lab-qemu-user.conf"
 
+# Run by mmdebstrap on the host after the credentials hook, "$1" the new root. Under
+# qemu-user a user's service manager (user@UID.service) never stops cleanly: systemd
+# finds its processes "still around after final SIGKILL" and waits out its whole stop
+# timeout (about 2 minutes). logind stops it 10 s after the user's last session ends,
+# and the next SSH login waits in pam_systemd until that stop is over: a deploy or a
+# check that logs in again a little later stalled for up to 2 minutes. Once started,
+# the manager is kept (logind's UserStopDelaySec); a Pi's own kernel never needs this.
+LOGIND_HOOK = """\
+set -eu
+mkdir -p "$1/etc/systemd/logind.conf.d"
+printf '[Login]\\nUserStopDelaySec=infinity\\n' > "$1/etc/systemd/logind.conf.d/{dropin}"
+"""
+
 
 def credentials_hook() -> str:
     """The customize hook that turns off unit credentials, which qemu-user cannot set up."""
     return CREDENTIALS_HOOK.format(dropin=CREDENTIALS_DROPIN)
+
+
+def logind_hook() -> str:
+    """The customize hook that keeps a user's service manager once started (see LOGIND_HOOK)."""
+    return LOGIND_HOOK.format(dropin=CREDENTIALS_DROPIN)
 
 
 def nft_hook() -> str:
@@ -107,6 +130,7 @@ def mmdebstrap_argv(work: Path) -> list[str]:
         f"--hook-dir={image.MERGED_USR_HOOKS}",
         f"--include={','.join(image.PACKAGES + NATIVE_LIBS)}",
         f"--customize-hook={nft_hook()}", f"--customize-hook={credentials_hook()}",
+        f"--customize-hook={logind_hook()}",
         image.SUITE, str(work), image.MIRROR,
     ]  # fmt: skip
 

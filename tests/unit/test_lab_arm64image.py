@@ -68,12 +68,22 @@ def test_units_with_credentials_get_a_drop_in_that_resets_them(tmp_path: Path) -
     (units / "ssh.service").write_text("[Service]\nExecStart=/usr/sbin/sshd -D\n")
     argv = arm64image.mmdebstrap_argv(Path("/cache/.build-x"))
     hooks = [a.removeprefix("--customize-hook=") for a in argv if a.startswith("--customize-hook=")]
-    assert hooks[-1] == arm64image.credentials_hook()
-    subprocess.run(["bash", "-c", hooks[-1], "hook", str(tmp_path)], check=True)
+    assert arm64image.credentials_hook() in hooks
+    subprocess.run(["bash", "-c", arm64image.credentials_hook(), "hook", str(tmp_path)], check=True)
     dropins = tmp_path / "etc/systemd/system"
     assert (dropins / "systemd-sysctl.service.d/hearth-lab-qemu-user.conf").read_text() == (
         "[Service]\nLoadCredential=\n")
     assert not (dropins / "ssh.service.d").exists()
+
+
+def test_logind_keeps_a_users_manager_once_started(tmp_path: Path) -> None:
+    """The hook itself, run by bash on a root: under qemu-user stopping user@UID.service stalls logins."""
+    argv = arm64image.mmdebstrap_argv(Path("/cache/.build-x"))
+    hooks = [a.removeprefix("--customize-hook=") for a in argv if a.startswith("--customize-hook=")]
+    assert arm64image.logind_hook() in hooks
+    subprocess.run(["bash", "-c", arm64image.logind_hook(), "hook", str(tmp_path)], check=True)
+    dropin = tmp_path / "etc/systemd/logind.conf.d/hearth-lab-qemu-user.conf"
+    assert dropin.read_text() == "[Login]\nUserStopDelaySec=infinity\n"
 
 
 def test_the_key_changes_with_the_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,6 +98,9 @@ def test_the_key_changes_with_the_recipe(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.undo()
     monkeypatch.setattr(arm64image, "CREDENTIALS_HOOK", arm64image.CREDENTIALS_HOOK + "true\n")
     assert arm64image.arm64_image_key("hearth") != key  # the other hook
+    monkeypatch.undo()
+    monkeypatch.setattr(arm64image, "LOGIND_HOOK", arm64image.LOGIND_HOOK + "true\n")
+    assert arm64image.arm64_image_key("hearth") != key  # the third hook
     monkeypatch.undo()
     monkeypatch.setattr(image, "PACKAGES", (*image.PACKAGES, "vim"))
     assert arm64image.arm64_image_key("hearth") != key  # the base image's packages
