@@ -35,7 +35,7 @@ the machine would be "degraded" before hearth touched it. A second customize hoo
 gives exactly the units that load credentials a drop-in resetting the list.
 
 **Why logind keeps the user's manager.** Under qemu-user, stopping ``user@UID.service``
-takes systemd's whole stop timeout (its processes seem to survive SIGKILL), and an SSH
+can take systemd's whole stop timeout (its processes seem to survive SIGKILL), and an SSH
 login that comes while it stops waits for it: a third hook sets logind's
 ``UserStopDelaySec=infinity``, so the manager started by the first login stays.
 
@@ -92,15 +92,15 @@ for unit in $(grep -l '^LoadCredential=' "$root"/usr/lib/systemd/system/*.servic
   printf '[Service]\\nLoadCredential=\\n' > "$dir/{dropin}"
 done
 """
-CREDENTIALS_DROPIN = "hearth-lab-qemu-user.conf"
+QEMU_USER_DROPIN = "hearth-lab-qemu-user.conf"  # the name of every drop-in the hooks write
 
 # Run by mmdebstrap on the host after the credentials hook, "$1" the new root. Under
-# qemu-user a user's service manager (user@UID.service) never stops cleanly: systemd
-# finds its processes "still around after final SIGKILL" and waits out its whole stop
-# timeout (about 2 minutes). logind stops it 10 s after the user's last session ends,
-# and the next SSH login waits in pam_systemd until that stop is over: a deploy or a
-# check that logs in again a little later stalled for up to 2 minutes. Once started,
-# the manager is kept (logind's UserStopDelaySec); a Pi's own kernel never needs this.
+# qemu-user a user's service manager (user@UID.service) does not always stop cleanly:
+# systemd may find its processes "still around after final SIGKILL" and wait out its
+# whole stop timeout (about 2 minutes; seen twice in about seven logins after idle).
+# logind stops it 10 s after the user's last session ends, and an SSH login during such
+# a stop waits in pam_systemd until it is over. Once started, the manager is kept
+# (logind's UserStopDelaySec); a Pi's own kernel never needs this.
 LOGIND_HOOK = """\
 set -eu
 mkdir -p "$1/etc/systemd/logind.conf.d"
@@ -110,12 +110,12 @@ printf '[Login]\\nUserStopDelaySec=infinity\\n' > "$1/etc/systemd/logind.conf.d/
 
 def credentials_hook() -> str:
     """The customize hook that turns off unit credentials, which qemu-user cannot set up."""
-    return CREDENTIALS_HOOK.format(dropin=CREDENTIALS_DROPIN)
+    return CREDENTIALS_HOOK.format(dropin=QEMU_USER_DROPIN)
 
 
 def logind_hook() -> str:
     """The customize hook that keeps a user's service manager once started (see LOGIND_HOOK)."""
-    return LOGIND_HOOK.format(dropin=CREDENTIALS_DROPIN)
+    return LOGIND_HOOK.format(dropin=QEMU_USER_DROPIN)
 
 
 def nft_hook() -> str:

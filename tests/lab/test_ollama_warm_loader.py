@@ -67,8 +67,9 @@ def main_pid(node: Any) -> int:
     return int(node.check_output("systemctl show -p MainPID --value ollama") or 0)
 
 
-def restarts(node: Any) -> int:
-    return int(unit_state(node)["NRestarts"] or 0)
+def restarts(state: dict[str, str]) -> int:
+    """Automatic restarts systemd counted, from :func:`unit_state`."""
+    return int(state["NRestarts"] or 0)
 
 
 def unit_state(node: Any) -> dict[str, str]:
@@ -125,10 +126,10 @@ def test_warm_loader_loads_again_after_a_restart_by_hand(lab: Any, inv: Inventor
 def test_warm_loader_loads_again_after_a_crash_restarted_by_systemd(lab: Any, inv: Inventory) -> None:
     def crash(node: Any, pid: int) -> None:
         assert pid, "Ollama has no main process"
-        count = restarts(node)
+        count = restarts(unit_state(node))
         node.check_output(f"sudo kill -9 {pid}")
         # Restart= brought it back (NRestarts counts automatic restarts only), nobody started it by hand
         wait_for("systemd restarts Ollama by itself", lambda: unit_state(node), BACK_S, PERIOD_S,
-                 done=lambda state: int(state["NRestarts"] or 0) > count)
+                 done=lambda state: restarts(state) > count)
 
     check_reloaded(lab, inv, crash)

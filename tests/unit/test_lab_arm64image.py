@@ -55,9 +55,15 @@ def test_the_command_line_resolves_natively_for_two_architectures() -> None:
     assert f"--hook-dir={image.MERGED_USR_HOOKS}" in argv  # usr-is-merged, as the amd64 image: no usrmerge, no perl
     include = next(a for a in argv if a.startswith("--include=")).removeprefix("--include=").split(",")
     assert include == [*image.PACKAGES, "libnftables1:amd64", "libedit2:amd64"]
-    hook = next(a for a in argv if a.startswith("--customize-hook=")).removeprefix("--customize-hook=")
+    hook = customize_hooks()[0]  # the nft hook runs first
     assert 'dpkg-divert --root "$root" --local --rename --divert /usr/sbin/nft.arm64 --add /usr/sbin/nft' in hook
     assert "download -qq nftables:amd64" in hook and 'install -m 0755 x/usr/sbin/nft "$root/usr/sbin/nft"' in hook
+
+
+def customize_hooks() -> list[str]:
+    """The shell of each --customize-hook of the build's command line, in order."""
+    argv = arm64image.mmdebstrap_argv(Path("/cache/.build-x"))
+    return [a.removeprefix("--customize-hook=") for a in argv if a.startswith("--customize-hook=")]
 
 
 def test_units_with_credentials_get_a_drop_in_that_resets_them(tmp_path: Path) -> None:
@@ -66,9 +72,7 @@ def test_units_with_credentials_get_a_drop_in_that_resets_them(tmp_path: Path) -
     units.mkdir(parents=True)
     (units / "systemd-sysctl.service").write_text("[Service]\nLoadCredential=sysctl.extra\n")
     (units / "ssh.service").write_text("[Service]\nExecStart=/usr/sbin/sshd -D\n")
-    argv = arm64image.mmdebstrap_argv(Path("/cache/.build-x"))
-    hooks = [a.removeprefix("--customize-hook=") for a in argv if a.startswith("--customize-hook=")]
-    assert arm64image.credentials_hook() in hooks
+    assert arm64image.credentials_hook() in customize_hooks()
     subprocess.run(["bash", "-c", arm64image.credentials_hook(), "hook", str(tmp_path)], check=True)
     dropins = tmp_path / "etc/systemd/system"
     assert (dropins / "systemd-sysctl.service.d/hearth-lab-qemu-user.conf").read_text() == (
@@ -78,9 +82,7 @@ def test_units_with_credentials_get_a_drop_in_that_resets_them(tmp_path: Path) -
 
 def test_logind_keeps_a_users_manager_once_started(tmp_path: Path) -> None:
     """The hook itself, run by bash on a root: under qemu-user stopping user@UID.service stalls logins."""
-    argv = arm64image.mmdebstrap_argv(Path("/cache/.build-x"))
-    hooks = [a.removeprefix("--customize-hook=") for a in argv if a.startswith("--customize-hook=")]
-    assert arm64image.logind_hook() in hooks
+    assert arm64image.logind_hook() in customize_hooks()
     subprocess.run(["bash", "-c", arm64image.logind_hook(), "hook", str(tmp_path)], check=True)
     dropin = tmp_path / "etc/systemd/logind.conf.d/hearth-lab-qemu-user.conf"
     assert dropin.read_text() == "[Login]\nUserStopDelaySec=infinity\n"
