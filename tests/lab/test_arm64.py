@@ -17,6 +17,7 @@ from hearth.configs import k3s as k3s_configs
 from hearth.deploy_data import group_defaults
 from hearth.lab import arm64image, cycle
 from hearth.lab.harness import Lab
+from tests.lab import packets
 from tests.lab import test_firewall as fw
 
 pytestmark = pytest.mark.lab
@@ -89,20 +90,19 @@ def test_arm64_firewall_enforced_by_the_host_kernel(lab: Any) -> None:
     assert node.service("hearth-firewall").is_enabled  # hearth's boot unit, as test_firewall checks
     port = next(p for proto, p, _ in fw.configs.service_ports(inv, name) if proto == "tcp")
     closed = 18998  # opened by no role
-    started = [u for u in (fw.start_listener(node, p) for p in (port, closed)) if u]
+    started: list[str] = []
     try:
         for p in (port, closed):  # emulated python3 starts slowly: wait for the listener, bounded
-            assert fw.wait_listening(node, p, 30.0), f"no listener on {p} within 30 s"
+            packets.listen(node, p, started, within=30.0)
         target = inv.hosts[name]
-        peer = next(n for n in inv.linux_hosts() if n != name)
-        assert fw.tcp_open_from(lab.host(peer), str(target.overlay_ip), port), "over the overlay: must answer"
-        assert not fw.tcp_open_from(lab.host(peer), target.address, port), "peer's LAN address: dropped"
-        assert not fw.tcp_open_from_here(target.address, port), "this machine's LAN address: dropped"
-        assert not fw.tcp_open_from(lab.host(peer), str(target.overlay_ip), closed), "a port no role opens: dropped"
-        assert fw.tcp_open_from_here(target.address, inv.ssh.port), "ssh from the admin LAN: accepted"
+        peer = lab.host(next(n for n in inv.linux_hosts() if n != name))
+        assert packets.tcp_open_from(peer, str(target.overlay_ip), port), "over the overlay: must answer"
+        assert not packets.tcp_open_from(peer, target.address, port), "peer's LAN address: dropped"
+        assert not packets.tcp_open_from_here(target.address, port), "this machine's LAN address: dropped"
+        assert not packets.tcp_open_from(peer, str(target.overlay_ip), closed), "a port no role opens: dropped"
+        assert packets.tcp_open_from_here(target.address, inv.ssh.port), "ssh from the admin LAN: accepted"
     finally:
-        for unit in started:
-            node.run(f"sudo systemctl stop {unit}")
+        packets.stop(node, started)
 
 
 def test_arm64_k3s_agent_joined_with_the_arm64_asset(lab: Any) -> None:

@@ -9,7 +9,6 @@ and changes nothing.
 from __future__ import annotations
 
 import hashlib
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,48 +20,13 @@ from hearth.configs import firewall as configs
 from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory
 from hearth.lab import cycle
+from tests.lab.packets import listen, stop, tcp_open_from, tcp_open_from_here
 
 pytestmark = pytest.mark.lab
-LISTENER = "hearth-test-listener"
 
 
 def inventory(lab: Any) -> Any:
     return load_inventory(lab.inventory, group_defaults())
-
-
-def tcp_open_from_here(address: str, port: int, timeout: float = 2.0) -> bool:
-    """From this machine (192.168.77.1 on the lab LAN: a LAN address, not the overlay)."""
-    try:
-        with socket.create_connection((address, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def tcp_open_from(node: Any, address: str, port: int) -> bool:
-    script = f"import socket; socket.create_connection(('{address}', {port}), timeout=3)"
-    return node.run(f"python3 -c \"{script}\"").rc == 0
-
-
-def start_listener(node: Any, port: int) -> str | None:
-    """A throwaway TCP listener on ``port``, all addresses; its unit, or None if one listens already.
-
-    "Already" means on any address: a role's service bound to the overlay address holds
-    the port too, and a second bind to 0.0.0.0 would fail. ``--collect``: even a listener
-    that failed leaves no failed unit behind (test_machines counts those).
-    """
-    if node.run(f"ss -Hltn 'sport = :{port}'").stdout.strip():
-        return None
-    unit = f"{LISTENER}-{port}"
-    node.check_output(f"sudo systemd-run --collect --unit {unit} python3 -m http.server {port} --bind 0.0.0.0")
-    return unit
-
-
-def wait_listening(node: Any, port: int, seconds: float) -> bool:
-    """Whether something listens on ``port`` within ``seconds`` (polled every 0.2 s)."""
-    tries = max(1, int(seconds / 0.2))
-    poll = f"for i in $(seq {tries}); do ss -ltn | grep -q ':{port} ' && exit 0; sleep 0.2; done; exit 1"
-    return node.run(poll).rc == 0
 
 
 def test_live_ruleset_is_the_rendered_one(lab: Any, host: Any, machine: str) -> None:
@@ -96,11 +60,13 @@ def service_port(lab: Any) -> Any:
     name, serve = next((n, s) for n, s in inv.serves() if inv.hosts[n].os == "linux")
     node = lab.host(name)
     closed = 18999  # opened by no role
-    started = [u for u in (start_listener(node, p) for p in (serve.listen_port, closed)) if u]
-    assert wait_listening(node, closed, 10.0), f"no listener on {closed}"
-    yield inv, name, serve.listen_port, closed
-    for unit in started:
-        node.run(f"sudo systemctl stop {unit}")
+    started: list[str] = []
+    try:
+        for port in (serve.listen_port, closed):
+            listen(node, port, started)
+        yield inv, name, serve.listen_port, closed
+    finally:
+        stop(node, started)
 
 
 def test_service_port_only_over_the_overlay(lab: Any, service_port: Any) -> None:

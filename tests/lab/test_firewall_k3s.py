@@ -24,42 +24,17 @@ import pytest
 from hearth.configs import firewall as configs
 from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory
+from tests.lab.packets import listen, stop, tcp_open_from, tcp_open_from_here
 
 pytestmark = pytest.mark.lab
 NS = "hearth-test-pod"
 NAT = "hearth_test_k3s_standin"
-UNIT = "hearth-test-k3s"
+UNIT = "hearth-test-k3s"  # the flannel stand-in
 NODEPORT = 30080
 SERVICELB = (80, 443)
 POD_PORT = 8080
 CLOSED = 18999  # opened by no role
 FLAG = "/run/hearth-test-flannel"
-
-
-def tcp_from(node: Any, address: str, port: int, netns: str | None = None) -> bool:
-    script = f"import socket; socket.create_connection(('{address}', {port}), timeout=2)"
-    prefix = f"sudo ip netns exec {netns} " if netns else ""
-    return node.run(f"{prefix}python3 -c \"{script}\"").rc == 0
-
-
-def tcp_from_here(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def listen(node: Any, port: int, units: list[str], netns: str | None = None) -> None:
-    """A TCP listener on ``port`` (unless something already listens there)."""
-    if netns is None and node.run(f"ss -ltnH 'sport = :{port}' | grep -q .").rc == 0:
-        return  # a role's service (the gateway, Ollama...) already listens
-    unit = f"{UNIT}-{netns or 'host'}-{port}"
-    prefix = f"ip netns exec {netns} " if netns else ""
-    node.check_output(f"sudo systemd-run --collect --unit {unit} {prefix}python3 -m http.server {port} --bind 0.0.0.0")
-    units.append(unit)
-    check = f"sudo ip netns exec {netns} ss -ltn" if netns else "ss -ltn"
-    node.run(f"for i in $(seq 50); do {check} | grep -q ':{port} ' && exit 0; sleep 0.1; done; exit 1")
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +80,7 @@ def k3s(lab: Any) -> Iterator[dict[str, Any]]:
         yield {"inv": inv, "node": node, "other": other, "pod_ip": str(pod_ip), "units": units}
     finally:
         for host_name in (node, other):
-            for unit in units:
-                lab.host(host_name).run(f"sudo systemctl stop {unit}")
+            stop(lab.host(host_name), units)
         n.run(f"sudo nft delete table ip {NAT}")
         n.run(f"sudo ip link delete {configs.POD_INTERFACES[0]}")
         n.run(f"sudo ip netns delete {NS}")
@@ -119,9 +93,9 @@ def test_api_kubelet_and_flannel_over_the_overlay_only(lab: Any, k3s: dict[str, 
     ports = [configs.KUBELET] + ([configs.K3S_API] if node == inv.k3s.server else [])
     for port in ports:
         listen(n, port, k3s["units"])
-        assert tcp_from(o, str(target.overlay_ip), port), f"{port} over the overlay from {other}"
-        assert not tcp_from(o, target.address, port), f"{port} from {other}'s LAN address must be dropped"
-        assert not tcp_from_here(target.address, port), f"{port} from this machine on the LAN must be dropped"
+        assert tcp_open_from(o, str(target.overlay_ip), port), f"{port} over the overlay from {other}"
+        assert not tcp_open_from(o, target.address, port), f"{port} from {other}'s LAN address must be dropped"
+        assert not tcp_open_from_here(target.address, port), f"{port} from this machine on the LAN must be dropped"
 
     (proto, vxlan, _), *_ = configs.flannel_ports(inv)
     assert proto == "udp"
@@ -154,12 +128,12 @@ def test_a_pod_reaches_its_nodes_services_and_a_service_on_another_node(lab: Any
     for port in (*dict(services), CLOSED):
         listen(n, port, k3s["units"])
     for port, why in services:  # the API, kubelet, the gateway, the exporter, serves...
-        assert tcp_from(n, own, port, NS), f"a pod on {node} must reach {why} ({own}:{port})"
-    assert not tcp_from(n, own, CLOSED, NS), "a port no role opens stays closed to pods"
+        assert tcp_open_from(n, own, port, NS), f"a pod on {node} must reach {why} ({own}:{port})"
+    assert not tcp_open_from(n, own, CLOSED, NS), "a port no role opens stays closed to pods"
 
     listen(o, exporter, k3s["units"])
     remote = str(inv.hosts[other].overlay_ip)
-    assert tcp_from(n, remote, exporter, NS), f"a pod on {node} must reach {other}'s exporter over the overlay"
+    assert tcp_open_from(n, remote, exporter, NS), f"a pod on {node} must reach {other}'s exporter over the overlay"
     assert ipaddress.ip_address(k3s["pod_ip"]) in inv.k3s.cluster_cidr
 
 
@@ -177,17 +151,17 @@ def test_a_pod_reaches_no_cuda_recovery_trigger(lab: Any, k3s: dict[str, Any]) -
         pytest.skip(f"{node} has no trigger and is not the gateway host of an awake one")
     for target in targets:
         address = str(inv.hosts[target].overlay_ip)
-        assert tcp_from(n, address, recover_cuda.PORT), f"{node} itself reaches {target}'s trigger"
-        assert not tcp_from(n, address, recover_cuda.PORT, NS), f"a pod on {node} reached {target}'s trigger"
+        assert tcp_open_from(n, address, recover_cuda.PORT), f"{node} itself reaches {target}'s trigger"
+        assert not tcp_open_from(n, address, recover_cuda.PORT, NS), f"a pod on {node} reached {target}'s trigger"
 
 
 def test_published_ports_closed_from_the_lan(lab: Any, k3s: dict[str, Any]) -> None:
     inv, node, other = k3s["inv"], k3s["node"], k3s["other"]
     o = lab.host(other)
     target = inv.hosts[node]
-    assert tcp_from(o, str(target.overlay_ip), NODEPORT), "a NodePort answers over the overlay (DNAT to the pod)"
+    assert tcp_open_from(o, str(target.overlay_ip), NODEPORT), "a NodePort answers over the overlay (DNAT to the pod)"
     for port in (NODEPORT, *SERVICELB):
-        assert not tcp_from_here(target.address, port), f"{port} (NodePort/servicelb) from the LAN must be dropped"
-        assert not tcp_from(o, target.address, port), f"{port} from {other}'s LAN address must be dropped"
+        assert not tcp_open_from_here(target.address, port), f"{port} (NodePort/servicelb) from the LAN must be dropped"
+        assert not tcp_open_from(o, target.address, port), f"{port} from {other}'s LAN address must be dropped"
     live = lab.host(node).check_output(f"sudo nft list chain {configs.FAMILY} {configs.TABLE} forward")
     assert "ct status dnat drop" in live

@@ -45,6 +45,21 @@ def healed_hosts(inv: Inventory, terminal: bool) -> list[str]:
     return sorted(names, key=lambda n: inv.hosts[n].sleep.sleeps)
 
 
+def first_healed(lab: Any, inv: Inventory, terminal: bool) -> tuple[str, Any, int]:
+    """(name, testinfra host, the timer's period in s) of the first of :func:`healed_hosts`; skips without one."""
+    hosts = healed_hosts(inv, terminal)
+    if not hosts:
+        pytest.skip("no GPU host serving a terminal route in this inventory" if terminal
+                    else "no GPU host with a serve outside terminal routes in this inventory")
+    name = hosts[0]
+    return name, lab.host(name), int(settings(inv, name)["heal_interval_s"])
+
+
+def heal_metrics(node: Any) -> str:
+    """The timer's textfile for node_exporter."""
+    return node.check_output("cat /var/lib/prometheus/node-exporter/hearth_heal.prom")
+
+
 def main_pid(node: Any, unit: str) -> int:
     return int(node.check_output(f"systemctl show -p MainPID --value {unit}") or 0)
 
@@ -59,14 +74,9 @@ def answers(node: Any, url: str) -> bool:
 
 
 def test_a_hung_serve_is_restarted_by_the_timer_and_routed_to_again(lab: Any, inv: Inventory) -> None:
-    hosts = healed_hosts(inv, terminal=False)
-    if not hosts:
-        pytest.skip("no GPU host with a serve outside terminal routes in this inventory")
-    name = hosts[0]
-    node = lab.host(name)
+    name, node, interval = first_healed(lab, inv, terminal=False)
     serve = configs.serves(inv, name)[-1]  # Ollama when there is one (the last in start order)
     unit, url = serve["unit"], serve["probe"]
-    interval = int(settings(inv, name)["heal_interval_s"])
     assert node.service("hearth-heal.timer").is_enabled and node.service("hearth-heal.timer").is_running
     wait_for(f"{unit} answers before the test", lambda: answers(node, url), 60, PERIOD_S)
     before = main_pid(node, unit)
@@ -87,7 +97,7 @@ def test_a_hung_serve_is_restarted_by_the_timer_and_routed_to_again(lab: Any, in
     log = wait_for("hearth-heal logs the serve answering again", lambda: heal_log(node, cursor), 60,
                    PERIOD_S, done=lambda text: "answers again" in text)
     assert f"{unit} ({serve['name']}) is down" in log and "restarting" in log, log
-    metrics = node.check_output("cat /var/lib/prometheus/node-exporter/hearth_heal.prom")
+    metrics = heal_metrics(node)
     assert f'hearth_heal_restarts_total{{host="{name}",unit="{unit}"}} ' in metrics
     assert f'hearth_heal_restarts_total{{host="{name}",unit="{unit}"}} 0' not in metrics
     _gateway_routes_to(lab, inv, name)
@@ -121,14 +131,8 @@ def _gateway_routes_to(lab: Any, inv: Inventory, name: str) -> None:
 
 @pytest.mark.slow_scenario
 def test_a_terminal_route_host_is_paged_about_never_restarted(lab: Any, inv: Inventory) -> None:
-    hosts = healed_hosts(inv, terminal=True)
-    if not hosts:
-        pytest.skip("no GPU host serving a terminal route in this inventory")
-    name = hosts[0]
-    node = lab.host(name)
-    serve = configs.serves(inv, name)[0]
-    unit = serve["unit"]
-    interval = int(settings(inv, name)["heal_interval_s"])
+    name, node, interval = first_healed(lab, inv, terminal=True)
+    unit = configs.serves(inv, name)[0]["unit"]
     cursor = journal.cursor(node)
     before = main_pid(node, unit)
     if before:
@@ -141,5 +145,5 @@ def test_a_terminal_route_host_is_paged_about_never_restarted(lab: Any, inv: Inv
         if before:
             node.run(f"sudo kill -CONT {before}")
     assert "): restarting" not in log and "not restarting, the operator is paged" in log
-    metrics = node.check_output("cat /var/lib/prometheus/node-exporter/hearth_heal.prom")
+    metrics = heal_metrics(node)
     assert f'hearth_heal_terminal_host{{host="{name}"}} 1' in metrics

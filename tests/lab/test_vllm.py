@@ -20,7 +20,7 @@ from hearth.configs import vllm as configs
 from hearth.deploy_data import group_defaults
 from hearth.gateway.from_inventory import admin_token_path, upstream_name
 from hearth.inventory import Inventory, load_inventory, resolve_secret
-from tests.lab.test_firewall import tcp_open_from, tcp_open_from_here
+from tests.lab.packets import tcp_open_from, tcp_open_from_here
 
 pytestmark = pytest.mark.lab
 
