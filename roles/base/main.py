@@ -20,7 +20,7 @@ from hearth import systems
 from hearth.configs import base as configs
 from hearth.facts.system import Container, PathExists, PythonVersion
 from hearth.inventory import load_cached
-from hearth.operations import checks, ssh
+from hearth.operations import accounts, checks, ssh
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
 
@@ -69,8 +69,10 @@ def apply_base() -> None:
 
     user = inv.hosts[name].ssh_user or inv.ssh.user
     if user != "root":
-        server.user(name=f"Automation user {user}", user=user, home=f"/home/{user}", shell="/bin/bash",
-                    public_keys=authorized_key(inv.ssh.key) or None)
+        accounts.user(name=f"Automation user {user}", user=user, home=f"/home/{user}", shell="/bin/bash")
+        if keys := authorized_key(inv.ssh.key):
+            server.user_authorized_keys(name=f"{user}'s authorized key", user=user, public_keys=keys,
+                                        authorized_key_directory=f"/home/{user}/.ssh")
         sudoers = by_dest[configs.SUDOERS]
         validated_put(name="Sudoers drop-in (visudo -cf)", content=sudoers.render(), dest=sudoers.dest,
                       validate="visudo -cf {path}", mode=sudoers.mode)

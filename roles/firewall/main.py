@@ -22,7 +22,7 @@ from hearth.facts.network import IpAddresses, lan_ipv6_prefixes
 from hearth.facts.nftables import BootFileIsHearths
 from hearth.facts.system import SshClientAddress
 from hearth.inventory import load_cached
-from hearth.operations import nftables
+from hearth.operations import accounts, nftables
 from hearth.operations.apt import packages_installed
 
 LEGACY_NOTE = ("# hearth's firewall moved to /etc/hearth/nftables.conf, loaded by hearth-firewall.service\n"
@@ -47,8 +47,8 @@ def apply_firewall() -> None:
         gateway_user = rules.context["output"]["user"]
         server.group(name=f"Group {gateway_user} (the gateway's egress rules name it)", group=gateway_user,
                      system=True)
-        server.user(name=f"User {gateway_user} (system, no login; the gateway role uses it)", user=gateway_user,
-                    group=gateway_user, system=True, home=gateway.STATE, shell="/usr/sbin/nologin")
+        accounts.user(name=f"User {gateway_user} (system, no login; the gateway role uses it)", user=gateway_user,
+                      group=gateway_user, system=True, home=gateway.STATE, shell="/usr/sbin/nologin")
     files.directory(name="/etc/hearth", path="/etc/hearth", mode="0755", user="root", group="root")
     nftables.ruleset(name="Firewall ruleset (checked by nft -c, loaded atomically)", content=rules.render(),
                      dest=rules.dest, family=configs.FAMILY, table=configs.TABLE, stamp=rules.context["stamp"])

@@ -21,6 +21,7 @@ from pyinfra.operations.util import any_changed
 from hearth.configs import gateway as configs
 from hearth.gateway.from_inventory import admin_token_path, cloud_key_path
 from hearth.inventory import Inventory, SecretError, load_cached, resolve_secret
+from hearth.operations import accounts
 from hearth.operations import pip as pip_ops
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
@@ -69,8 +70,8 @@ def apply_gateway() -> None:
 
     packages_installed("Python virtualenv support", ["python3-venv"])
     server.group(name=f"Group {configs.USER}", group=configs.USER, system=True)
-    server.user(name=f"User {configs.USER} (system, no login)", user=configs.USER, group=configs.USER,
-                system=True, home=configs.STATE, shell="/usr/sbin/nologin")
+    accounts.user(name=f"User {configs.USER} (system, no login)", user=configs.USER, group=configs.USER,
+                  system=True, home=configs.STATE, shell="/usr/sbin/nologin")
     files.directory(name="State directory", path=configs.STATE, user=configs.USER, group=configs.USER, mode="0750")
     files.directory(name="Log directory", path=configs.LOGS, user=configs.USER, group=configs.USER, mode="0750")
     files.directory(name="Config directory", path=configs.ETC, group=configs.USER, mode="0750")

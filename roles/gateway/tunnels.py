@@ -22,7 +22,7 @@ from pyinfra.operations.util import any_changed
 
 from hearth.configs import tunnel
 from hearth.inventory import load_cached
-from hearth.operations import ssh
+from hearth.operations import accounts, ssh
 from hearth.operations.apt import packages_installed
 
 RUNNER_SOURCE = Path(__file__).resolve().parents[2] / "templates" / "gateway" / "hearth-tunnel-run.py"
@@ -48,8 +48,8 @@ def apply_tunnels() -> None:
     known_hosts = tunnel.known_hosts(inv)  # refuses, naming the box, when a host key is not recorded
     packages_installed("OpenSSH client", ["openssh-client"])
     server.group(name=f"Group {tunnel.USER}", group=tunnel.USER, system=True)
-    server.user(name=f"User {tunnel.USER} (system, no login)", user=tunnel.USER, group=tunnel.USER,
-                system=True, home=tunnel.HOME, shell="/usr/sbin/nologin")
+    accounts.user(name=f"User {tunnel.USER} (system, no login)", user=tunnel.USER, group=tunnel.USER,
+                  system=True, home=tunnel.HOME, shell="/usr/sbin/nologin")
     files.directory(name="Tunnel home (its key pair)", path=tunnel.HOME, user=tunnel.USER, group=tunnel.USER,
                     mode="0700")
     key = ssh.keypair(name="Tunnel key pair (made on this host)", path=tunnel.KEY, user=tunnel.USER,

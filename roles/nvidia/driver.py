@@ -6,7 +6,6 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
@@ -15,6 +14,7 @@ from hearth.configs import nvidia as configs
 from hearth.facts.system import Container, PathExists
 from hearth.inventory import load_cached
 from hearth.operations import nvidia as nvidia_ops
+from hearth.operations.apt import installed_at_start
 
 
 @deploy("nvidia")
@@ -42,7 +42,7 @@ def apply_driver() -> None:
                      _if=lambda: nouveau.did_change() and initramfs and not container)  # fmt: skip
 
         packages = configs.driver_packages(inv, name, facts) + configs.kernel_headers(inv, name, facts)
-        installed = host.get_fact(DebPackages) or {}
+        installed = installed_at_start()
         missing = [p for p in packages if p not in installed]
         apt.update(name="Refresh apt lists (driver sources changed or packages missing)",
                    _if=lambda: bool(missing) or any(op.did_change() for op in sources))  # fmt: skip

@@ -6,11 +6,11 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files
 
 from hearth.configs import nvidia as configs
 from hearth.inventory import load_cached
+from hearth.operations.apt import installed_at_start
 
 
 @deploy("nvidia")
@@ -26,7 +26,7 @@ def apply_toolkit() -> None:
     cf = configs.toolkit_sources(inv, name)
     sources = files.put(name="NVIDIA container toolkit repository", src=StringIO(cf.render()),
                         dest=cf.dest, mode=cf.mode)  # fmt: skip
-    installed = host.get_fact(DebPackages) or {}
+    installed = installed_at_start()
     missing = configs.TOOLKIT_PACKAGE not in installed
     apt.update(name="Refresh apt lists (toolkit repository changed or toolkit missing)",
                _if=lambda: missing or key.did_change() or sources.did_change())  # fmt: skip

@@ -26,7 +26,7 @@ from hearth.configs import ConfigFile
 from hearth.configs import ollama as configs
 from hearth.facts.ollama import DirectoryEntries, OllamaModelInfo
 from hearth.inventory import Inventory, Serve, load_cached
-from hearth.operations import archive
+from hearth.operations import accounts, archive
 from hearth.operations import ollama as ollama_ops
 from hearth.operations.apt import packages_installed
 from hearth.planner import modelinfo
@@ -64,8 +64,8 @@ def apply_ollama() -> None:
     for group in ("render", "video"):  # GPU device nodes (/dev/dri/renderD*, /dev/kfd) belong to these
         server.group(name=f"Group {group} (GPU access)", group=group, system=True)
     server.group(name="Group ollama", group="ollama", system=True)
-    server.user(name="User ollama (system, no login, in render and video)", user="ollama", group="ollama",
-                groups=["render", "video"], system=True, home="/var/lib/ollama", shell="/usr/sbin/nologin")
+    accounts.user(name="User ollama (system, no login, in render and video)", user="ollama", group="ollama",
+                  groups=["render", "video"], system=True, home="/var/lib/ollama", shell="/usr/sbin/nologin")
     if install_sh_models:
         ollama_ops.models_adopted(name=f"Models from install.sh's store moved to {configs.MODELS}",
                                   src=configs.INSTALL_SH_MODELS, dest=configs.MODELS)

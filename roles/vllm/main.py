@@ -23,7 +23,7 @@ from pyinfra.operations.util import any_changed
 
 from hearth.configs import vllm as configs
 from hearth.inventory import SecretError, load_cached, resolve_secret
-from hearth.operations import http
+from hearth.operations import accounts, http
 from hearth.operations import pip as pip_ops
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
@@ -58,8 +58,8 @@ def apply_vllm() -> None:
 
     packages_installed("Python virtualenv support", ["python3-venv"])
     server.group(name=f"Group {configs.USER}", group=configs.USER, system=True)
-    server.user(name=f"User {configs.USER} (system, no login)", user=configs.USER, group=configs.USER,
-                system=True, home=configs.STATE, shell="/usr/sbin/nologin")
+    accounts.user(name=f"User {configs.USER} (system, no login)", user=configs.USER, group=configs.USER,
+                  system=True, home=configs.STATE, shell="/usr/sbin/nologin")
     files.directory(name="State directory", path=configs.STATE, user=configs.USER, group=configs.USER, mode="0750")
     files.directory(name="Hugging Face cache", path=str(conf["vllm_hf_home"]), user=configs.USER,
                     group=configs.USER, mode="0750")

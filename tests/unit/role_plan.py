@@ -91,3 +91,12 @@ def plan_roles(monkeypatch: pytest.MonkeyPatch, inv: Any, inv_path: Path, role_f
                         sent.extend(command.get_raw_value() for command in data.command_generator())
         out[host.name] = steps
     return out
+
+
+def account_of(users: dict[str, dict[str, Any]], user: str) -> dict[str, Any] | None:
+    """hearth's ``Account`` fact for ``user`` on a model host whose accounts are given as pyinfra's
+    ``Users`` fact: the same account, read alone."""
+    entry = users.get(user)
+    if entry is None:
+        return None
+    return {key: entry[key] for key in ("uid", "gid", "home", "shell", "group", "groups")}

@@ -19,7 +19,7 @@ from hearth.configs import ollama as configs
 from hearth.deploy_data import group_defaults
 from hearth.facts.ollama import model_tag
 from hearth.inventory import Inventory, load_inventory
-from tests.unit.role_plan import Steps, plan_roles
+from tests.unit.role_plan import Steps, account_of, plan_roles
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "den-mini"
@@ -82,6 +82,8 @@ def answer(box: dict[str, Any], cls: type, kwargs: dict[str, Any]) -> Any:
         return simple[name]
     if name == "Which":
         return f"/usr/bin/{kwargs['command']}"
+    if name == "Account":
+        return account_of(box["users"], kwargs["user"])
     if name in ("File", "Directory"):
         entry = box["files" if name == "File" else "dirs"].get(kwargs["path"])
         return {"user": entry[0], "group": entry[1], "mode": entry[2]} if entry else None

@@ -40,9 +40,13 @@ def include(path: str) -> None:
         exec(compile((REPO / path).read_text(), str(REPO / path), "exec"), {"__file__": str(REPO / path)})
 
 
-def plan(monkeypatch: pytest.MonkeyPatch, roles: list[str], facts: dict[str, Any]) -> dict[str, list[str]]:
-    """{host: [step names]} of ``roles`` for the lab inventory's Linux hosts."""
+def plan(monkeypatch: pytest.MonkeyPatch, roles: list[str], facts: dict[str, Any],
+         asked: list[tuple[str, str]] | None = None) -> dict[str, list[str]]:
+    """{host: [step names]} of ``roles`` for the lab inventory's Linux hosts; ``asked``
+    collects (host, fact name) for every fact the roles' own code reads (not an operation's)."""
     def get_fact(self: Host, cls: type, *args: Any, **kwargs: Any) -> Any:
+        if asked is not None and not self.in_op:
+            asked.append((self.name, cls.__name__))
         if cls.__name__ in facts:
             return facts[cls.__name__]
         return cls().default() if hasattr(cls, "default") else None
@@ -89,6 +93,19 @@ def test_a_fresh_host_gets_one_refresh_before_its_first_install(monkeypatch: pyt
     # a second deploy (its own pyinfra state) decides afresh
     assert all(any(s.startswith("Refresh apt lists") for s in steps)
                for steps in plan(monkeypatch, ["firewall"], FRESH).values())
+
+
+def test_the_installed_packages_are_read_once_per_host_while_the_roles_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every role asks which packages are installed; before any operation runs the answer
+    cannot change, so the roles' code reads it once per host (a ``dpkg -l`` costs 0.2-0.6 s
+    on an emulated machine; each apt.packages operation still reads its own when it
+    runs), and a second deploy reads it afresh."""
+    for _ in range(2):
+        asked: list[tuple[str, str]] = []
+        steps = plan(monkeypatch, ["overlay", "firewall", "wol"], FRESH, asked)
+        for host, names in steps.items():  # each role installs packages of its own
+            installs = sum(s.startswith(("WireGuard packages", "nftables", "ethtool")) for s in names)
+            assert installs >= 2 and asked.count((host, "DebPackages")) == 1, (host, installs, asked)
 
 
 def test_nothing_refreshed_when_everything_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:

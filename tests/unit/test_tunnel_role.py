@@ -18,7 +18,7 @@ import pytest
 from hearth.configs import tunnel
 from hearth.deploy_data import group_defaults
 from hearth.inventory import load_inventory
-from tests.unit.role_plan import Steps, plan_roles
+from tests.unit.role_plan import Steps, account_of, plan_roles
 from tests.unit.test_tunnel import tunneled
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,6 +70,8 @@ def answer(box: dict[str, Any], cls: type, kwargs: dict[str, Any]) -> Any:
         return box["groups"]
     if name == "Users":
         return box["users"]
+    if name == "Account":
+        return account_of(box["users"], kwargs["user"])
     if name == "Home":
         return box["users"].get(kwargs["user"], {}).get("home")
     if name in ("File", "Directory"):
