@@ -48,7 +48,9 @@ async def test_failed_wakes_are_counted_logged_and_reset_by_a_good_one(
     with PacketCatcher(boots=None) as catcher:
         cfg, stands = await setup(tmp_path, catcher.port, coder)
         data = cfg.model_dump(mode="json")
-        data["upstreams"]["windows-gpu"]["sleep"]["ready_timeout_s"] = 0.3
+        # short, so the two failing wakes end soon; long enough that the good one, a few ms
+        # here, is ready within it on a busy machine (with 0.3 s it once failed over under load)
+        data["upstreams"]["windows-gpu"]["sleep"]["ready_timeout_s"] = 2.0
         broadcast = f"127.0.0.1:{catcher.port}"
         try:
             async with running(parse_config(data)) as (base, st):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -27,6 +28,8 @@ from hearth.lab.spec import load_spec
 from hearth.lab.state import LabRecord, exclusive, lab_root, load_record
 
 DEFAULT_INVENTORY = cycle.REPO / "inventory" / "lab.yml"
+# What the session's lab cost: seconds to bring it up (None: not built here), and its cycle.
+SESSION_COST = pytest.StashKey[tuple[float | None, cycle.CycleResult | None]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,16 +95,30 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     # One session at a time changes the local lab: another pytest waits here.
     with exclusive() if build else nullcontext():
         try:
+            start = time.monotonic()
             if build:
                 lifecycle.up(inventory)  # inside: a machine that never boots still leaves no lab up
+            up_s = time.monotonic() - start if build else None
             if build or _opt(config, "--hearth-deploy"):
                 result = cycle.converge_and_check_idempotence(inventory)
+            config.stash[SESSION_COST] = (up_s, result)
             lab = Lab(inventory, load_spec(inventory), local, result)
             yield lab
         finally:
             close_connections()
             if build and not keep:
                 lifecycle.down()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """One line on what the session's lab cost (CI's logs show where a shape's time went)."""
+    up_s, result = config.stash.get(SESSION_COST, (None, None))
+    parts = [f"up {up_s:.1f} s"] if up_s is not None else []
+    if result is not None:
+        parts += [f"converge {result.converge.seconds:.1f} s ({result.converge.totals.get('success', 0)} changes)",
+                  f"no-op re-run {result.noop.seconds:.1f} s (0 changes)"]
+    if parts:
+        terminalreporter.write_line(f"hearth lab {_inventory(config).name}: {', '.join(parts)}")
 
 
 @pytest.fixture(scope="module")

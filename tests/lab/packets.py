@@ -17,19 +17,16 @@ Example::
 
 from __future__ import annotations
 
-import socket
 from typing import Any
+
+from hearth.status import tcp_open
 
 LISTENER = "hearth-test-listener"
 
 
 def tcp_open_from_here(address: str, port: int, timeout: float = 2.0) -> bool:
     """Whether a TCP connect from this machine (an address on the lab's LAN, not the overlay) succeeds."""
-    try:
-        with socket.create_connection((address, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    return tcp_open(address, port, timeout)
 
 
 def tcp_open_from(node: Any, address: str, port: int, netns: str | None = None, timeout: float = 3.0) -> bool:
