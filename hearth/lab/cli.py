@@ -7,9 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from hearth.lab import cycle, daemon_ctl, gateway_check, lifecycle, machine, power_cli, try_gateway
+from hearth.lab import cycle, daemon_ctl, gateway_check, images, lifecycle, machine, power_cli, try_gateway
 from hearth.lab.sh import LabError
-from hearth.lab.state import LabRecord, lab_root, load_record
+from hearth.lab.spec import load_spec
+from hearth.lab.state import LabRecord, cache_dir, lab_root, load_record
 
 DEFAULT_INVENTORY = "inventory/lab.yml"
 
@@ -35,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="machines, addresses, power state, boot-to-sshd time")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_status)
+    p = sub.add_parser("images", help="the image cache: each image's size, and whether it is current, "
+                                      "in use by a lab, or stale (--prune removes the stale ones)")
+    p.add_argument("--inventory", "-i", default=DEFAULT_INVENTORY, type=Path,
+                   help="the lab inventory whose images are current (its ssh.user is in their key)")
+    p.add_argument("--prune", action="store_true", help="remove the stale images and unfinished builds")
+    p.set_defaults(func=_images)
     p = sub.add_parser("try", help="one chat completion through the gateway with the openai client, "
                                    "from another lab machine; prints answer, route and upstream")
     p.add_argument("--model", default=None, help="model or route alias (default: <prefix>/auto)")
@@ -113,6 +120,33 @@ def _down(args: argparse.Namespace) -> int:
     removed = lifecycle.down(purge=args.purge)
     print("removed: " + (", ".join(removed) if removed else "nothing (no lab was up)"))
     return 0
+
+
+@_guard
+def _images(args: argparse.Namespace) -> int:
+    cache, user = cache_dir(), load_spec(args.inventory).ssh_user
+    found = images.survey(cache, user)
+    print(f"image cache {cache} (current: what {args.inventory} boots)")
+    for image in found:
+        users = f"  ({_summary(image.used_by)})" if image.used_by else ""
+        print(f"  {image.path.name:<28}{image.size / 2**20:>8.0f} MiB  {image.state}{users}")
+    stale = [i for i in found if i.state == "stale"]
+    freed = sum(i.size for i in stale) / 2**20
+    if not args.prune:
+        print(f"{len(stale)} stale, {freed:.0f} MiB" + (" (hearth lab images --prune removes them)" if stale else ""))
+        return 0
+    removed = images.prune(cache, user)
+    print(f"removed {len(removed)} stale, {sum(i.size for i in removed) / 2**20:.0f} MiB: "
+          + (", ".join(i.path.name for i in removed) or "nothing"))
+    return 0
+
+
+def _summary(used_by: tuple[str, ...]) -> str:
+    """The labs by root; mounts and processes counted (``lab /var/lib/hearth-lab, 4 mounts``)."""
+    labs = [u for u in used_by if u.startswith("lab ")]
+    counts = [f"{n} {one if n == 1 else many}" for one, many in (("mount", "mounts"), ("process", "processes"))
+              if (n := sum(u.startswith(one + " ") for u in used_by))]
+    return ", ".join(labs + counts)
 
 
 @_guard

@@ -1,0 +1,118 @@
+"""hearth.lab.images: which cached images are current, which a lab uses, and pruning the rest.
+
+A cache in a temporary directory: image directories made by hand (no image is built),
+a lab record naming one image, a real process naming another in its command line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hearth.lab import images
+from hearth.lab.arm64image import NFT_DIVERTED, ensure_arm64_lab_image
+from hearth.lab.image import ensure_base_image
+from hearth.lab.vmimage import ensure_vm_image
+
+USER = "hearth"
+
+
+def make_image(path: Path, *, vm: bool = False, arm64: bool = False) -> Path:
+    """A directory that the lab takes for a finished image of its kind (nothing else in it)."""
+    (path / "etc").mkdir(parents=True)
+    (path / "etc/os-release").write_text('ID=debian\n')
+    if vm:
+        (path / "boot").mkdir()
+        (path / "boot/vmlinuz-6.1.0-1-amd64").write_text("k")
+        (path / "boot/initrd.img-6.1.0-1-amd64").write_text("i")
+    if arm64:
+        diverted = path / NFT_DIVERTED.lstrip("/")
+        diverted.parent.mkdir(parents=True, exist_ok=True)
+        diverted.write_text("nft")
+    (path / "payload").write_bytes(b"x" * 65536)
+    return path
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    """A cache holding exactly what this checkout boots for USER."""
+    cache = tmp_path / "cache"
+    names = images.current_names(USER)
+    base = make_image(cache / next(n for n in names if n.startswith("base-")))
+    make_image(cache / next(n for n in names if n.startswith("vm-")), vm=True)
+    make_image(cache / next(n for n in names if n.startswith("arm64-")), arm64=True)
+    assert base.parent == cache
+    return cache
+
+
+def test_current_images_are_the_ones_up_reuses(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ensure_base_image(cache, USER)
+    vm = ensure_vm_image(cache, base)
+    arm64 = ensure_arm64_lab_image(cache, USER)
+    said = capsys.readouterr().out
+    assert said.count("Reuse cached") == 3 and "Build" not in said, said
+    assert {base.name, vm.name, arm64.name} == images.current_names(USER)
+    assert images.current_names("someone-else").isdisjoint(images.current_names(USER))  # the user is baked in
+
+
+@pytest.fixture
+def process_naming(tmp_path: Path) -> Iterator[Path]:
+    """A stale image that a running process names in its command line (as qemu names its kernel)."""
+    image = make_image(tmp_path / "cache" / "vm-00000000000000b2", vm=True)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(image / "boot")])
+    try:
+        yield image
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_prune_keeps_current_and_used_images_and_removes_the_rest(
+        cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, process_naming: Path) -> None:
+    old_base = make_image(cache / "base-00000000000000a1")
+    in_a_lab = make_image(cache / "arm64-00000000000000a2", arm64=True)
+    unfinished = make_image(cache / ".build-base-00000000000000a3")
+    (cache / "wheels").mkdir()  # not an image: never listed, never removed
+    root = tmp_path / "hearth-lab2"
+    root.mkdir()
+    record = {"inventory": "x.yml", "bridge": "b", "bridge_created": True, "host_cidr": "192.0.2.1/24",
+              "broadcast": "192.0.2.255", "nft_table": "t", "ssh_user": USER, "ssh_port": 22, "ssh_key": "k",
+              "known_hosts": "kh", "machines": {"pi": {"name": "pi", "address": "192.0.2.5", "mac": "02:00:00:00:00:05",
+                                                       "netns": "n", "veth": "v", "dir": str(root / "pi"),
+                                                       "base": str(in_a_lab), "arch": "arm64"}}}
+    (root / "lab.json").write_text(json.dumps(record))
+    monkeypatch.setattr(images, "lab_roots", lambda: [root])
+
+    states = {i.path.name: i for i in images.survey(cache, USER)}
+    assert "wheels" not in states
+    assert {n for n, i in states.items() if i.state == "current"} == images.current_names(USER)
+    assert states[in_a_lab.name].state == "in use" and states[in_a_lab.name].used_by == (f"lab {root}",)
+    assert states[process_naming.name].state == "in use"
+    assert states[process_naming.name].used_by[0].startswith("process ")
+    assert {n for n, i in states.items() if i.state == "stale"} == {old_base.name, unfinished.name}
+    assert states[old_base.name].size >= 65536
+
+    removed = images.prune(cache, USER)
+    assert sorted(i.path.name for i in removed) == sorted([old_base.name, unfinished.name])
+    left = {p.name for p in cache.iterdir() if p.is_dir()}
+    assert left == images.current_names(USER) | {in_a_lab.name, process_naming.name, "wheels"}
+
+
+def test_the_cli_lists_what_is_stale_then_prunes_it(cache: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from hearth.cli import main
+
+    monkeypatch.setenv("HEARTH_LAB_CACHE", str(cache))
+    stale = make_image(cache / "vm-00000000000000c1", vm=True)
+    assert main(["lab", "images"]) == 0
+    listed = capsys.readouterr().out
+    assert f"{stale.name}" in listed and "1 stale" in listed and "hearth lab images --prune" in listed
+    assert stale.is_dir(), "listing removes nothing"
+    assert main(["lab", "images", "--prune"]) == 0
+    assert "removed 1 stale" in capsys.readouterr().out and not stale.exists()
+    assert main(["lab", "images"]) == 0 and "0 stale, 0 MiB" in capsys.readouterr().out
