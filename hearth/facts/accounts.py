@@ -1,7 +1,7 @@
 """Facts about local accounts, one account at a time.
 
 pyinfra's ``Users`` fact (what ``server.user`` reads) runs ``lastlog``, ``grep`` and ``id``
-for every account in /etc/passwd: about 200 processes on a stock Debian, 6-10 s on an
+for every account in /etc/passwd: about 200 processes on a stock Debian, 5-10 s on an
 emulated lab machine (measured inside the kinds shape's TCG VM, docs/lab.md). ``Account``
 reads the one account an operation is about, with what ``server.user`` compares.
 """

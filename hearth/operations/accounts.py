@@ -23,7 +23,7 @@ def user(user: str, home: str, shell: str, group: str | None = None, groups: lis
     Make sure a local account exists with this home, shell and groups, and owns its home.
 
     The same commands as pyinfra's ``server.user`` (it runs them whenever the account is
-    missing or differs), but an account that is already right is read with one ``grep``
+    missing or differs), but an account that is already right is read with one ``awk``
     and two ``id`` (:class:`hearth.facts.accounts.Account`), not with pyinfra's ``Users``
     fact, which runs ``lastlog`` and ``id`` for every account on the host.
 
