@@ -40,9 +40,23 @@ class CachedImage:
 
 
 def current_names(user: str) -> set[str]:
-    """The image names this checkout boots for lab machines whose automation user is ``user``."""
-    base = f"base-{base_image_key(user)}"
-    return {base, f"vm-{vm_image_key(Path(base))}", f"arm64-{arm64_image_key(user)}"}
+    """The image names this checkout boots for lab machines whose automation user is ``user``,
+    on an amd64 host (its base, VM and emulated arm64 images) or an arm64 one (native base, VM)."""
+    bases = [f"base-{base_image_key(user)}", f"base-arm64-{base_image_key(user, 'arm64')}"]
+    return {*bases, *(f"vm-{vm_image_key(Path(base))}" for base in bases), f"arm64-{arm64_image_key(user)}"}
+
+
+def stale_names(cache: Path, user: str) -> list[str]:
+    """The stale images' names, without sizing them (cheap enough for every ``lab up``)."""
+    paths = _image_dirs(cache)
+    current, used = current_names(user), users_of(paths, lab_roots())
+    return [p.name for p in paths if p.name not in current and not used[p]]
+
+
+def _image_dirs(cache: Path) -> list[Path]:
+    if not cache.is_dir():
+        return []
+    return sorted(p for p in cache.iterdir() if p.is_dir() and p.name.startswith(PREFIXES))
 
 
 def lab_roots() -> list[Path]:
@@ -94,7 +108,7 @@ def du(path: Path) -> int:
 
 def survey(cache: Path, user: str) -> list[CachedImage]:
     """Every image directory in ``cache``, with its size, state and users."""
-    paths = sorted(p for p in cache.iterdir() if p.is_dir() and p.name.startswith(PREFIXES)) if cache.is_dir() else []
+    paths = _image_dirs(cache)
     current = current_names(user)
     used = users_of(paths, lab_roots())
     return [CachedImage(p, du(p), p.name in current, tuple(used[p])) for p in paths]

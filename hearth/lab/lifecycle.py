@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hearth.lab import daemon_ctl, hostcheck, keys, machine, network, power_cli
+from hearth.lab import images as image_cache
 from hearth.lab.arm64image import ensure_arm64_lab_image
 from hearth.lab.artifacts.publish import publish
 from hearth.lab.image import cache_lock, ensure_base_image
@@ -76,7 +77,11 @@ def images(spec: LabSpec, cache: Path) -> dict[tuple[str, str], Path]:
 
     archs = sorted({arch for _, arch in wanted})
     with cache_lock(cache), ThreadPoolExecutor(max_workers=len(archs)) as pool:
-        return {k: v for made in pool.map(chain, archs) for k, v in made.items()}
+        booted = {k: v for made in pool.map(chain, archs) for k, v in made.items()}
+    if stale := image_cache.stale_names(cache, spec.ssh_user):
+        print(f"--> {len(stale)} stale image(s) in {cache}, left by older recipes "
+              "(`hearth lab images --prune` frees them)", flush=True)
+    return booted
 
 
 def _up(inventory: Path, spec: LabSpec) -> LabRecord:

@@ -42,21 +42,19 @@ def make_image(path: Path, *, vm: bool = False, arm64: bool = False) -> Path:
 def cache(tmp_path: Path) -> Path:
     """A cache holding exactly what this checkout boots for USER."""
     cache = tmp_path / "cache"
-    names = images.current_names(USER)
-    base = make_image(cache / next(n for n in names if n.startswith("base-")))
-    make_image(cache / next(n for n in names if n.startswith("vm-")), vm=True)
-    make_image(cache / next(n for n in names if n.startswith("arm64-")), arm64=True)
-    assert base.parent == cache
+    for name in images.current_names(USER):
+        make_image(cache / name, vm=name.startswith("vm-"), arm64=name.startswith("arm64-"))
     return cache
 
 
 def test_current_images_are_the_ones_up_reuses(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = ensure_base_image(cache, USER)
-    vm = ensure_vm_image(cache, base)
-    arm64 = ensure_arm64_lab_image(cache, USER)
+    arm64 = ensure_arm64_lab_image(cache, USER)  # an amd64 host emulates arm64 machines
+    native_arm64 = ensure_base_image(cache, USER, "arm64")  # an arm64 host runs them natively
+    vms = {ensure_vm_image(cache, base), ensure_vm_image(cache, native_arm64)}
     said = capsys.readouterr().out
-    assert said.count("Reuse cached") == 3 and "Build" not in said, said
-    assert {base.name, vm.name, arm64.name} == images.current_names(USER)
+    assert said.count("Reuse cached") == 5 and "Build" not in said, said
+    assert {base.name, arm64.name, native_arm64.name, *(vm.name for vm in vms)} == images.current_names(USER)
     assert images.current_names("someone-else").isdisjoint(images.current_names(USER))  # the user is baked in
 
 
@@ -116,3 +114,18 @@ def test_the_cli_lists_what_is_stale_then_prunes_it(cache: Path, monkeypatch: py
     assert main(["lab", "images", "--prune"]) == 0
     assert "removed 1 stale" in capsys.readouterr().out and not stale.exists()
     assert main(["lab", "images"]) == 0 and "0 stale, 0 MiB" in capsys.readouterr().out
+
+
+def test_up_says_when_the_cache_holds_stale_images(cache: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from hearth.lab import lifecycle
+    from hearth.lab.spec import load_spec
+
+    monkeypatch.setattr(lifecycle.hostcheck, "native_arch", lambda: "amd64")
+    spec = load_spec(Path("tests/lab/kinds.yml"))  # a container, a VM and an emulated arm64 machine
+    booted = lifecycle.images(spec, cache)
+    assert {p.name for p in booted.values()} <= images.current_names(USER)
+    assert "stale" not in capsys.readouterr().out
+    make_image(cache / "arm64-00000000000000d1", arm64=True)
+    lifecycle.images(spec, cache)
+    assert "1 stale image(s)" in capsys.readouterr().out
