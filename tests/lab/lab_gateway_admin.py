@@ -15,11 +15,19 @@ def upstream_states(gateway: Any, inv: Any) -> dict[str, str]:
     return {str(u["name"]): str(u["state"]) for u in admin(gateway, inv, "/admin/upstreams")["upstreams"]}
 
 
+def upstream_row(gateway: Any, inv: Any, upstream: str) -> dict[str, Any]:
+    """The gateway's whole view of ``upstream`` (state, last error, probe time...)."""
+    return next((u for u in admin(gateway, inv, "/admin/upstreams")["upstreams"] if u["name"] == upstream), {})
+
+
 def wait_upstream_state(gateway: Any, inv: Any, upstream: str, wanted: str, within_s: float = 60) -> None:
-    """Poll the gateway until it reports ``upstream`` in ``wanted`` (bounded)."""
+    """Poll the gateway until it reports ``upstream`` in ``wanted`` (bounded); the failure
+    shows what the gateway last said about it (its last error says why it changed state)."""
     deadline = time.monotonic() + within_s
-    while (got := upstream_states(gateway, inv).get(upstream)) != wanted:
-        assert time.monotonic() < deadline, f"the gateway reports {upstream} {got}, not {wanted}, after {within_s:.0f}s"
+    while (row := upstream_row(gateway, inv, upstream)).get("state") != wanted:
+        why = {k: row.get(k) for k in ("last_error", "last_error_at", "last_probe_ms", "wake")}
+        assert time.monotonic() < deadline, (
+            f"the gateway reports {upstream} {row.get('state')}, not {wanted}, after {within_s:.0f}s ({why})")
         time.sleep(0.5)
 
 
