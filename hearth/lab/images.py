@@ -48,9 +48,7 @@ def current_names(user: str) -> set[str]:
 
 def stale_names(cache: Path, user: str) -> list[str]:
     """The stale images' names, without sizing them (cheap enough for every ``lab up``)."""
-    paths = _image_dirs(cache)
-    current, used = current_names(user), users_of(paths, lab_roots())
-    return [p.name for p in paths if p.name not in current and not used[p]]
+    return [image.path.name for image in survey(cache, user, sized=False) if image.state == "stale"]
 
 
 def _image_dirs(cache: Path) -> list[Path]:
@@ -106,12 +104,12 @@ def du(path: Path) -> int:
     return total
 
 
-def survey(cache: Path, user: str) -> list[CachedImage]:
-    """Every image directory in ``cache``, with its size, state and users."""
+def survey(cache: Path, user: str, *, sized: bool = True) -> list[CachedImage]:
+    """Every image directory in ``cache``, with its state, users and (``sized``) size; unsized: 0."""
     paths = _image_dirs(cache)
     current = current_names(user)
     used = users_of(paths, lab_roots())
-    return [CachedImage(p, du(p), p.name in current, tuple(used[p])) for p in paths]
+    return [CachedImage(p, du(p) if sized else 0, p.name in current, tuple(used[p])) for p in paths]
 
 
 def prune(cache: Path, user: str) -> list[CachedImage]:
