@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +64,11 @@ def process_naming(tmp_path: Path) -> Iterator[Path]:
     """A stale image that a running process names in its command line (as qemu names its kernel)."""
     image = make_image(tmp_path / "cache" / "vm-00000000000000b2", vm=True)
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(image / "boot")])
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while str(image).encode() not in cmdline.read_bytes():  # until it has exec'd (a fork shows ours)
+        assert time.monotonic() < deadline, "the process never showed its command line"
+        time.sleep(0.01)
     try:
         yield image
     finally:
