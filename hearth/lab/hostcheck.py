@@ -30,8 +30,10 @@ HOST_TOOLS = {
 }
 VM_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "mkfs.ext4": "e2fsprogs"}
 # arm64 on an amd64 box: emulated by qemu-user (the image: mmdebstrap, hearth/lab/arm64image.py)
+# (mmdebstrap refuses a foreign architecture without arch-test: "install arch-test for foreign
+# architecture support", found on a fresh machine's first arm64 image build)
 ARM64_TOOLS = {
-    "qemu-aarch64-static": "qemu-user-static", "update-binfmts": "binfmt-support",
+    "qemu-aarch64-static": "qemu-user-static", "update-binfmts": "binfmt-support", "arch-test": "arch-test",
 }
 
 

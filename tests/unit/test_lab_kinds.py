@@ -81,13 +81,13 @@ def test_missing_host_packages_are_one_line_naming_what_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(hostcheck.os, "geteuid", lambda: 0)
-    missing = {"qemu-system-x86_64", "qemu-aarch64-static", "update-binfmts"}
+    missing = {"qemu-system-x86_64", "qemu-aarch64-static", "update-binfmts", "arch-test"}
     monkeypatch.setattr(hostcheck.shutil, "which", lambda cmd: None if cmd in missing else f"/bin/{cmd}")
     monkeypatch.setattr(hostcheck, "native_arch", lambda: "amd64")
     hostcheck.check([("container", "amd64")])  # containers alone need none of them
     with pytest.raises(LabError, match=r"^missing host packages: apt-get install qemu-system-x86$"):
         hostcheck.check([("container", "amd64"), ("vm", "amd64")])
-    with pytest.raises(LabError, match=r"apt-get install binfmt-support qemu-user-static$"):
+    with pytest.raises(LabError, match=r"apt-get install arch-test binfmt-support qemu-user-static$"):
         hostcheck.check([("container", "arm64")])
     missing.add("mmdebstrap")  # every lab builds its base image with it
     with pytest.raises(LabError, match=r"^missing host packages: apt-get install mmdebstrap$"):
