@@ -20,6 +20,8 @@ from pyinfra.api.util import try_int
 from pyinfra.facts.files import File, FileContents, Sha1File
 from pyinfra.operations.util.files import generate_color_diff
 
+from hearth.operations.config_files import already_in_place
+
 STAGING = "/run/hearth-upload"
 
 
@@ -96,8 +98,10 @@ def validated_put(
             mode="0440",
         )
     """
-    remote = host.get_fact(File, path=dest)
     wanted = hashlib.sha1(content.encode()).hexdigest()
+    if already_in_place(dest, wanted, mode, user, group):
+        return
+    remote = host.get_fact(File, path=dest)
     quoted = shlex.quote(dest)
     if remote and host.get_fact(Sha1File, path=dest) == wanted:
         if remote["mode"] != _mode_int(mode):

@@ -14,13 +14,13 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 
 from hearth import systems
 from hearth.configs import base as configs
 from hearth.facts.system import Container, PathExists, PythonVersion
 from hearth.inventory import load_cached
-from hearth.operations import accounts, checks, ssh
+from hearth.operations import accounts, checks, config_files, services, ssh
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
 
@@ -64,7 +64,7 @@ def apply_base() -> None:
                target=f"/usr/share/zoneinfo/{host.data.timezone}")
     # Inside a container the clock belongs to the machine hosting it: chrony is
     # enabled (it takes over if this ever runs on a real machine) but not started.
-    systemd.service(name="Time sync (chrony)" + (" enabled, host owns the clock" if container else ""),
+    services.service(name="Time sync (chrony)" + (" enabled, host owns the clock" if container else ""),
                     service="chrony", enabled=True, running=None if container else True)
 
     user = inv.hosts[name].ssh_user or inv.ssh.user
@@ -85,7 +85,7 @@ def apply_base() -> None:
 
     if configs.loads_bridge_module(inv, name, facts):
         modules = by_dest[configs.K3S_MODULES]
-        files.put(name=f"{configs.BRIDGE_MODULE} at boot (k3s node)", src=StringIO(modules.render()),
+        config_files.put(name=f"{configs.BRIDGE_MODULE} at boot (k3s node)", src=StringIO(modules.render()),
                   dest=modules.dest, mode=modules.mode)
         # Only when its sysctls are missing: a kernel with it built in lists no module, so
         # modprobe would run (and count as a change) on every deploy.
@@ -94,13 +94,14 @@ def apply_base() -> None:
                             module=configs.BRIDGE_MODULE)
 
     sysctl = by_dest[configs.SYSCTL]
-    files.put(name="Cluster sysctls (persisted)", src=StringIO(sysctl.render()), dest=sysctl.dest, mode=sysctl.mode)
+    config_files.put(name="Cluster sysctls (persisted)", src=StringIO(sysctl.render()), dest=sysctl.dest,
+                     mode=sysctl.mode)
     for key, value in configs.sysctls(configs.bridge_sysctls(inv, name, facts)).items():
         server.sysctl(name=f"sysctl {key}", key=key, value=value)
 
     if host.data.unattended_upgrades:
         for cf in configs.unattended(facts):
-            files.put(name=f"Unattended upgrades: {Path(cf.dest).name}", src=StringIO(cf.render()), dest=cf.dest,
+            config_files.put(name=f"Unattended upgrades: {Path(cf.dest).name}", src=StringIO(cf.render()), dest=cf.dest,
                       mode=cf.mode)
 
 

@@ -22,7 +22,7 @@ from hearth.facts.network import IpAddresses, lan_ipv6_prefixes
 from hearth.facts.nftables import BootFileIsHearths
 from hearth.facts.system import SshClientAddress
 from hearth.inventory import load_cached
-from hearth.operations import accounts, nftables
+from hearth.operations import accounts, config_files, nftables, services
 from hearth.operations.apt import packages_installed
 
 LEGACY_NOTE = ("# hearth's firewall moved to /etc/hearth/nftables.conf, loaded by hearth-firewall.service\n"
@@ -53,18 +53,18 @@ def apply_firewall() -> None:
     nftables.ruleset(name="Firewall ruleset (checked by nft -c, loaded atomically)", content=rules.render(),
                      dest=rules.dest, family=configs.FAMILY, table=configs.TABLE, stamp=rules.context["stamp"])
 
-    unit_op = files.put(name="hearth-firewall.service (boot load; stop deletes only table inet hearth)",
+    unit_op = config_files.put(name="hearth-firewall.service (boot load; stop deletes only table inet hearth)",
                         src=StringIO(unit.render()), dest=unit.dest, mode=unit.mode)
     systemd.daemon_reload(name="systemd daemon-reload (hearth-firewall unit changed)", _if=unit_op.did_change)
     # Not started here (that would load the same file again): the ruleset above is live.
-    systemd.service(name="hearth-firewall loads the table at boot", service="hearth-firewall.service",
+    services.service(name="hearth-firewall loads the table at boot", service="hearth-firewall.service",
                     enabled=True, running=None)
     if host.get_fact(BootFileIsHearths, path=configs.LEGACY_RULESET):
         # An older hearth put its table in Debian's file and enabled nftables.service,
         # whose stop flushes every table. Disabled (never stopped: that would flush now).
-        files.put(name=f"{configs.LEGACY_RULESET} no longer holds hearth's table", src=StringIO(LEGACY_NOTE),
+        config_files.put(name=f"{configs.LEGACY_RULESET} no longer holds hearth's table", src=StringIO(LEGACY_NOTE),
                   dest=configs.LEGACY_RULESET, mode="0644")
-        systemd.service(name="nftables.service no longer loads hearth's table at boot", service="nftables",
+        services.service(name="nftables.service no longer loads hearth's table at boot", service="nftables",
                         enabled=False, running=None)
 
 

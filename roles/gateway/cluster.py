@@ -11,6 +11,7 @@ from pyinfra.operations import files
 
 from hearth.configs import gateway_service as configs
 from hearth.inventory import load_cached
+from hearth.operations import config_files
 
 
 @deploy("gateway")
@@ -22,7 +23,7 @@ def gateway_service() -> None:
         return
     cf = configs.manifest(inv)
     files.directory(name="k3s auto-deploy manifests folder", path=configs.MANIFESTS, mode="0700")
-    files.put(name=f"hearth-gateway Service and EndpointSlice (k3s applies them): {configs.url(inv)}",
+    config_files.put(name=f"hearth-gateway Service and EndpointSlice (k3s applies them): {configs.url(inv)}",
               src=StringIO(cf.render()), dest=cf.dest, mode=cf.mode)
 
 

@@ -21,7 +21,7 @@ from pyinfra.operations.util import any_changed
 from hearth.configs import gateway as configs
 from hearth.gateway.from_inventory import admin_token_path, cloud_key_path
 from hearth.inventory import Inventory, SecretError, load_cached, resolve_secret
-from hearth.operations import accounts
+from hearth.operations import accounts, config_files, services
 from hearth.operations import pip as pip_ops
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
@@ -54,7 +54,7 @@ def index_args(url: str) -> str:
 
 def install_code() -> list:
     """Sync hearth.gateway (and the package marker) into the gateway's source tree."""
-    marker = files.put(name="Gateway code: package marker", src=str(PACKAGE / "__init__.py"),
+    marker = config_files.put(name="Gateway code: package marker", src=str(PACKAGE / "__init__.py"),
                        dest=f"{configs.SRC}/hearth/__init__.py")
     code = files.sync(name="Gateway code: hearth.gateway", src=str(PACKAGE / "gateway"),
                       dest=f"{configs.SRC}/hearth/gateway", delete=True, exclude=["*.pyc", "__pycache__"])
@@ -95,12 +95,12 @@ def apply_gateway() -> None:
         dest=policy_file.dest, mode=policy_file.mode, group=policy_file.group,
         validate=f"PYTHONPATH={configs.SRC} {configs.VENV}/bin/python -m hearth.gateway check --config {{path}}",
     )
-    unit = files.put(name="Gateway unit (hardened)", src=StringIO(unit_file.render()), dest=unit_file.dest,
+    unit = config_files.put(name="Gateway unit (hardened)", src=StringIO(unit_file.render()), dest=unit_file.dest,
                      mode=unit_file.mode)
 
     restart = any_changed(venv, deps, unit, *code)
     systemd.daemon_reload(name="Reload systemd (unit changed)", _if=unit.did_change)
-    systemd.service(name="Gateway enabled and running", service="hearth-gateway", enabled=True, running=True)
+    services.service(name="Gateway enabled and running", service="hearth-gateway", enabled=True, running=True)
     systemd.service(name="Restart gateway (code, dependencies or unit changed)", service="hearth-gateway",
                     restarted=True, _if=restart)
     systemd.service(name="Reload gateway (policy or secrets changed)", service="hearth-gateway", reloaded=True,

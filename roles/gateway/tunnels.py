@@ -22,7 +22,7 @@ from pyinfra.operations.util import any_changed
 
 from hearth.configs import tunnel
 from hearth.inventory import load_cached
-from hearth.operations import accounts, ssh
+from hearth.operations import accounts, config_files, services, ssh
 from hearth.operations.apt import packages_installed
 
 RUNNER_SOURCE = Path(__file__).resolve().parents[2] / "templates" / "gateway" / "hearth-tunnel-run.py"
@@ -38,7 +38,7 @@ def apply_tunnels() -> None:
     removed = []
     for path in stale:
         unit_name = Path(path).name
-        systemd.service(name=f"Stop {unit_name} (no longer reach ssh_tunnel)", service=unit_name,
+        services.service(name=f"Stop {unit_name} (no longer reach ssh_tunnel)", service=unit_name,
                         running=False, enabled=False)
         removed.append(files.file(name=f"Remove {unit_name}", path=path, present=False))
     if not boxes:
@@ -57,19 +57,19 @@ def apply_tunnels() -> None:
     key_mode = files.file(name="Tunnel private key is 0600", path=tunnel.KEY, user=tunnel.USER,
                           group=tunnel.USER, mode="0600")
     files.directory(name="Tunnel config directory", path=tunnel.ETC, mode="0755")
-    known = files.put(name="Tunnel known_hosts (the recorded host keys)", src=StringIO(known_hosts.render()),
+    known = config_files.put(name="Tunnel known_hosts (the recorded host keys)", src=StringIO(known_hosts.render()),
                       dest=known_hosts.dest, mode="0644")
-    runner = files.put(name="Tunnel runner (names the box when its key is refused)", src=str(RUNNER_SOURCE),
+    runner = config_files.put(name="Tunnel runner (names the box when its key is refused)", src=str(RUNNER_SOURCE),
                        dest=tunnel.RUNNER, mode="0755")
     units = {}
     for box in boxes:
         config = tunnel.unit(inv, box)
-        units[box] = files.put(name=f"Unit {tunnel.unit_name(box)}", src=StringIO(config.render()),
+        units[box] = config_files.put(name=f"Unit {tunnel.unit_name(box)}", src=StringIO(config.render()),
                                dest=config.dest, mode=config.mode)
     systemd.daemon_reload(name="Reload systemd (tunnel units changed)", _if=any_changed(*units.values(), *removed))
     for box in boxes:
         name = tunnel.unit_name(box)
-        systemd.service(name=f"{name} enabled and running", service=name, enabled=True, running=True)
+        services.service(name=f"{name} enabled and running", service=name, enabled=True, running=True)
         # a unit stopped by a refused host key starts again here once the new key is recorded
         systemd.service(name=f"Restart {name} (unit, key, known_hosts or runner changed)", service=name,
                         restarted=True, _if=any_changed(units[box], key, key_mode, known, runner))

@@ -19,6 +19,7 @@ from pyinfra.operations.util import any_changed
 
 from hearth.configs import heal as configs
 from hearth.inventory import load_cached
+from hearth.operations import config_files, services
 
 
 @deploy("heal")
@@ -32,12 +33,12 @@ def apply_heal() -> None:
         return
     files.directory(name="Config directory", path=str(Path(configs.CONFIG).parent), mode="0755")
     puts = {
-        f.dest: files.put(name=Path(f.dest).name, src=StringIO(f.render()), dest=f.dest, mode=f.mode)
+        f.dest: config_files.put(name=Path(f.dest).name, src=StringIO(f.render()), dest=f.dest, mode=f.mode)
         for f in wanted
     }
     systemd.daemon_reload(name="Reload systemd (healing units changed)",
                           _if=any_changed(puts[configs.SERVICE], puts[configs.TIMER]))
-    systemd.service(name="Healing timer enabled and running", service="hearth-heal.timer", running=True,
+    services.service(name="Healing timer enabled and running", service="hearth-heal.timer", running=True,
                     enabled=True)
     systemd.service(name="Restart healing timer (its period changed)", service="hearth-heal.timer",
                     restarted=True, _if=puts[configs.TIMER].did_change)

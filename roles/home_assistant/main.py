@@ -22,6 +22,7 @@ from pyinfra.operations.util import any_changed
 
 from hearth.configs import home_assistant as configs
 from hearth.inventory import SecretError, load_cached, resolve_secret
+from hearth.operations import config_files, services
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
 
@@ -36,7 +37,7 @@ def _password(ref: str) -> str:
 def _remove() -> None:
     if not host.get_fact(File, path=configs.UNIT_FILE):
         return
-    systemd.service(name="Home Assistant publisher stopped (no longer in the inventory)", service=configs.UNIT,
+    services.service(name="Home Assistant publisher stopped (no longer in the inventory)", service=configs.UNIT,
                     running=False, enabled=False)  # fmt: skip
     for path in (configs.UNIT_FILE, configs.CONFIG, configs.SCRIPT):
         files.file(name=f"No {Path(path).name}", path=path, present=False)
@@ -68,13 +69,15 @@ def apply_home_assistant() -> None:
         files.file(name="No broker password (the broker takes anonymous clients)", path=configs.PASSWORD,
                    present=False)  # fmt: skip
     if ca is not None:
-        changed.append(files.put(name="Broker CA certificate", src=StringIO(ca), dest=configs.CA_FILE, mode="0644"))
-    script, config = (files.put(name=Path(dest).name, src=StringIO(wanted[dest].render()), dest=dest,
-                                mode=wanted[dest].mode) for dest in (configs.SCRIPT, configs.CONFIG))  # fmt: skip
-    unit = files.put(name=configs.UNIT, src=StringIO(wanted[configs.UNIT_FILE].render()), dest=configs.UNIT_FILE,
-                     mode="0644")  # fmt: skip
+        changed.append(config_files.put(name="Broker CA certificate", src=StringIO(ca), dest=configs.CA_FILE,
+                                        mode="0644"))
+    script, config = (config_files.put(name=Path(dest).name, src=StringIO(wanted[dest].render()), dest=dest,
+                                       mode=wanted[dest].mode)
+                      for dest in (configs.SCRIPT, configs.CONFIG))
+    unit = config_files.put(name=configs.UNIT, src=StringIO(wanted[configs.UNIT_FILE].render()),
+                            dest=configs.UNIT_FILE, mode="0644")
     systemd.daemon_reload(name="Reload systemd (publisher unit changed)", _if=unit.did_change)
-    systemd.service(name="Home Assistant publisher enabled and running", service=configs.UNIT, running=True,
+    services.service(name="Home Assistant publisher enabled and running", service=configs.UNIT, running=True,
                     enabled=True)  # fmt: skip
     systemd.service(name="Restart the publisher (its program, settings or secrets changed)", service=configs.UNIT,
                     restarted=True, _if=any_changed(script, config, unit, *changed))  # fmt: skip

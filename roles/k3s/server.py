@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import systemd
 
 from hearth.configs import k3s as configs
 from hearth.inventory import Inventory
-from hearth.operations import k3s
+from hearth.operations import k3s, services
 
 
 def apply(inv: Inventory, name: str) -> tuple[OperationMeta | None, OperationMeta]:
@@ -19,11 +18,11 @@ def apply(inv: Inventory, name: str) -> tuple[OperationMeta | None, OperationMet
         if ref is not None:
             token = k3s.join_token(name="Cluster token from k3s.token (0600)", dest=configs.TOKEN_FILE,
                                    first_server=first, token_ref=ref)
-        started = systemd.service(name="k3s server (first: initialises the cluster) enabled and running",
+        started = services.service(name="k3s server (first: initialises the cluster) enabled and running",
                                   service="k3s", running=True, enabled=True)
         return token, started
     token = k3s.join_token(name=f"Join token from {first} (0600, never printed)", dest=configs.TOKEN_FILE,
                            first_server=first, token_ref=ref)
-    started = systemd.service(name=f"k3s server joins {first} (one at a time)", service="k3s",
+    started = services.service(name=f"k3s server joins {first} (one at a time)", service="k3s",
                               running=True, enabled=True, _serial=True)
     return token, started

@@ -19,6 +19,7 @@ from pyinfra.operations.util import any_changed
 
 from hearth.configs import monitoring as configs
 from hearth.inventory import SecretError, load_cached, resolve_secret
+from hearth.operations import config_files, services
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
 
@@ -42,7 +43,7 @@ def apply_monitoring() -> None:
     assert inv.monitoring is not None
     bearers = {configs.secret_file(r): _resolve(r.bearer) for r in inv.monitoring.receivers if r.bearer}
     args = {
-        unit: files.put(name=f"{unit} arguments (overlay address only)", src=StringIO(wanted[dest].render()),
+        unit: config_files.put(name=f"{unit} arguments (overlay address only)", src=StringIO(wanted[dest].render()),
                         dest=dest, mode="0644")
         for unit, dest in (("prometheus", configs.PROMETHEUS_DEFAULTS),
                            ("prometheus-alertmanager", configs.ALERTMANAGER_DEFAULTS))
@@ -50,7 +51,7 @@ def apply_monitoring() -> None:
     packages_installed("Prometheus and Alertmanager (Debian's packages)", configs.PACKAGES, no_recommends=True)
     files.directory(name="Rules folder", path=configs.RULES_DIR, mode="0755")
     rules = [
-        files.put(name=f"Rules {Path(dest).name}", src=StringIO(wanted[dest].render()), dest=dest, mode="0644")
+        config_files.put(name=f"Rules {Path(dest).name}", src=StringIO(wanted[dest].render()), dest=dest, mode="0644")
         for dest in wanted if dest.startswith(configs.RULES_DIR)
     ]
     prom = validated_put(name="prometheus.yml from the inventory (promtool check config)",
@@ -67,7 +68,7 @@ def apply_monitoring() -> None:
                        dest=configs.ALERTMANAGER_YML, validate="amtool check-config {path}", mode="0640",
                        group="prometheus", secret=telegram)  # fmt: skip
     for unit, config in (("prometheus", [prom, *rules]), ("prometheus-alertmanager", [am, *secrets])):
-        systemd.service(name=f"{unit} enabled and running", service=unit, running=True, enabled=True)
+        services.service(name=f"{unit} enabled and running", service=unit, running=True, enabled=True)
         systemd.service(name=f"Restart {unit} (arguments changed)", service=unit, restarted=True,
                         _if=args[unit].did_change)
         systemd.service(name=f"Reload {unit} (configuration changed)", service=unit, reloaded=True,

@@ -12,6 +12,7 @@ from pyinfra.operations import files
 
 from hearth.configs import nvidia as configs
 from hearth.inventory import load_cached
+from hearth.operations import config_files
 
 
 @deploy("nvidia")
@@ -27,7 +28,7 @@ def cluster_manifests() -> None:
             why = "k3s ships the nvidia RuntimeClass" if wanted else "no NVIDIA hosts"
             files.file(name=f"{label} absent ({why})", path=dest, present=False)
         else:
-            files.put(name=f"{label} (k3s applies it)", src=StringIO(cf.render()), dest=dest, mode=cf.mode)
+            config_files.put(name=f"{label} (k3s applies it)", src=StringIO(cf.render()), dest=dest, mode=cf.mode)
 
 
 cluster_manifests()

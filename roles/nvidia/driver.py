@@ -13,6 +13,7 @@ from pyinfra.operations.util import any_changed
 from hearth.configs import nvidia as configs
 from hearth.facts.system import Container, PathExists
 from hearth.inventory import load_cached
+from hearth.operations import config_files, services
 from hearth.operations import nvidia as nvidia_ops
 from hearth.operations.apt import installed_at_start
 
@@ -32,10 +33,10 @@ def apply_driver() -> None:
             if dest in by_dest:
                 cf = by_dest[dest]
                 label = "Debian non-free sources" if dest == configs.NONFREE_SOURCES else "Driver branch pin"
-                sources.append(files.put(name=f"{label} ({configs.branch(inv, name)})",
+                sources.append(config_files.put(name=f"{label} ({configs.branch(inv, name)})",
                                          src=StringIO(cf.render()), dest=cf.dest, mode=cf.mode))  # fmt: skip
         blacklist = by_dest[configs.NOUVEAU_BLACKLIST]
-        nouveau = files.put(name="nouveau blacklisted", src=StringIO(blacklist.render()),
+        nouveau = config_files.put(name="nouveau blacklisted", src=StringIO(blacklist.render()),
                             dest=blacklist.dest, mode=blacklist.mode)  # fmt: skip
         initramfs = host.get_fact(PathExists, path="/usr/sbin/update-initramfs")
         server.shell(name="Initramfs without nouveau", commands=["update-initramfs -u"],
@@ -58,21 +59,21 @@ def apply_driver() -> None:
         # Without /dev/nvidiactl (no module loaded yet, or a container) the daemon cannot run:
         # its unit is conditioned on the device, so it is skipped there instead of failing.
         dropin_file = by_dest[configs.PERSISTENCED_DROPIN]
-        dropin = files.put(name="nvidia-persistenced only with the driver's device",
+        dropin = config_files.put(name="nvidia-persistenced only with the driver's device",
                            src=StringIO(dropin_file.render()), dest=dropin_file.dest, mode=dropin_file.mode)
         systemd.daemon_reload(name="Reload systemd (persistenced drop-in changed)", _if=dropin.did_change)
         server.shell(name="Forget a start that failed before the drop-in",
                      commands=["systemctl reset-failed nvidia-persistenced.service || true"],
                      _if=dropin.did_change)  # fmt: skip
-        systemd.service(name="Persistence mode (nvidia-persistenced)" + ("" if device else ", starts with the driver"),
+        services.service(name="Persistence mode (nvidia-persistenced)" + ("" if device else ", starts with the driver"),
                         service="nvidia-persistenced", enabled=True, running=True if device else None)  # fmt: skip
 
     unit_file = by_dest.get(configs.POWER_LIMIT_UNIT)
     if unit_file is not None:
-        unit = files.put(name="GPU power limits at boot", src=StringIO(unit_file.render()),
+        unit = config_files.put(name="GPU power limits at boot", src=StringIO(unit_file.render()),
                          dest=unit_file.dest, mode=unit_file.mode)  # fmt: skip
         systemd.daemon_reload(name="Reload systemd (power limit unit changed)", _if=unit.did_change)
-        systemd.service(name="GPU power limits enabled", service="hearth-nvidia-power-limit", enabled=True)
+        services.service(name="GPU power limits enabled", service="hearth-nvidia-power-limit", enabled=True)
         systemd.service(name="Apply GPU power limits (unit changed)", service="hearth-nvidia-power-limit",
                         restarted=True, _if=any_changed(unit) if device else lambda: False)  # fmt: skip
     else:

@@ -10,6 +10,7 @@ from pyinfra.operations import apt, files
 
 from hearth.configs import nvidia as configs
 from hearth.inventory import load_cached
+from hearth.operations import config_files
 from hearth.operations.apt import installed_at_start
 
 
@@ -24,7 +25,7 @@ def apply_toolkit() -> None:
         sha256sum=str(host.data.nvidia_toolkit_key_sha256) or None,
     )
     cf = configs.toolkit_sources(inv, name)
-    sources = files.put(name="NVIDIA container toolkit repository", src=StringIO(cf.render()),
+    sources = config_files.put(name="NVIDIA container toolkit repository", src=StringIO(cf.render()),
                         dest=cf.dest, mode=cf.mode)  # fmt: skip
     installed = installed_at_start()
     missing = configs.TOOLKIT_PACKAGE not in installed

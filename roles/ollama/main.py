@@ -26,7 +26,7 @@ from hearth.configs import ConfigFile
 from hearth.configs import ollama as configs
 from hearth.facts.ollama import DirectoryEntries, OllamaModelInfo
 from hearth.inventory import Inventory, Serve, load_cached
-from hearth.operations import accounts, archive
+from hearth.operations import accounts, archive, config_files, services
 from hearth.operations import ollama as ollama_ops
 from hearth.operations.apt import packages_installed
 from hearth.planner import modelinfo
@@ -59,7 +59,7 @@ def apply_ollama() -> None:
     if configs.archive_ext(version) == ".tar.zst":
         packages_installed("zstd (Ollama >= 0.14 is released as .tar.zst)", ["zstd"])
     if install_sh_binary or install_sh_models:
-        systemd.service(name="Stop the Ollama that install.sh set up (taking it over)", service="ollama",
+        services.service(name="Stop the Ollama that install.sh set up (taking it over)", service="ollama",
                         running=False)
     for group in ("render", "video"):  # GPU device nodes (/dev/dri/renderD*, /dev/kfd) belong to these
         server.group(name=f"Group {group} (GPU access)", group=group, system=True)
@@ -87,16 +87,16 @@ def apply_ollama() -> None:
     unit_file = wanted.pop(configs.UNIT)
     warm_file = wanted.pop(configs.WARM_UNIT, None)
     extra_files = list(wanted.values())
-    unit = files.put(name="Ollama unit (environment from the inventory)", src=StringIO(unit_file.render()),
+    unit = config_files.put(name="Ollama unit (environment from the inventory)", src=StringIO(unit_file.render()),
                      dest=unit_file.dest, mode=unit_file.mode)
-    extras = [files.put(name=f"Unit {PurePosixPath(extra.dest).name} (reload nvidia_uvm after resume)",
+    extras = [config_files.put(name=f"Unit {PurePosixPath(extra.dest).name} (reload nvidia_uvm after resume)",
                         src=StringIO(extra.render()), dest=extra.dest, mode=extra.mode) for extra in extra_files]
     warm = warm_loader(warm_file)
     systemd.daemon_reload(name="Reload systemd (a unit changed)", _if=any_changed(unit, *extras, warm))
     for extra in extra_files:
-        systemd.service(name=f"{PurePosixPath(extra.dest).name} enabled (runs on resume)",
+        services.service(name=f"{PurePosixPath(extra.dest).name} enabled (runs on resume)",
                         service=PurePosixPath(extra.dest).name, running=False, enabled=True)
-    systemd.service(name="Ollama enabled and running", service="ollama", enabled=True, running=True)
+    services.service(name="Ollama enabled and running", service="ollama", enabled=True, running=True)
     systemd.service(name="Restart Ollama (unit or binary changed)", service="ollama", restarted=True,
                     _if=any_changed(unit, binary))
     prune_old(install)
@@ -106,7 +106,7 @@ def apply_ollama() -> None:
         ollama_ops.model_pulled(name=f"Model {serve.model} pulled", model=serve.model, address=address)
         report_model_drift(inv, name, serve, address)
     if warm_file:  # enabled once the models are pulled: a first deploy's start of Ollama does not run it early
-        systemd.service(name=f"{configs.WARM_SERVICE} enabled (loads the warm models at every start of Ollama)",
+        services.service(name=f"{configs.WARM_SERVICE} enabled (loads the warm models at every start of Ollama)",
                         service=configs.WARM_SERVICE, running=None, enabled=True)
     for serve in configs.warm_serves(inv, name):  # kept warm: loaded now, not at the first request
         ollama_ops.model_loaded(name=f"Model {serve.model} loaded (keep_alive {serve.keep_alive})",
@@ -117,10 +117,10 @@ def warm_loader(warm_file: ConfigFile | None) -> OperationMeta:
     """The unit that loads the warm models at every start of Ollama, put in place; without
     warm models in the inventory, disabled and removed if a deploy left one."""
     if warm_file:
-        return files.put(name=f"Unit {configs.WARM_SERVICE} (loads the warm models at every Ollama start)",
+        return config_files.put(name=f"Unit {configs.WARM_SERVICE} (loads the warm models at every Ollama start)",
                          src=StringIO(warm_file.render()), dest=warm_file.dest, mode=warm_file.mode)
     if host.get_fact(File, path=configs.WARM_UNIT):
-        systemd.service(name=f"{configs.WARM_SERVICE} disabled (no model kept warm)", service=configs.WARM_SERVICE,
+        services.service(name=f"{configs.WARM_SERVICE} disabled (no model kept warm)", service=configs.WARM_SERVICE,
                         running=False, enabled=False)
     return files.file(name=f"No {configs.WARM_SERVICE} (no model kept warm)", path=configs.WARM_UNIT, present=False)
 

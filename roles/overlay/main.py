@@ -18,12 +18,12 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 
 from hearth.configs import overlay as configs
 from hearth.facts.wireguard import KernelWireGuard
 from hearth.inventory import load_cached
-from hearth.operations import wireguard
+from hearth.operations import config_files, services, wireguard
 from hearth.operations.apt import packages_installed
 
 
@@ -48,7 +48,7 @@ def apply_overlay() -> None:
     if kernel:
         unit = files.file(name="No userspace drop-in (kernel WireGuard)", path=dropin.dest, present=False)
     else:
-        unit = files.put(name="wg-quick uses wireguard-go", src=StringIO(dropin.render()), dest=dropin.dest,
+        unit = config_files.put(name="wg-quick uses wireguard-go", src=StringIO(dropin.render()), dest=dropin.dest,
                          mode=dropin.mode)
     server.shell(name="systemd daemon-reload (wg-quick drop-in changed)",
                  commands=["systemctl daemon-reload"], _if=unit.did_change)
@@ -61,7 +61,7 @@ def apply_overlay() -> None:
                  commands=[f"systemctl try-restart wg-quick@{iface}"], _if=unit.did_change)
     # ...so a key pair remade since the interface came up needs a restart too.
     wireguard.running_key_current(name=f"{iface} runs with the key pair on disk", interface=iface)
-    systemd.service(name=f"wg-quick@{iface} enabled and running", service=f"wg-quick@{iface}",
+    services.service(name=f"wg-quick@{iface} enabled and running", service=f"wg-quick@{iface}",
                     running=True, enabled=True)
 
 

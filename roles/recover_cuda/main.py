@@ -21,6 +21,7 @@ from hearth.configs import recover_cuda as configs
 from hearth.facts.system import PathExists
 from hearth.gateway.recover import trigger_token
 from hearth.inventory import SecretError, load_cached, resolve_secret
+from hearth.operations import config_files, services
 from hearth.operations.files import validated_put
 
 
@@ -41,19 +42,20 @@ def apply_recover_cuda() -> None:
 
     files.directory(name="Config directory", path=str(Path(configs.TOKEN).parent), mode="0755")
     puts = [
-        files.put(name=f"{Path(f.dest).name}", src=StringIO(f.render()), dest=f.dest, mode=f.mode) for f in wanted
+        config_files.put(name=f"{Path(f.dest).name}", src=StringIO(f.render()), dest=f.dest, mode=f.mode)
+        for f in wanted
     ]
     if token is not None:
         validated_put(name="Trigger token (0600, derived from the admin token)", content=token + "\n",
                       dest=configs.TOKEN, validate="test -s {path}", mode="0600")
     else:  # a terminal route's host: the operator recovers it, the gateway never does
-        systemd.service(name="No recovery trigger (terminal route host)", service="hearth-recover-cuda-trigger.socket",
+        services.service(name="No recovery trigger (terminal route host)", service="hearth-recover-cuda-trigger.socket",
                         running=False, enabled=False, _if=lambda: host.get_fact(PathExists, path=configs.SOCKET))
         for path in (configs.SOCKET, configs.TRIGGER_UNIT, configs.TRIGGER, configs.TOKEN):
             puts.append(files.file(name=f"Remove {Path(path).name}", path=path, present=False))
     systemd.daemon_reload(name="Reload systemd (recovery units changed)", _if=any_changed(*puts))
     if token is not None:
-        systemd.service(name="Recovery trigger listening on the overlay", service="hearth-recover-cuda-trigger.socket",
+        services.service(name="Recovery trigger listening on the overlay", service="hearth-recover-cuda-trigger.socket",
                         running=True, enabled=True)
 
 

@@ -20,6 +20,7 @@ from pyinfra.operations.util import any_changed
 
 from hearth.configs import sleep as configs
 from hearth.inventory import load_cached
+from hearth.operations import config_files, services
 
 
 @deploy("sleep")
@@ -31,11 +32,11 @@ def apply_sleep() -> None:
         return
     files.directory(name="Config directory", path=str(Path(configs.CONFIG).parent), mode="0755")
     files.directory(name="Script directory", path=str(Path(configs.SCRIPT).parent), mode="0755")
-    puts = {dest: files.put(name=f"{Path(dest).name}", src=StringIO(f.render()), dest=dest, mode=f.mode)
+    puts = {dest: config_files.put(name=f"{Path(dest).name}", src=StringIO(f.render()), dest=dest, mode=f.mode)
             for dest, f in wanted.items()}
     units = [puts[configs.SERVICE], puts[configs.TIMER]]
     systemd.daemon_reload(name="Reload systemd (idle units changed)", _if=any_changed(*units))
-    systemd.service(name="Idle check timer enabled and running", service="hearth-idle.timer",
+    services.service(name="Idle check timer enabled and running", service="hearth-idle.timer",
                     running=True, enabled=True)
     systemd.service(name="Restart the idle check timer (its interval changed)", service="hearth-idle.timer",
                     restarted=True, _if=any_changed(puts[configs.TIMER]))

@@ -20,6 +20,7 @@ from pyinfra.operations.util import any_changed
 
 from hearth.configs import telemetry as configs
 from hearth.inventory import load_cached
+from hearth.operations import config_files, services
 from hearth.operations.apt import packages_installed
 
 
@@ -34,15 +35,15 @@ def apply_telemetry() -> None:
     defaults, dropin = wanted[configs.DEFAULTS], wanted[configs.DROPIN]
     files.directory(name="Node exporter drop-in folder", path=configs.DROPIN_DIR, mode="0755")
     exporter = [
-        files.put(name=f"Node exporter arguments (listen on {configs.listen_address(inv, name)} only)",
+        config_files.put(name=f"Node exporter arguments (listen on {configs.listen_address(inv, name)} only)",
                   src=StringIO(defaults.render()), dest=defaults.dest, mode=defaults.mode),
-        files.put(name="Node exporter after the overlay (drop-in)", src=StringIO(dropin.render()),
+        config_files.put(name="Node exporter after the overlay (drop-in)", src=StringIO(dropin.render()),
                   dest=dropin.dest, mode=dropin.mode),
     ]
     packages_installed("Node exporter (Debian's prometheus-node-exporter)", [configs.PACKAGE], no_recommends=True)
     files.directory(name="Textfile collector folder", path=configs.TEXTFILE_DIR, mode="0755")
     systemd.daemon_reload(name="Reload systemd (node exporter drop-in changed)", _if=exporter[1].did_change)
-    systemd.service(name="Node exporter enabled and running", service=configs.SERVICE, running=True, enabled=True)
+    services.service(name="Node exporter enabled and running", service=configs.SERVICE, running=True, enabled=True)
     systemd.service(name="Restart node exporter (arguments changed)", service=configs.SERVICE, restarted=True,
                     _if=any_changed(*exporter))
 
@@ -51,11 +52,11 @@ def apply_telemetry() -> None:
             files.file(name=f"No {Path(path).name} (no NVIDIA GPU in the inventory)", path=path, present=False)
         return
     gpu = [
-        files.put(name=Path(dest).name, src=StringIO(wanted[dest].render()), dest=dest, mode=wanted[dest].mode)
+        config_files.put(name=Path(dest).name, src=StringIO(wanted[dest].render()), dest=dest, mode=wanted[dest].mode)
         for dest in (configs.GPU_SCRIPT, configs.GPU_SERVICE, configs.GPU_TIMER)
     ]
     systemd.daemon_reload(name="Reload systemd (GPU metrics units changed)", _if=any_changed(gpu[1], gpu[2]))
-    systemd.service(name="GPU metrics timer enabled and running", service="hearth-gpu-metrics.timer",
+    services.service(name="GPU metrics timer enabled and running", service="hearth-gpu-metrics.timer",
                     running=True, enabled=True)
     systemd.service(name="Restart GPU metrics timer (its period changed)", service="hearth-gpu-metrics.timer",
                     restarted=True, _if=gpu[2].did_change)

@@ -23,7 +23,7 @@ from pyinfra.operations.util import any_changed
 
 from hearth.configs import vllm as configs
 from hearth.inventory import SecretError, load_cached, resolve_secret
-from hearth.operations import accounts, http
+from hearth.operations import accounts, config_files, http, services
 from hearth.operations import pip as pip_ops
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
@@ -76,17 +76,18 @@ def apply_vllm() -> None:
     else:
         files.file(name="No Hugging Face token configured", path=configs.HF_TOKEN, present=False)
 
-    files.put(name="Ready check (/health + /v1/models)", src=StringIO(ready_script.render()),
+    config_files.put(name="Ready check (/health + /v1/models)", src=StringIO(ready_script.render()),
               dest=ready_script.dest, mode=ready_script.mode)
     units = [
-        files.put(name=f"Unit {Path(unit.dest).name}", src=StringIO(unit.render()), dest=unit.dest, mode=unit.mode)
+        config_files.put(name=f"Unit {Path(unit.dest).name}", src=StringIO(unit.render()), dest=unit.dest,
+                         mode=unit.mode)
         for unit in unit_files
     ]
     wanted = {Path(unit.dest).name for unit in unit_files}
     present = host.get_fact(FindFiles, path=configs.UNIT_DIR, quote_path=True, maxdepth=1,
                             fname="vllm-*.service") or []
     for stale in sorted(Path(p).name for p in present if Path(p).name not in wanted):
-        systemd.service(name=f"Stop {stale} (no longer in the inventory)", service=stale, running=False,
+        services.service(name=f"Stop {stale} (no longer in the inventory)", service=stale, running=False,
                         enabled=False)
         units.append(files.file(name=f"Remove {stale}", path=f"{configs.UNIT_DIR}/{stale}", present=False))
     systemd.daemon_reload(name="Reload systemd (units changed)", _if=any_changed(*units))
@@ -94,8 +95,8 @@ def apply_vllm() -> None:
     everything = any_changed(venv, package)
     for serve, unit, unit_file in zip(serves, units, unit_files, strict=False):
         service = Path(unit_file.dest).name
-        systemd.service(name=f"{service} enabled", service=service, enabled=True)
-        started = systemd.service(name=f"{service} running (waits until ready)", service=service, running=True)
+        services.service(name=f"{service} enabled", service=service, enabled=True)
+        started = services.service(name=f"{service} running (waits until ready)", service=service, running=True)
         systemd.service(name=f"Restart {service} (its unit or vLLM changed)", service=service, restarted=True,
                         _if=lambda unit=unit, started=started: (unit.did_change() or everything())
                         and not started.did_change())

@@ -100,3 +100,12 @@ def account_of(users: dict[str, dict[str, Any]], user: str) -> dict[str, Any] | 
     if entry is None:
         return None
     return {key: entry[key] for key in ("uid", "gid", "home", "shell", "group", "groups")}
+
+
+def files_in_directory(files: dict[str, tuple[str, str, int]], sha1: dict[str, str], directory: str,
+                       ) -> dict[str, dict[str, Any]]:
+    """hearth's ``FilesInDirectory`` fact on a model host whose files are given as pyinfra's
+    ``File`` (user, group, mode) and ``Sha1File`` answers: the same files, read by directory."""
+    return {path.rsplit("/", 1)[1]: {"user": user, "group": group, "mode": mode, "sha1": sha1[path]}
+            for path, (user, group, mode) in files.items()
+            if path.rsplit("/", 1)[0] == directory and path in sha1}

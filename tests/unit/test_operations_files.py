@@ -37,9 +37,13 @@ class FakeHost:
         self.logged.append(message)
 
 
-def plan(monkeypatch: pytest.MonkeyPatch, facts: dict[Any, Any], diff: bool = False, **kwargs: Any):
+def plan(monkeypatch: pytest.MonkeyPatch, facts: dict[Any, Any], diff: bool = False, in_place: bool = False,
+         **kwargs: Any):
+    """The operation's commands; ``in_place``: what the read of the file's directory says
+    (hearth.operations.config_files.already_in_place, tested in test_config_files.py)."""
     fake = FakeHost(facts, diff)
     monkeypatch.setattr(files, "host", fake)
+    monkeypatch.setattr(files, "already_in_place", lambda *args: in_place)
     args = {"content": "s3cret\n", "dest": "/etc/hearth/gateway/secrets/admin-token",
             "validate": "test -s {path}", "mode": "0600", "user": "hearth-gateway", "group": "hearth-gateway"}
     return list(files.validated_put._inner(**{**args, **kwargs})), fake
@@ -87,4 +91,9 @@ def test_unchanged_file_plans_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     facts = {File: {"mode": 600, "user": "hearth-gateway", "group": "hearth-gateway"},
              Sha1File: hashlib.sha1(b"s3cret\n").hexdigest()}
     commands, _ = plan(monkeypatch, facts, diff=True)
+    assert commands == []
+
+
+def test_a_file_its_directory_read_finds_right_reads_nothing_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    commands, _ = plan(monkeypatch, {}, in_place=True)  # any fact of its own would answer None: "missing"
     assert commands == []
