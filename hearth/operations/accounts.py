@@ -1,12 +1,14 @@
-"""Local accounts: pyinfra's ``server.user``, reading only the account it is about."""
+"""Local accounts: pyinfra's ``server.user`` and ``server.group``, reading cheaply what is already right."""
 
 from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import operation
+from pyinfra.facts.server import Groups
 from pyinfra.operations import files, server
 
 from hearth.facts.accounts import Account, AccountEntry
+from hearth.operations.reads import holds
 
 
 def matches(account: AccountEntry | None, home: str, shell: str, group: str | None, groups: list[str]) -> bool:
@@ -47,3 +49,24 @@ def user(user: str, home: str, shell: str, group: str | None = None, groups: lis
         return
     # what server.user does last for an existing account (ensure_home)
     yield from files.directory._inner(path=home, user=user, group=group or user, _no_fail_on_link=True)
+
+
+@operation()
+def group(group: str, system: bool = False):
+    """
+    Make sure a local group exists: pyinfra's ``server.group``, but a group that exists
+    costs one read of the host's groups per deploy (while nothing on the host changes:
+    :func:`hearth.operations.reads.holds`), not two facts per group.
+
+    + group: the group's name
+    + system: a system group (``groupadd -r``) when it is created
+
+    **Example:**
+
+    .. code:: python
+
+        accounts.group(name="Group ollama", group="ollama", system=True)
+    """
+    if holds(Groups, lambda groups: group in (groups or [])):
+        return
+    yield from server.group._inner(group=group, system=system)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from weakref import WeakKeyDictionary
 
 from pyinfra import host
-from pyinfra.api import State
+from pyinfra.api import State, operation
 from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_state
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
+
+from hearth.operations.reads import holds, remember
 
 # Hosts whose lists this deploy already refreshes, per deploy (pyinfra's State).
 _REFRESHED: WeakKeyDictionary[State, set[str]] = WeakKeyDictionary()
@@ -36,7 +38,9 @@ def installed_at_start() -> dict[str, list[str]]:
         return host.get_fact(DebPackages) or {}
     hosts = _AT_START.setdefault(state, {})
     if host.name not in hosts:
-        hosts[host.name] = host.get_fact(DebPackages) or {}
+        packages = host.get_fact(DebPackages)
+        remember(DebPackages, packages)  # the install steps' first look, when they run
+        hosts[host.name] = packages or {}
     return hosts[host.name]
 
 
@@ -55,10 +59,37 @@ def packages_installed(name: str, packages: list[str], no_recommends: bool = Fal
         packages_installed("Python virtualenv support", ["python3-venv"])
         packages_installed("Node exporter", ["prometheus-node-exporter"], no_recommends=True)
     """
-    installed = installed_at_start()
-    missing = [package for package in packages if package not in installed]
+    at_start = installed_at_start()
+    missing = [package for package in packages if package not in at_start]
     refreshed = _REFRESHED.setdefault(ctx_state.get(), set())
     if missing and host.name not in refreshed:
         apt.update(name=f"Refresh apt lists ({', '.join(missing)} missing)")
         refreshed.add(host.name)
-    apt.packages(name=name, packages=packages, no_recommends=no_recommends)
+    installed(name=name, packages=packages, no_recommends=no_recommends)
+
+
+def plain(packages: list[str]) -> bool:
+    """Whether every package is named alone (a version, a path or an architecture is
+    left to ``apt.packages``, which reads it its own way)."""
+    return all(not any(mark in package for mark in "=/:") for package in packages)
+
+
+@operation()
+def installed(packages: list[str], no_recommends: bool = False):
+    """
+    Install Debian packages: pyinfra's ``apt.packages``, but packages that are all installed
+    cost one read of what the host has installed per deploy (while nothing on the host
+    changes: :func:`hearth.operations.reads.holds`), not one ``dpkg -l`` per step.
+
+    + packages: the packages (a name with a version, ``pkg=1.2``, always runs ``apt.packages``)
+    + no_recommends: install without recommended packages
+
+    **Example:**
+
+    .. code:: python
+
+        installed(name="Node exporter", packages=["prometheus-node-exporter"], no_recommends=True)
+    """
+    if plain(packages) and holds(DebPackages, lambda found: all(package in (found or {}) for package in packages)):
+        return
+    yield from apt.packages._inner(packages=packages, no_recommends=no_recommends)

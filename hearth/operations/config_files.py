@@ -3,7 +3,7 @@
 ``files.put`` reads three facts per file (the file, its directory, its SHA-1): three
 commands for a file that is already right, which on an emulated lab machine are 0.2-0.6 s
 each (docs/lab.md). :func:`put` first looks the file up in one read of its whole directory
-(:class:`hearth.facts.files.FilesInDirectory`); a file that is right there is left alone,
+(:class:`hearth.facts.files.DirectoryListing`); a file that is right there is left alone,
 any other case runs ``files.put`` itself, so nothing of it is re-implemented.
 
 A directory read stays good only while nothing on the host changes: once any operation
@@ -25,17 +25,22 @@ from pyinfra.api.util import get_file_sha1
 from pyinfra.operations import files
 from pyinfra.operations.util.files import ensure_mode_int
 
-from hearth.facts.files import FilesInDirectory, FileState
+from hearth.facts.files import DirectoryListing, Entry
 from hearth.operations.reads import holds
 
 
-def matches(found: FileState | None, sha1: str, mode: str | int | None, user: str | None,
-            group: str | None) -> bool:
-    """Whether ``files.put`` would leave ``found`` as it is (it compares exactly these)."""
+def owned_as_wanted(found: Entry, mode: str | int | None, user: str | None, group: str | None) -> bool:
+    """Whether ``found`` has this mode and owner (``None``: not compared), as pyinfra's file
+    operations compare them."""
     wanted_mode = ensure_mode_int(mode)
-    return (found is not None and found["sha1"] == sha1
-            and (wanted_mode is None or found["mode"] == wanted_mode)
+    return ((wanted_mode is None or found["mode"] == wanted_mode)
             and (user is None or found["user"] == user) and (group is None or found["group"] == group))  # fmt: skip
+
+
+def matches(found: Entry | None, sha1: str, mode: str | int | None, user: str | None, group: str | None) -> bool:
+    """Whether ``files.put`` would leave ``found`` as it is (it compares exactly these)."""
+    return (found is not None and found["kind"] == "file" and found["sha1"] == sha1
+            and owned_as_wanted(found, mode, user, group))
 
 
 def already_in_place(dest: str, sha1: str, mode: str | int | None = None, user: str | None = None,
@@ -52,7 +57,7 @@ def already_in_place(dest: str, sha1: str, mode: str | int | None = None, user: 
         if not already_in_place("/etc/hearth/idle.json", sha1, mode="0644"): ...
     """
     directory, name = posixpath.split(dest)
-    return holds(FilesInDirectory, lambda found: matches(found.get(name), sha1, mode, user, group), path=directory)
+    return holds(DirectoryListing, lambda found: matches(found.get(name), sha1, mode, user, group), path=directory)
 
 
 @operation()

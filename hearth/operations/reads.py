@@ -35,6 +35,26 @@ def ops_that_ran(state: State, on: Host) -> int:
     return sum(1 for data in state.ops[on].values() if data.operation_meta.executed)
 
 
+def _key(fact: type[FactBase[Any]], arguments: dict[str, Any]) -> tuple[str, str, tuple[tuple[str, Any], ...]]:
+    return host.name, f"{fact.__module__}.{fact.__name__}", tuple(sorted(arguments.items()))
+
+
+def remember(fact: type[FactBase[T]], value: T, **arguments: Any) -> None:
+    """
+    Keep a read of ``fact`` the caller has just made on the current host, for :func:`holds`
+    (as if it had read it now).
+
+    **Example:**
+
+    .. code:: python
+
+        packages = host.get_fact(DebPackages)
+        remember(DebPackages, packages)
+    """
+    state = ctx_state.get()
+    _READS.setdefault(state, {})[_key(fact, arguments)] = (ops_that_ran(state, host), value)
+
+
 def holds(fact: type[FactBase[T]], right: Callable[[T], bool], **arguments: Any) -> bool:
     """
     Whether ``right`` holds for ``fact`` on the current host, from one read of the fact per
@@ -51,7 +71,7 @@ def holds(fact: type[FactBase[T]], right: Callable[[T], bool], **arguments: Any)
     """
     state = ctx_state.get()
     reads = _READS.setdefault(state, {})
-    key = (host.name, f"{fact.__module__}.{fact.__name__}", tuple(sorted(arguments.items())))
+    key = _key(fact, arguments)
     mark = ops_that_ran(state, host)
     if key in reads:
         read_at, value = reads[key]

@@ -14,7 +14,7 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import systemd
 
 from hearth.configs import firewall as configs
 from hearth.configs import gateway
@@ -22,7 +22,7 @@ from hearth.facts.network import IpAddresses, lan_ipv6_prefixes
 from hearth.facts.nftables import BootFileIsHearths
 from hearth.facts.system import SshClientAddress
 from hearth.inventory import load_cached
-from hearth.operations import accounts, config_files, nftables, services
+from hearth.operations import accounts, config_files, nftables, paths, services
 from hearth.operations.apt import packages_installed
 
 LEGACY_NOTE = ("# hearth's firewall moved to /etc/hearth/nftables.conf, loaded by hearth-firewall.service\n"
@@ -45,11 +45,11 @@ def apply_firewall() -> None:
     packages_installed("nftables", ["nftables"])
     if rules.context["output"]:  # the gateway host: its output chain names the gateway's user (nft needs it)
         gateway_user = rules.context["output"]["user"]
-        server.group(name=f"Group {gateway_user} (the gateway's egress rules name it)", group=gateway_user,
-                     system=True)
+        accounts.group(name=f"Group {gateway_user} (the gateway's egress rules name it)", group=gateway_user,
+                       system=True)
         accounts.user(name=f"User {gateway_user} (system, no login; the gateway role uses it)", user=gateway_user,
                       group=gateway_user, system=True, home=gateway.STATE, shell="/usr/sbin/nologin")
-    files.directory(name="/etc/hearth", path="/etc/hearth", mode="0755", user="root", group="root")
+    paths.directory(name="/etc/hearth", path="/etc/hearth", mode="0755", user="root", group="root")
     nftables.ruleset(name="Firewall ruleset (checked by nft -c, loaded atomically)", content=rules.render(),
                      dest=rules.dest, family=configs.FAMILY, table=configs.TABLE, stamp=rules.context["stamp"])
 

@@ -15,13 +15,13 @@ from urllib.parse import urlsplit
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, pip, server, systemd
+from pyinfra.operations import files, pip, systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import gateway as configs
 from hearth.gateway.from_inventory import admin_token_path, cloud_key_path
 from hearth.inventory import Inventory, SecretError, load_cached, resolve_secret
-from hearth.operations import accounts, config_files, services
+from hearth.operations import accounts, config_files, paths, services
 from hearth.operations import pip as pip_ops
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
@@ -69,13 +69,13 @@ def apply_gateway() -> None:
     policy_file, unit_file = configs.host_files(inv, name, {"resolve": resolve_secret})
 
     packages_installed("Python virtualenv support", ["python3-venv"])
-    server.group(name=f"Group {configs.USER}", group=configs.USER, system=True)
+    accounts.group(name=f"Group {configs.USER}", group=configs.USER, system=True)
     accounts.user(name=f"User {configs.USER} (system, no login)", user=configs.USER, group=configs.USER,
                   system=True, home=configs.STATE, shell="/usr/sbin/nologin")
-    files.directory(name="State directory", path=configs.STATE, user=configs.USER, group=configs.USER, mode="0750")
-    files.directory(name="Log directory", path=configs.LOGS, user=configs.USER, group=configs.USER, mode="0750")
-    files.directory(name="Config directory", path=configs.ETC, group=configs.USER, mode="0750")
-    files.directory(name="Secrets directory", path=f"{configs.ETC}/secrets", user=configs.USER,
+    paths.directory(name="State directory", path=configs.STATE, user=configs.USER, group=configs.USER, mode="0750")
+    paths.directory(name="Log directory", path=configs.LOGS, user=configs.USER, group=configs.USER, mode="0750")
+    paths.directory(name="Config directory", path=configs.ETC, group=configs.USER, mode="0750")
+    paths.directory(name="Secrets directory", path=f"{configs.ETC}/secrets", user=configs.USER,
                     group=configs.USER, mode="0700")
 
     venv = pip.venv(name="Virtualenv", path=configs.VENV, python="python3")

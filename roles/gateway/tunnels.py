@@ -17,12 +17,12 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import FindFiles
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import tunnel
 from hearth.inventory import load_cached
-from hearth.operations import accounts, config_files, services, ssh
+from hearth.operations import accounts, config_files, paths, services, ssh
 from hearth.operations.apt import packages_installed
 
 RUNNER_SOURCE = Path(__file__).resolve().parents[2] / "templates" / "gateway" / "hearth-tunnel-run.py"
@@ -40,23 +40,23 @@ def apply_tunnels() -> None:
         unit_name = Path(path).name
         services.service(name=f"Stop {unit_name} (no longer reach ssh_tunnel)", service=unit_name,
                         running=False, enabled=False)
-        removed.append(files.file(name=f"Remove {unit_name}", path=path, present=False))
+        removed.append(paths.file(name=f"Remove {unit_name}", path=path, present=False))
     if not boxes:
         systemd.daemon_reload(name="Reload systemd (tunnel units removed)", _if=any_changed(*removed))
         return
 
     known_hosts = tunnel.known_hosts(inv)  # refuses, naming the box, when a host key is not recorded
     packages_installed("OpenSSH client", ["openssh-client"])
-    server.group(name=f"Group {tunnel.USER}", group=tunnel.USER, system=True)
+    accounts.group(name=f"Group {tunnel.USER}", group=tunnel.USER, system=True)
     accounts.user(name=f"User {tunnel.USER} (system, no login)", user=tunnel.USER, group=tunnel.USER,
                   system=True, home=tunnel.HOME, shell="/usr/sbin/nologin")
-    files.directory(name="Tunnel home (its key pair)", path=tunnel.HOME, user=tunnel.USER, group=tunnel.USER,
+    paths.directory(name="Tunnel home (its key pair)", path=tunnel.HOME, user=tunnel.USER, group=tunnel.USER,
                     mode="0700")
     key = ssh.keypair(name="Tunnel key pair (made on this host)", path=tunnel.KEY, user=tunnel.USER,
                       comment=f"{tunnel.MARKER}@{host.data.hearth_host}")
-    key_mode = files.file(name="Tunnel private key is 0600", path=tunnel.KEY, user=tunnel.USER,
+    key_mode = paths.file(name="Tunnel private key is 0600", path=tunnel.KEY, user=tunnel.USER,
                           group=tunnel.USER, mode="0600")
-    files.directory(name="Tunnel config directory", path=tunnel.ETC, mode="0755")
+    paths.directory(name="Tunnel config directory", path=tunnel.ETC, mode="0755")
     known = config_files.put(name="Tunnel known_hosts (the recorded host keys)", src=StringIO(known_hosts.render()),
                       dest=known_hosts.dest, mode="0644")
     runner = config_files.put(name="Tunnel runner (names the box when its key is refused)", src=str(RUNNER_SOURCE),

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import heal as configs
 from hearth.inventory import load_cached
-from hearth.operations import config_files, services
+from hearth.operations import config_files, paths, services
 
 
 @deploy("heal")
@@ -29,9 +29,9 @@ def apply_heal() -> None:
     wanted = configs.host_files(inv, name)
     if not wanted:
         for path in (configs.TIMER, configs.SERVICE, configs.SCRIPT, configs.CONFIG):
-            files.file(name=f"No {Path(path).name} (no GPU serve on this host)", path=path, present=False)
+            paths.file(name=f"No {Path(path).name} (no GPU serve on this host)", path=path, present=False)
         return
-    files.directory(name="Config directory", path=str(Path(configs.CONFIG).parent), mode="0755")
+    paths.directory(name="Config directory", path=str(Path(configs.CONFIG).parent), mode="0755")
     puts = {
         f.dest: config_files.put(name=Path(f.dest).name, src=StringIO(f.render()), dest=f.dest, mode=f.mode)
         for f in wanted

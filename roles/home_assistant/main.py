@@ -17,12 +17,12 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import home_assistant as configs
 from hearth.inventory import SecretError, load_cached, resolve_secret
-from hearth.operations import config_files, services
+from hearth.operations import config_files, paths, services
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
 
@@ -40,8 +40,8 @@ def _remove() -> None:
     services.service(name="Home Assistant publisher stopped (no longer in the inventory)", service=configs.UNIT,
                     running=False, enabled=False)  # fmt: skip
     for path in (configs.UNIT_FILE, configs.CONFIG, configs.SCRIPT):
-        files.file(name=f"No {Path(path).name}", path=path, present=False)
-    files.directory(name="No publisher secrets folder", path=configs.CONFIG_DIR, present=False)
+        paths.file(name=f"No {Path(path).name}", path=path, present=False)
+    paths.directory(name="No publisher secrets folder", path=configs.CONFIG_DIR, present=False)
     systemd.daemon_reload(name="Reload systemd (publisher unit removed)")
 
 
@@ -60,13 +60,13 @@ def apply_home_assistant() -> None:
     ca = Path(ha.ca_file).expanduser().read_text() if ha.ca_file else None
 
     packages_installed("MQTT client (Debian's python3-paho-mqtt)", configs.PACKAGES, no_recommends=True)
-    files.directory(name="Publisher secrets folder", path=configs.CONFIG_DIR, mode="0700")
+    paths.directory(name="Publisher secrets folder", path=configs.CONFIG_DIR, mode="0700")
     changed = []
     if password is not None:
         changed.append(validated_put(name="Broker password (0600)", content=password + "\n", dest=configs.PASSWORD,
                                      validate="test -s {path}", mode="0600", secret=True))  # fmt: skip
     else:
-        files.file(name="No broker password (the broker takes anonymous clients)", path=configs.PASSWORD,
+        paths.file(name="No broker password (the broker takes anonymous clients)", path=configs.PASSWORD,
                    present=False)  # fmt: skip
     if ca is not None:
         changed.append(config_files.put(name="Broker CA certificate", src=StringIO(ca), dest=configs.CA_FILE,

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import monitoring as configs
 from hearth.inventory import SecretError, load_cached, resolve_secret
-from hearth.operations import config_files, services
+from hearth.operations import config_files, paths, services
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
 
@@ -49,7 +49,7 @@ def apply_monitoring() -> None:
                            ("prometheus-alertmanager", configs.ALERTMANAGER_DEFAULTS))
     }  # fmt: skip
     packages_installed("Prometheus and Alertmanager (Debian's packages)", configs.PACKAGES, no_recommends=True)
-    files.directory(name="Rules folder", path=configs.RULES_DIR, mode="0755")
+    paths.directory(name="Rules folder", path=configs.RULES_DIR, mode="0755")
     rules = [
         config_files.put(name=f"Rules {Path(dest).name}", src=StringIO(wanted[dest].render()), dest=dest, mode="0644")
         for dest in wanted if dest.startswith(configs.RULES_DIR)
@@ -57,7 +57,7 @@ def apply_monitoring() -> None:
     prom = validated_put(name="prometheus.yml from the inventory (promtool check config)",
                          content=wanted[configs.PROMETHEUS_YML].render(), dest=configs.PROMETHEUS_YML,
                          validate="promtool check config {path}", mode="0644")  # fmt: skip
-    files.directory(name="Receiver secrets folder", path=configs.SECRETS_DIR, group="prometheus", mode="0750")
+    paths.directory(name="Receiver secrets folder", path=configs.SECRETS_DIR, group="prometheus", mode="0750")
     secrets = [
         validated_put(name=f"Receiver secret {Path(dest).name} (0640)", content=secret + "\n", dest=dest,
                       validate="test -s {path}", mode="0640", group="prometheus", secret=True)

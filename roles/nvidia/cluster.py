@@ -8,11 +8,10 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from hearth.configs import nvidia as configs
 from hearth.inventory import load_cached
-from hearth.operations import config_files
+from hearth.operations import config_files, paths
 
 
 @deploy("nvidia")
@@ -20,13 +19,13 @@ def cluster_manifests() -> None:
     inv = load_cached(host.data.hearth_inventory)
     wanted = {cf.dest: cf for cf in configs.cluster_files(inv)}
     if wanted:
-        files.directory(name="k3s auto-deploy manifests folder", path=configs.MANIFESTS, mode="0700")
+        paths.directory(name="k3s auto-deploy manifests folder", path=configs.MANIFESTS, mode="0700")
     for dest in (configs.DEVICE_PLUGIN, configs.RUNTIME_CLASS):
         cf = wanted.get(dest)
         label = Path(dest).name
         if cf is None:
             why = "k3s ships the nvidia RuntimeClass" if wanted else "no NVIDIA hosts"
-            files.file(name=f"{label} absent ({why})", path=dest, present=False)
+            paths.file(name=f"{label} absent ({why})", path=dest, present=False)
         else:
             config_files.put(name=f"{label} (k3s applies it)", src=StringIO(cf.render()), dest=dest, mode=cf.mode)
 

@@ -7,13 +7,14 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, server, systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import nvidia as configs
 from hearth.facts.system import Container, PathExists
 from hearth.inventory import load_cached
-from hearth.operations import config_files, services
+from hearth.operations import apt as apt_ops
+from hearth.operations import config_files, paths, services
 from hearth.operations import nvidia as nvidia_ops
 from hearth.operations.apt import installed_at_start
 
@@ -47,8 +48,8 @@ def apply_driver() -> None:
         missing = [p for p in packages if p not in installed]
         apt.update(name="Refresh apt lists (driver sources changed or packages missing)",
                    _if=lambda: bool(missing) or any(op.did_change() for op in sources))  # fmt: skip
-        apt.packages(name=f"NVIDIA driver {configs.branch(inv, name)} ({', '.join(packages)})",
-                     packages=packages, no_recommends=True)  # fmt: skip
+        apt_ops.installed(name=f"NVIDIA driver {configs.branch(inv, name)} ({', '.join(packages)})",
+                          packages=packages, no_recommends=True)  # fmt: skip
         nvidia_ops.reboot_for_driver(name="Reboot for the driver (only if the inventory allows it)",
                                      allow=inv.hosts[name].allow_reboot, _serial=True)  # fmt: skip
 
@@ -77,7 +78,7 @@ def apply_driver() -> None:
         systemd.service(name="Apply GPU power limits (unit changed)", service="hearth-nvidia-power-limit",
                         restarted=True, _if=any_changed(unit) if device else lambda: False)  # fmt: skip
     else:
-        files.file(name="No GPU power limits", path=configs.POWER_LIMIT_UNIT, present=False)
+        paths.file(name="No GPU power limits", path=configs.POWER_LIMIT_UNIT, present=False)
 
 
 apply_driver()

@@ -10,7 +10,8 @@ from pyinfra.operations import apt, files
 
 from hearth.configs import nvidia as configs
 from hearth.inventory import load_cached
-from hearth.operations import config_files
+from hearth.operations import apt as apt_ops
+from hearth.operations import config_files, paths
 from hearth.operations.apt import installed_at_start
 
 
@@ -18,7 +19,7 @@ from hearth.operations.apt import installed_at_start
 def apply_toolkit() -> None:
     inv = load_cached(host.data.hearth_inventory)
     name = host.data.hearth_host
-    files.directory(name="apt keyrings folder", path="/etc/apt/keyrings", mode="0755")
+    paths.directory(name="apt keyrings folder", path="/etc/apt/keyrings", mode="0755")
     key = files.download(
         name="NVIDIA container toolkit repository key",
         src=str(host.data.nvidia_toolkit_key_url), dest=configs.TOOLKIT_KEY, mode="0644",
@@ -31,8 +32,8 @@ def apply_toolkit() -> None:
     missing = configs.TOOLKIT_PACKAGE not in installed
     apt.update(name="Refresh apt lists (toolkit repository changed or toolkit missing)",
                _if=lambda: missing or key.did_change() or sources.did_change())  # fmt: skip
-    apt.packages(name="nvidia-container-toolkit", packages=[configs.toolkit_package(inv, name)],
-                 no_recommends=True)  # fmt: skip
+    apt_ops.installed(name="nvidia-container-toolkit", packages=[configs.toolkit_package(inv, name)],
+                      no_recommends=True)  # fmt: skip
 
 
 apply_toolkit()

@@ -19,14 +19,14 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import Directory, File
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import ConfigFile
 from hearth.configs import ollama as configs
 from hearth.facts.ollama import DirectoryEntries, OllamaModelInfo
 from hearth.inventory import Inventory, Serve, load_cached
-from hearth.operations import accounts, archive, config_files, services
+from hearth.operations import accounts, archive, config_files, paths, services
 from hearth.operations import ollama as ollama_ops
 from hearth.operations.apt import packages_installed
 from hearth.planner import modelinfo
@@ -39,9 +39,9 @@ def prune_old(current: str) -> None:
     cached = host.get_fact(DirectoryEntries, path=configs.CACHE) or []
     stale_installs, stale_cached = configs.prune(installs, cached, PurePosixPath(current).name)
     for name in stale_installs:
-        files.directory(name=f"Prune old install {name}", path=f"{configs.INSTALLS}/{name}", present=False)
+        paths.directory(name=f"Prune old install {name}", path=f"{configs.INSTALLS}/{name}", present=False)
     for name in stale_cached:
-        files.file(name=f"Prune old archive {name}", path=f"{configs.CACHE}/{name}", present=False)
+        paths.file(name=f"Prune old archive {name}", path=f"{configs.CACHE}/{name}", present=False)
 
 
 @deploy("ollama")
@@ -62,16 +62,16 @@ def apply_ollama() -> None:
         services.service(name="Stop the Ollama that install.sh set up (taking it over)", service="ollama",
                         running=False)
     for group in ("render", "video"):  # GPU device nodes (/dev/dri/renderD*, /dev/kfd) belong to these
-        server.group(name=f"Group {group} (GPU access)", group=group, system=True)
-    server.group(name="Group ollama", group="ollama", system=True)
+        accounts.group(name=f"Group {group} (GPU access)", group=group, system=True)
+    accounts.group(name="Group ollama", group="ollama", system=True)
     accounts.user(name="User ollama (system, no login, in render and video)", user="ollama", group="ollama",
                   groups=["render", "video"], system=True, home="/var/lib/ollama", shell="/usr/sbin/nologin")
     if install_sh_models:
         ollama_ops.models_adopted(name=f"Models from install.sh's store moved to {configs.MODELS}",
                                   src=configs.INSTALL_SH_MODELS, dest=configs.MODELS)
-    files.directory(name="Model store", path=configs.MODELS, user="ollama", group="ollama", mode="0750")
-    files.directory(name="Download cache", path=configs.CACHE, mode="0755")
-    files.directory(name="Installs", path=configs.INSTALLS, mode="0755")
+    paths.directory(name="Model store", path=configs.MODELS, user="ollama", group="ollama", mode="0750")
+    paths.directory(name="Download cache", path=configs.CACHE, mode="0755")
+    paths.directory(name="Installs", path=configs.INSTALLS, mode="0755")
     for asset in assets:
         files.download(name=f"Download {asset.name} {version} (sha256 checked)", src=asset.url,
                        dest=asset.cached, sha256sum=asset.sha256)
@@ -80,7 +80,7 @@ def apply_ollama() -> None:
     binary = files.link(name="ollama on PATH", path=configs.BINARY, target=f"{install}/bin/ollama",
                         force=True, force_backup=False)
     if install_sh_binary:
-        files.directory(name="install.sh's libraries removed (the release brings its own)",
+        paths.directory(name="install.sh's libraries removed (the release brings its own)",
                         path=configs.INSTALL_SH_LIBS, present=False)
 
     wanted = {config.dest: config for config in configs.host_files(inv, name)}
@@ -122,7 +122,7 @@ def warm_loader(warm_file: ConfigFile | None) -> OperationMeta:
     if host.get_fact(File, path=configs.WARM_UNIT):
         services.service(name=f"{configs.WARM_SERVICE} disabled (no model kept warm)", service=configs.WARM_SERVICE,
                         running=False, enabled=False)
-    return files.file(name=f"No {configs.WARM_SERVICE} (no model kept warm)", path=configs.WARM_UNIT, present=False)
+    return paths.file(name=f"No {configs.WARM_SERVICE} (no model kept warm)", path=configs.WARM_UNIT, present=False)
 
 
 def report_model_drift(inv: Inventory, name: str, serve: Serve, address: str) -> None:

@@ -18,12 +18,12 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
 from hearth.configs import overlay as configs
 from hearth.facts.wireguard import KernelWireGuard
 from hearth.inventory import load_cached
-from hearth.operations import config_files, services, wireguard
+from hearth.operations import config_files, paths, services, wireguard
 from hearth.operations.apt import packages_installed
 
 
@@ -41,12 +41,12 @@ def apply_overlay() -> None:
     packages_installed("WireGuard packages" + ("" if kernel else " (userspace: no kernel module)"), packages)
 
     wireguard.keypair(name=f"WireGuard key pair for {iface} (made on the host)", interface=iface)
-    files.file(name=f"Private key of {iface} is 0600 root", path=f"/etc/wireguard/{iface}.key",
+    paths.file(name=f"Private key of {iface} is 0600 root", path=f"/etc/wireguard/{iface}.key",
                mode="0600", user="root", group="root")
 
     dropin = configs.userspace_dropin()
     if kernel:
-        unit = files.file(name="No userspace drop-in (kernel WireGuard)", path=dropin.dest, present=False)
+        unit = paths.file(name="No userspace drop-in (kernel WireGuard)", path=dropin.dest, present=False)
     else:
         unit = config_files.put(name="wg-quick uses wireguard-go", src=StringIO(dropin.render()), dest=dropin.dest,
                          mode=dropin.mode)

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import recover_cuda as configs
 from hearth.facts.system import PathExists
 from hearth.gateway.recover import trigger_token
 from hearth.inventory import SecretError, load_cached, resolve_secret
-from hearth.operations import config_files, services
+from hearth.operations import config_files, paths, services
 from hearth.operations.files import validated_put
 
 
@@ -40,7 +40,7 @@ def apply_recover_cuda() -> None:
         except SecretError as exc:
             raise SecretError(f"gateway.admin_token: {exc}") from None
 
-    files.directory(name="Config directory", path=str(Path(configs.TOKEN).parent), mode="0755")
+    paths.directory(name="Config directory", path=str(Path(configs.TOKEN).parent), mode="0755")
     puts = [
         config_files.put(name=f"{Path(f.dest).name}", src=StringIO(f.render()), dest=f.dest, mode=f.mode)
         for f in wanted
@@ -52,7 +52,7 @@ def apply_recover_cuda() -> None:
         services.service(name="No recovery trigger (terminal route host)", service="hearth-recover-cuda-trigger.socket",
                         running=False, enabled=False, _if=lambda: host.get_fact(PathExists, path=configs.SOCKET))
         for path in (configs.SOCKET, configs.TRIGGER_UNIT, configs.TRIGGER, configs.TOKEN):
-            puts.append(files.file(name=f"Remove {Path(path).name}", path=path, present=False))
+            puts.append(paths.file(name=f"Remove {Path(path).name}", path=path, present=False))
     systemd.daemon_reload(name="Reload systemd (recovery units changed)", _if=any_changed(*puts))
     if token is not None:
         services.service(name="Recovery trigger listening on the overlay", service="hearth-recover-cuda-trigger.socket",

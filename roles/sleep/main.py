@@ -15,12 +15,12 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import sleep as configs
 from hearth.inventory import load_cached
-from hearth.operations import config_files, services
+from hearth.operations import config_files, paths, services
 
 
 @deploy("sleep")
@@ -30,8 +30,8 @@ def apply_sleep() -> None:
     wanted = {f.dest: f for f in configs.host_files(inv, name)}
     if not wanted:
         return
-    files.directory(name="Config directory", path=str(Path(configs.CONFIG).parent), mode="0755")
-    files.directory(name="Script directory", path=str(Path(configs.SCRIPT).parent), mode="0755")
+    paths.directory(name="Config directory", path=str(Path(configs.CONFIG).parent), mode="0755")
+    paths.directory(name="Script directory", path=str(Path(configs.SCRIPT).parent), mode="0755")
     puts = {dest: config_files.put(name=f"{Path(dest).name}", src=StringIO(f.render()), dest=dest, mode=f.mode)
             for dest, f in wanted.items()}
     units = [puts[configs.SERVICE], puts[configs.TIMER]]

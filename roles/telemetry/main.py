@@ -15,12 +15,12 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import telemetry as configs
 from hearth.inventory import load_cached
-from hearth.operations import config_files, services
+from hearth.operations import config_files, paths, services
 from hearth.operations.apt import packages_installed
 
 
@@ -33,7 +33,7 @@ def apply_telemetry() -> None:
         return
 
     defaults, dropin = wanted[configs.DEFAULTS], wanted[configs.DROPIN]
-    files.directory(name="Node exporter drop-in folder", path=configs.DROPIN_DIR, mode="0755")
+    paths.directory(name="Node exporter drop-in folder", path=configs.DROPIN_DIR, mode="0755")
     exporter = [
         config_files.put(name=f"Node exporter arguments (listen on {configs.listen_address(inv, name)} only)",
                   src=StringIO(defaults.render()), dest=defaults.dest, mode=defaults.mode),
@@ -41,7 +41,7 @@ def apply_telemetry() -> None:
                   dest=dropin.dest, mode=dropin.mode),
     ]
     packages_installed("Node exporter (Debian's prometheus-node-exporter)", [configs.PACKAGE], no_recommends=True)
-    files.directory(name="Textfile collector folder", path=configs.TEXTFILE_DIR, mode="0755")
+    paths.directory(name="Textfile collector folder", path=configs.TEXTFILE_DIR, mode="0755")
     systemd.daemon_reload(name="Reload systemd (node exporter drop-in changed)", _if=exporter[1].did_change)
     services.service(name="Node exporter enabled and running", service=configs.SERVICE, running=True, enabled=True)
     systemd.service(name="Restart node exporter (arguments changed)", service=configs.SERVICE, restarted=True,
@@ -49,7 +49,7 @@ def apply_telemetry() -> None:
 
     if configs.GPU_TIMER not in wanted:
         for path in (configs.GPU_TIMER, configs.GPU_SERVICE, configs.GPU_SCRIPT):
-            files.file(name=f"No {Path(path).name} (no NVIDIA GPU in the inventory)", path=path, present=False)
+            paths.file(name=f"No {Path(path).name} (no NVIDIA GPU in the inventory)", path=path, present=False)
         return
     gpu = [
         config_files.put(name=Path(dest).name, src=StringIO(wanted[dest].render()), dest=dest, mode=wanted[dest].mode)

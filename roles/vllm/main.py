@@ -18,12 +18,12 @@ from urllib.parse import urlsplit
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import FindFiles
-from pyinfra.operations import files, pip, server, systemd
+from pyinfra.operations import pip, systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import vllm as configs
 from hearth.inventory import SecretError, load_cached, resolve_secret
-from hearth.operations import accounts, config_files, http, services
+from hearth.operations import accounts, config_files, http, paths, services
 from hearth.operations import pip as pip_ops
 from hearth.operations.apt import packages_installed
 from hearth.operations.files import validated_put
@@ -57,13 +57,13 @@ def apply_vllm() -> None:
     serves = configs.vllm_serves(inv, name)
 
     packages_installed("Python virtualenv support", ["python3-venv"])
-    server.group(name=f"Group {configs.USER}", group=configs.USER, system=True)
+    accounts.group(name=f"Group {configs.USER}", group=configs.USER, system=True)
     accounts.user(name=f"User {configs.USER} (system, no login)", user=configs.USER, group=configs.USER,
                   system=True, home=configs.STATE, shell="/usr/sbin/nologin")
-    files.directory(name="State directory", path=configs.STATE, user=configs.USER, group=configs.USER, mode="0750")
-    files.directory(name="Hugging Face cache", path=str(conf["vllm_hf_home"]), user=configs.USER,
+    paths.directory(name="State directory", path=configs.STATE, user=configs.USER, group=configs.USER, mode="0750")
+    paths.directory(name="Hugging Face cache", path=str(conf["vllm_hf_home"]), user=configs.USER,
                     group=configs.USER, mode="0750")
-    files.directory(name="Config directory", path=configs.ETC, group=configs.USER, mode="0750")
+    paths.directory(name="Config directory", path=configs.ETC, group=configs.USER, mode="0750")
 
     version = str(conf["vllm_version"])
     venv = pip.venv(name="Virtualenv", path=configs.VENV, python="python3")
@@ -74,7 +74,7 @@ def apply_vllm() -> None:
         validated_put(name="Hugging Face token (0600)", content=token + "\n", dest=configs.HF_TOKEN,
                       validate="test -s {path}", mode="0600", user=configs.USER, group=configs.USER)
     else:
-        files.file(name="No Hugging Face token configured", path=configs.HF_TOKEN, present=False)
+        paths.file(name="No Hugging Face token configured", path=configs.HF_TOKEN, present=False)
 
     config_files.put(name="Ready check (/health + /v1/models)", src=StringIO(ready_script.render()),
               dest=ready_script.dest, mode=ready_script.mode)
@@ -89,7 +89,7 @@ def apply_vllm() -> None:
     for stale in sorted(Path(p).name for p in present if Path(p).name not in wanted):
         services.service(name=f"Stop {stale} (no longer in the inventory)", service=stale, running=False,
                         enabled=False)
-        units.append(files.file(name=f"Remove {stale}", path=f"{configs.UNIT_DIR}/{stale}", present=False))
+        units.append(paths.file(name=f"Remove {stale}", path=f"{configs.UNIT_DIR}/{stale}", present=False))
     systemd.daemon_reload(name="Reload systemd (units changed)", _if=any_changed(*units))
 
     everything = any_changed(venv, package)

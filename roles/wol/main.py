@@ -11,11 +11,10 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from hearth.configs import wol as configs
 from hearth.inventory import load_cached
-from hearth.operations import config_files
+from hearth.operations import config_files, paths
 from hearth.operations import wol as wol_ops
 from hearth.operations.apt import packages_installed
 
@@ -29,7 +28,7 @@ def apply_wol() -> None:
         return
     (link,) = link_files
     packages_installed("ethtool (reads and sets Wake-on-LAN)", ["ethtool"])
-    files.directory(name="systemd .link folder", path="/etc/systemd/network", mode="0755")
+    paths.directory(name="systemd .link folder", path="/etc/systemd/network", mode="0755")
     config_files.put(name="Wake-on-LAN .link for the inventory's MAC (applied at boot)", src=StringIO(link.render()),
               dest=link.dest, mode=link.mode)
     wol_ops.enabled(name="Wake-on-LAN on now (ethtool), if the NIC supports it", mac=configs.mac(inv, name))

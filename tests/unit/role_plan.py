@@ -102,10 +102,16 @@ def account_of(users: dict[str, dict[str, Any]], user: str) -> dict[str, Any] | 
     return {key: entry[key] for key in ("uid", "gid", "home", "shell", "group", "groups")}
 
 
-def files_in_directory(files: dict[str, tuple[str, str, int]], sha1: dict[str, str], directory: str,
-                       ) -> dict[str, dict[str, Any]]:
-    """hearth's ``FilesInDirectory`` fact on a model host whose files are given as pyinfra's
-    ``File`` (user, group, mode) and ``Sha1File`` answers: the same files, read by directory."""
-    return {path.rsplit("/", 1)[1]: {"user": user, "group": group, "mode": mode, "sha1": sha1[path]}
-            for path, (user, group, mode) in files.items()
-            if path.rsplit("/", 1)[0] == directory and path in sha1}
+def directory_listing(files: dict[str, tuple[str, str, int]], sha1: dict[str, str], directory: str,
+                      dirs: dict[str, tuple[str, str, int]] | None = None) -> dict[str, dict[str, Any]]:
+    """hearth's ``DirectoryListing`` fact on a model host whose files and directories are given
+    as pyinfra's ``File`` / ``Directory`` (user, group, mode) and ``Sha1File`` answers: the same
+    entries, read by directory."""
+    listing = {}
+    for kind, entries in (("file", files), ("directory", dirs or {})):
+        for path, (user, group, mode) in entries.items():
+            parent, name = path.rstrip("/").rsplit("/", 1)
+            if (parent or "/") == directory:
+                listing[name] = {"kind": kind, "user": user, "group": group, "mode": mode,
+                                 "sha1": sha1.get(path) if kind == "file" else None}
+    return listing

@@ -118,3 +118,32 @@ def test_a_right_account_is_read_alone_and_its_home_still_checked() -> None:
         fake.get_fact = lambda cls, **kw: (asked.append(cls.__name__), get_fact(cls, **kw))[1]  # type: ignore[method-assign]
         assert commands(accounts.user._inner(**wanted)) == ["chown app:app /var/lib/app"]
     assert "Users" not in asked and asked[0] == "Account"
+
+
+class GroupsHost:
+    """pyinfra's ``host`` for planning a group: the host's groups, the facts asked for."""
+
+    def __init__(self, groups: list[str]) -> None:
+        self.groups, self.asked = groups, []
+
+    def get_fact(self, cls: Any, **kwargs: Any) -> Any:
+        self.asked.append(cls.__name__)
+        return {"Groups": self.groups, "Os": "Linux"}[cls.__name__]
+
+    def noop(self, message: str) -> None:
+        pass
+
+
+@given(present=st.booleans(), system=st.booleans())
+def test_a_group_changes_exactly_as_server_group_changes_it(present: bool, system: bool) -> None:
+    groups = ["root", "video"] + (["ollama"] if present else [])
+    fake = GroupsHost(groups)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(server, "host", fake)
+        patch.setattr(accounts, "holds", lambda fact, right, **arguments: right(fake.get_fact(fact, **arguments)))
+        pyinfras = commands(server.group._inner(group="ollama", system=system))
+        fake.asked.clear()
+        ours = commands(accounts.group._inner(group="ollama", system=system))
+    assert ours == pyinfras and bool(ours) == (not present)
+    if present:  # one read of the host's groups (shared through holds), nothing of its own
+        assert fake.asked == ["Groups"]

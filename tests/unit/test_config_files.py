@@ -1,4 +1,5 @@
-"""hearth.facts.files.FilesInDirectory and hearth.operations.config_files.put, for real.
+"""hearth.facts.files.DirectoryListing, hearth.operations.config_files.put and
+hearth.operations.paths, for real.
 
 The fact's command runs here with sh, as pyinfra runs it on a host. The operation runs in
 real pyinfra deploys on ``@local`` (a deploy file of the test's own, into a temporary
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from hearth.facts.files import LARGEST, FilesInDirectory
+from hearth.facts.files import LARGEST, DirectoryListing
 from hearth.lab import cycle
 
 LOCAL = Path("@local")
@@ -42,7 +43,7 @@ LocalConnector.run_shell_command = recorded
 
 
 def gather(path: Path) -> dict:
-    fact = FilesInDirectory()
+    fact = DirectoryListing()
     out = subprocess.run(["sh", "-c", fact.command(path=str(path))], capture_output=True, text=True, check=True)
     return fact.process(out.stdout.splitlines())
 
@@ -51,7 +52,7 @@ def sha1_of(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def test_the_fact_reads_every_regular_file_of_the_directory_and_nothing_else(tmp_path: Path) -> None:
+def test_the_fact_lists_every_entry_with_a_regular_files_sha1(tmp_path: Path) -> None:
     (tmp_path / "unit.service").write_text("[Unit]\n")
     (tmp_path / "unit.service").chmod(0o640)
     (tmp_path / "empty").write_text("")
@@ -62,17 +63,21 @@ def test_the_fact_reads_every_regular_file_of_the_directory_and_nothing_else(tmp
     (tmp_path / "largest").write_bytes(b"0" * LARGEST)
     (tmp_path / "link").symlink_to(tmp_path / "unit.service")
     (tmp_path / "sub").mkdir()
+    (tmp_path / "sub").chmod(0o750)
     (tmp_path / "sub" / "deeper").write_text("y\n")
     (tmp_path / "new\nline").write_text("z\n")
     found = gather(tmp_path)
-    # links, directories, what lies below, files over 1 MiB and names with a newline are left out
-    assert set(found) == {"unit.service", "empty", "with space.conf", "setuid", "largest"}
+    # what lies below and names with a newline are left out
+    assert set(found) == {"unit.service", "empty", "with space.conf", "setuid", "large", "largest", "link", "sub"}
     owner = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
-    assert found["unit.service"] == {"mode": 640, "user": owner[0], "group": owner[1],
+    assert found["unit.service"] == {"kind": "file", "mode": 640, "user": owner[0], "group": owner[1],
                                      "sha1": sha1_of(tmp_path / "unit.service")}
-    for name in found:
-        assert found[name]["sha1"] == sha1_of(tmp_path / name), name
+    for name in ("empty", "with space.conf", "setuid", "largest"):
+        assert found[name]["kind"] == "file" and found[name]["sha1"] == sha1_of(tmp_path / name), name
+    assert found["large"]["sha1"] is None  # over 1 MiB: its operation reads it itself
     assert found["setuid"]["mode"] == 4755
+    assert found["link"]["kind"] == "link" and found["link"]["sha1"] is None
+    assert found["sub"] == {"kind": "directory", "mode": 750, "user": owner[0], "group": owner[1], "sha1": None}
     assert gather(tmp_path / "missing") == {}
 
 
@@ -150,3 +155,51 @@ def test_it_changes_a_file_exactly_when_files_put_does_and_leaves_it_the_same(tm
         assert (ours.st_mode, ours.st_uid, ours.st_gid) == (theirs.st_mode, theirs.st_uid, theirs.st_gid)
         assert (tmp_path / "hearth" / f"case{i}").read_text() == "wanted\n"
     assert run_deploy(tmp_path, body)[0] == []
+
+
+PATH_CASES = {  # (operation, wanted present) -> how the path is before the deploy
+    "directory made": ("directory", True, None), "directory right": ("directory", True, ("dir", 0o750)),
+    "directory other mode": ("directory", True, ("dir", 0o755)),
+    "directory removed": ("directory", False, ("dir", 0o755)),
+    "directory already gone": ("directory", False, None), "file made": ("file", True, None),
+    "file right": ("file", True, ("file", 0o750)), "file other mode": ("file", True, ("file", 0o600)),
+    "file removed": ("file", False, ("file", 0o644)), "file already gone": ("file", False, None),
+}
+
+
+def test_paths_change_exactly_when_files_directory_and_files_file_do(tmp_path: Path) -> None:
+    body = ""
+    for tool in ("pyinfra", "hearth"):
+        for i, (case, (op, present, start)) in enumerate(PATH_CASES.items()):
+            path = tmp_path / tool / f"case{i}"
+            path.parent.mkdir(exist_ok=True)
+            if start is not None:
+                path.mkdir() if start[0] == "dir" else path.write_text("kept\n")
+                path.chmod(start[1])
+            module = "files" if tool == "pyinfra" else "paths"
+            mode = ', mode="0750"' if present else ""
+            body += f'{module}.{op}(name="{tool} {case}", path="{path}", present={present}{mode})\n'
+    changed, _ = run_deploy(tmp_path, "from hearth.operations import paths\n" + body)
+    ours = [c.removeprefix("hearth ") for c in changed if c.startswith("hearth ")]
+    assert ours == [c.removeprefix("pyinfra ") for c in changed if c.startswith("pyinfra ")]
+    assert ours == [case for case in PATH_CASES if "right" not in case and "already" not in case]
+    for i in range(len(PATH_CASES)):
+        ours_path, theirs = tmp_path / "hearth" / f"case{i}", tmp_path / "pyinfra" / f"case{i}"
+        assert ours_path.exists() == theirs.exists()
+        if theirs.exists():
+            assert ours_path.stat().st_mode == theirs.stat().st_mode
+            assert ours_path.is_dir() or ours_path.read_text() == theirs.read_text()
+
+
+def test_paths_as_wanted_cost_one_read_of_each_parent(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    body = ("from hearth.operations import paths\n"
+            f'paths.directory(name="one", path="{one}", mode="0755")\n'
+            f'paths.directory(name="one/a", path="{one}/a", mode="0700")\n'
+            f'paths.file(name="one/b", path="{one}/b", present=False)\n'
+            f'paths.directory(name="two", path="{two}", mode="0755")\n'
+            f'paths.file(name="one/c", path="{one}/c", mode="0600")\n')
+    assert run_deploy(tmp_path, body)[0] == ["one", "one/a", "two", "one/c"]
+    changed, commands = run_deploy(tmp_path, body)
+    assert changed == []
+    assert [c.split(" -mindepth")[0].rsplit("find ", 1)[1] for c in commands] == [str(tmp_path), str(one)], commands

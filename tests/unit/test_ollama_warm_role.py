@@ -19,7 +19,7 @@ from hearth.configs import ollama as configs
 from hearth.deploy_data import group_defaults
 from hearth.facts.ollama import model_tag
 from hearth.inventory import Inventory, load_inventory
-from tests.unit.role_plan import Steps, account_of, files_in_directory, plan_roles
+from tests.unit.role_plan import Steps, account_of, directory_listing, plan_roles
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "den-mini"
@@ -84,8 +84,8 @@ def answer(box: dict[str, Any], cls: type, kwargs: dict[str, Any]) -> Any:
         return f"/usr/bin/{kwargs['command']}"
     if name == "Account":
         return account_of(box["users"], kwargs["user"])
-    if name == "FilesInDirectory":
-        return files_in_directory(box["files"], box["sha1"], kwargs["path"])
+    if name == "DirectoryListing":
+        return directory_listing(box["files"], box["sha1"], kwargs["path"], box["dirs"])
     if name in ("File", "Directory"):
         entry = box["files" if name == "File" else "dirs"].get(kwargs["path"])
         return {"user": entry[0], "group": entry[1], "mode": entry[2]} if entry else None
