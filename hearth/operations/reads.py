@@ -65,8 +65,7 @@ def holds(fact: type[FactBase[T]], right: Callable[[T], bool], **arguments: Any)
 
     .. code:: python
 
-        if holds(FilesInDirectory, lambda found: found.get("ollama.service") == wanted,
-                 path="/etc/systemd/system"):
+        if holds(Groups, lambda groups: "ollama" in groups):
             return  # already right: nothing to do
     """
     state = ctx_state.get()

@@ -65,7 +65,7 @@ def apply_base() -> None:
     # Inside a container the clock belongs to the machine hosting it: chrony is
     # enabled (it takes over if this ever runs on a real machine) but not started.
     services.service(name="Time sync (chrony)" + (" enabled, host owns the clock" if container else ""),
-                    service="chrony", enabled=True, running=None if container else True)
+                     service="chrony", enabled=True, running=None if container else True)
 
     user = inv.hosts[name].ssh_user or inv.ssh.user
     if user != "root":
@@ -86,7 +86,7 @@ def apply_base() -> None:
     if configs.loads_bridge_module(inv, name, facts):
         modules = by_dest[configs.K3S_MODULES]
         config_files.put(name=f"{configs.BRIDGE_MODULE} at boot (k3s node)", src=StringIO(modules.render()),
-                  dest=modules.dest, mode=modules.mode)
+                         dest=modules.dest, mode=modules.mode)
         # Only when its sysctls are missing: a kernel with it built in lists no module, so
         # modprobe would run (and count as a change) on every deploy.
         if not facts["bridge_nf"]:
@@ -102,7 +102,7 @@ def apply_base() -> None:
     if host.data.unattended_upgrades:
         for cf in configs.unattended(facts):
             config_files.put(name=f"Unattended upgrades: {Path(cf.dest).name}", src=StringIO(cf.render()), dest=cf.dest,
-                      mode=cf.mode)
+                             mode=cf.mode)
 
 
 apply_base()

@@ -54,18 +54,18 @@ def apply_firewall() -> None:
                      dest=rules.dest, family=configs.FAMILY, table=configs.TABLE, stamp=rules.context["stamp"])
 
     unit_op = config_files.put(name="hearth-firewall.service (boot load; stop deletes only table inet hearth)",
-                        src=StringIO(unit.render()), dest=unit.dest, mode=unit.mode)
+                               src=StringIO(unit.render()), dest=unit.dest, mode=unit.mode)
     systemd.daemon_reload(name="systemd daemon-reload (hearth-firewall unit changed)", _if=unit_op.did_change)
     # Not started here (that would load the same file again): the ruleset above is live.
     services.service(name="hearth-firewall loads the table at boot", service="hearth-firewall.service",
-                    enabled=True, running=None)
+                     enabled=True, running=None)
     if host.get_fact(BootFileIsHearths, path=configs.LEGACY_RULESET):
         # An older hearth put its table in Debian's file and enabled nftables.service,
         # whose stop flushes every table. Disabled (never stopped: that would flush now).
         config_files.put(name=f"{configs.LEGACY_RULESET} no longer holds hearth's table", src=StringIO(LEGACY_NOTE),
-                  dest=configs.LEGACY_RULESET, mode="0644")
+                         dest=configs.LEGACY_RULESET, mode="0644")
         services.service(name="nftables.service no longer loads hearth's table at boot", service="nftables",
-                        enabled=False, running=None)
+                         enabled=False, running=None)
 
 
 apply_firewall()

@@ -23,7 +23,7 @@ def gateway_service() -> None:
     cf = configs.manifest(inv)
     paths.directory(name="k3s auto-deploy manifests folder", path=configs.MANIFESTS, mode="0700")
     config_files.put(name=f"hearth-gateway Service and EndpointSlice (k3s applies them): {configs.url(inv)}",
-              src=StringIO(cf.render()), dest=cf.dest, mode=cf.mode)
+                     src=StringIO(cf.render()), dest=cf.dest, mode=cf.mode)
 
 
 gateway_service()

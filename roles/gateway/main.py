@@ -55,7 +55,7 @@ def index_args(url: str) -> str:
 def install_code() -> list:
     """Sync hearth.gateway (and the package marker) into the gateway's source tree."""
     marker = config_files.put(name="Gateway code: package marker", src=str(PACKAGE / "__init__.py"),
-                       dest=f"{configs.SRC}/hearth/__init__.py")
+                              dest=f"{configs.SRC}/hearth/__init__.py")
     code = files.sync(name="Gateway code: hearth.gateway", src=str(PACKAGE / "gateway"),
                       dest=f"{configs.SRC}/hearth/gateway", delete=True, exclude=["*.pyc", "__pycache__"])
     return [marker, code]
@@ -96,7 +96,7 @@ def apply_gateway() -> None:
         validate=f"PYTHONPATH={configs.SRC} {configs.VENV}/bin/python -m hearth.gateway check --config {{path}}",
     )
     unit = config_files.put(name="Gateway unit (hardened)", src=StringIO(unit_file.render()), dest=unit_file.dest,
-                     mode=unit_file.mode)
+                            mode=unit_file.mode)
 
     restart = any_changed(venv, deps, unit, *code)
     systemd.daemon_reload(name="Reload systemd (unit changed)", _if=unit.did_change)

@@ -39,7 +39,7 @@ def apply_tunnels() -> None:
     for path in stale:
         unit_name = Path(path).name
         services.service(name=f"Stop {unit_name} (no longer reach ssh_tunnel)", service=unit_name,
-                        running=False, enabled=False)
+                         running=False, enabled=False)
         removed.append(paths.file(name=f"Remove {unit_name}", path=path, present=False))
     if not boxes:
         systemd.daemon_reload(name="Reload systemd (tunnel units removed)", _if=any_changed(*removed))
@@ -58,14 +58,14 @@ def apply_tunnels() -> None:
                           group=tunnel.USER, mode="0600")
     paths.directory(name="Tunnel config directory", path=tunnel.ETC, mode="0755")
     known = config_files.put(name="Tunnel known_hosts (the recorded host keys)", src=StringIO(known_hosts.render()),
-                      dest=known_hosts.dest, mode="0644")
+                             dest=known_hosts.dest, mode="0644")
     runner = config_files.put(name="Tunnel runner (names the box when its key is refused)", src=str(RUNNER_SOURCE),
-                       dest=tunnel.RUNNER, mode="0755")
+                              dest=tunnel.RUNNER, mode="0755")
     units = {}
     for box in boxes:
         config = tunnel.unit(inv, box)
         units[box] = config_files.put(name=f"Unit {tunnel.unit_name(box)}", src=StringIO(config.render()),
-                               dest=config.dest, mode=config.mode)
+                                      dest=config.dest, mode=config.mode)
     systemd.daemon_reload(name="Reload systemd (tunnel units changed)", _if=any_changed(*units.values(), *removed))
     for box in boxes:
         name = tunnel.unit_name(box)

@@ -39,7 +39,7 @@ def apply_heal() -> None:
     systemd.daemon_reload(name="Reload systemd (healing units changed)",
                           _if=any_changed(puts[configs.SERVICE], puts[configs.TIMER]))
     services.service(name="Healing timer enabled and running", service="hearth-heal.timer", running=True,
-                    enabled=True)
+                     enabled=True)
     systemd.service(name="Restart healing timer (its period changed)", service="hearth-heal.timer",
                     restarted=True, _if=puts[configs.TIMER].did_change)
 

@@ -38,7 +38,7 @@ def _remove() -> None:
     if not host.get_fact(File, path=configs.UNIT_FILE):
         return
     services.service(name="Home Assistant publisher stopped (no longer in the inventory)", service=configs.UNIT,
-                    running=False, enabled=False)  # fmt: skip
+                     running=False, enabled=False)  # fmt: skip
     for path in (configs.UNIT_FILE, configs.CONFIG, configs.SCRIPT):
         paths.file(name=f"No {Path(path).name}", path=path, present=False)
     paths.directory(name="No publisher secrets folder", path=configs.CONFIG_DIR, present=False)
@@ -78,7 +78,7 @@ def apply_home_assistant() -> None:
                             dest=configs.UNIT_FILE, mode="0644")
     systemd.daemon_reload(name="Reload systemd (publisher unit changed)", _if=unit.did_change)
     services.service(name="Home Assistant publisher enabled and running", service=configs.UNIT, running=True,
-                    enabled=True)  # fmt: skip
+                     enabled=True)  # fmt: skip
     systemd.service(name="Restart the publisher (its program, settings or secrets changed)", service=configs.UNIT,
                     restarted=True, _if=any_changed(script, config, unit, *changed))  # fmt: skip
 

@@ -16,9 +16,9 @@ from hearth.operations import config_files
 def apply(inv: Inventory, name: str, settings: dict[str, Any]) -> list[OperationMeta]:
     cfg = configs.config_file(inv, name)
     config = config_files.put(name="config.yaml: overlay node-ip, flannel on the overlay, labels, taints (0600)",
-                       src=StringIO(cfg.render()), dest=cfg.dest, mode=cfg.mode, user="root", group="root")
+                              src=StringIO(cfg.render()), dest=cfg.dest, mode=cfg.mode, user="root", group="root")
     unit_file = configs.unit_file(inv, name, int(settings["k3s_start_timeout_s"]))
     unit = config_files.put(name=f"{configs.service(inv, name)}.service (Type=notify, bounded start)",
-                     src=StringIO(unit_file.render()), dest=unit_file.dest, mode=unit_file.mode)
+                            src=StringIO(unit_file.render()), dest=unit_file.dest, mode=unit_file.mode)
     systemd.daemon_reload(name="Reload systemd (k3s unit changed)", _if=unit.did_change)
     return [config, unit]

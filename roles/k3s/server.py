@@ -19,10 +19,10 @@ def apply(inv: Inventory, name: str) -> tuple[OperationMeta | None, OperationMet
             token = k3s.join_token(name="Cluster token from k3s.token (0600)", dest=configs.TOKEN_FILE,
                                    first_server=first, token_ref=ref)
         started = services.service(name="k3s server (first: initialises the cluster) enabled and running",
-                                  service="k3s", running=True, enabled=True)
+                                   service="k3s", running=True, enabled=True)
         return token, started
     token = k3s.join_token(name=f"Join token from {first} (0600, never printed)", dest=configs.TOKEN_FILE,
                            first_server=first, token_ref=ref)
     started = services.service(name=f"k3s server joins {first} (one at a time)", service="k3s",
-                              running=True, enabled=True, _serial=True)
+                               running=True, enabled=True, _serial=True)
     return token, started

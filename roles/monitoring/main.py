@@ -44,7 +44,7 @@ def apply_monitoring() -> None:
     bearers = {configs.secret_file(r): _resolve(r.bearer) for r in inv.monitoring.receivers if r.bearer}
     args = {
         unit: config_files.put(name=f"{unit} arguments (overlay address only)", src=StringIO(wanted[dest].render()),
-                        dest=dest, mode="0644")
+                               dest=dest, mode="0644")
         for unit, dest in (("prometheus", configs.PROMETHEUS_DEFAULTS),
                            ("prometheus-alertmanager", configs.ALERTMANAGER_DEFAULTS))
     }  # fmt: skip

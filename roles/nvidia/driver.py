@@ -35,10 +35,10 @@ def apply_driver() -> None:
                 cf = by_dest[dest]
                 label = "Debian non-free sources" if dest == configs.NONFREE_SOURCES else "Driver branch pin"
                 sources.append(config_files.put(name=f"{label} ({configs.branch(inv, name)})",
-                                         src=StringIO(cf.render()), dest=cf.dest, mode=cf.mode))  # fmt: skip
+                                                src=StringIO(cf.render()), dest=cf.dest, mode=cf.mode))  # fmt: skip
         blacklist = by_dest[configs.NOUVEAU_BLACKLIST]
         nouveau = config_files.put(name="nouveau blacklisted", src=StringIO(blacklist.render()),
-                            dest=blacklist.dest, mode=blacklist.mode)  # fmt: skip
+                                   dest=blacklist.dest, mode=blacklist.mode)  # fmt: skip
         initramfs = host.get_fact(PathExists, path="/usr/sbin/update-initramfs")
         server.shell(name="Initramfs without nouveau", commands=["update-initramfs -u"],
                      _if=lambda: nouveau.did_change() and initramfs and not container)  # fmt: skip
@@ -61,18 +61,18 @@ def apply_driver() -> None:
         # its unit is conditioned on the device, so it is skipped there instead of failing.
         dropin_file = by_dest[configs.PERSISTENCED_DROPIN]
         dropin = config_files.put(name="nvidia-persistenced only with the driver's device",
-                           src=StringIO(dropin_file.render()), dest=dropin_file.dest, mode=dropin_file.mode)
+                                  src=StringIO(dropin_file.render()), dest=dropin_file.dest, mode=dropin_file.mode)
         systemd.daemon_reload(name="Reload systemd (persistenced drop-in changed)", _if=dropin.did_change)
         server.shell(name="Forget a start that failed before the drop-in",
                      commands=["systemctl reset-failed nvidia-persistenced.service || true"],
                      _if=dropin.did_change)  # fmt: skip
         services.service(name="Persistence mode (nvidia-persistenced)" + ("" if device else ", starts with the driver"),
-                        service="nvidia-persistenced", enabled=True, running=True if device else None)  # fmt: skip
+                         service="nvidia-persistenced", enabled=True, running=True if device else None)  # fmt: skip
 
     unit_file = by_dest.get(configs.POWER_LIMIT_UNIT)
     if unit_file is not None:
         unit = config_files.put(name="GPU power limits at boot", src=StringIO(unit_file.render()),
-                         dest=unit_file.dest, mode=unit_file.mode)  # fmt: skip
+                                dest=unit_file.dest, mode=unit_file.mode)  # fmt: skip
         systemd.daemon_reload(name="Reload systemd (power limit unit changed)", _if=unit.did_change)
         services.service(name="GPU power limits enabled", service="hearth-nvidia-power-limit", enabled=True)
         systemd.service(name="Apply GPU power limits (unit changed)", service="hearth-nvidia-power-limit",

@@ -27,7 +27,7 @@ def apply_toolkit() -> None:
     )
     cf = configs.toolkit_sources(inv, name)
     sources = config_files.put(name="NVIDIA container toolkit repository", src=StringIO(cf.render()),
-                        dest=cf.dest, mode=cf.mode)  # fmt: skip
+                               dest=cf.dest, mode=cf.mode)  # fmt: skip
     installed = installed_at_start()
     missing = configs.TOOLKIT_PACKAGE not in installed
     apt.update(name="Refresh apt lists (toolkit repository changed or toolkit missing)",

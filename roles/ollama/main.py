@@ -19,10 +19,11 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import Directory, File
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from hearth.configs import ConfigFile
+from hearth.configs import heal as heal_configs
 from hearth.configs import ollama as configs
 from hearth.facts.ollama import DirectoryEntries, OllamaModelInfo
 from hearth.inventory import Inventory, Serve, load_cached
@@ -58,9 +59,12 @@ def apply_ollama() -> None:
 
     if configs.archive_ext(version) == ".tar.zst":
         packages_installed("zstd (Ollama >= 0.14 is released as .tar.zst)", ["zstd"])
+    # A host hearth already heals (install.sh run again on it) has the healing timer: paused meanwhile.
+    heal_timer = (install_sh_binary or install_sh_models) and bool(host.get_fact(File, path=heal_configs.TIMER))
     if install_sh_binary or install_sh_models:
-        services.service(name="Stop the Ollama that install.sh set up (taking it over)", service="ollama",
-                        running=False)
+        server.shell(name="Stop the Ollama that install.sh set up (taking it over)"
+                          + (", and the healing timer meanwhile" if heal_timer else ""),
+                     commands=[configs.takeover_stop(heal_timer)])
     for group in ("render", "video"):  # GPU device nodes (/dev/dri/renderD*, /dev/kfd) belong to these
         accounts.group(name=f"Group {group} (GPU access)", group=group, system=True)
     accounts.group(name="Group ollama", group="ollama", system=True)
@@ -88,17 +92,20 @@ def apply_ollama() -> None:
     warm_file = wanted.pop(configs.WARM_UNIT, None)
     extra_files = list(wanted.values())
     unit = config_files.put(name="Ollama unit (environment from the inventory)", src=StringIO(unit_file.render()),
-                     dest=unit_file.dest, mode=unit_file.mode)
+                            dest=unit_file.dest, mode=unit_file.mode)
     extras = [config_files.put(name=f"Unit {PurePosixPath(extra.dest).name} (reload nvidia_uvm after resume)",
-                        src=StringIO(extra.render()), dest=extra.dest, mode=extra.mode) for extra in extra_files]
+                               src=StringIO(extra.render()), dest=extra.dest, mode=extra.mode) for extra in extra_files]
     warm = warm_loader(warm_file)
     systemd.daemon_reload(name="Reload systemd (a unit changed)", _if=any_changed(unit, *extras, warm))
     for extra in extra_files:
         services.service(name=f"{PurePosixPath(extra.dest).name} enabled (runs on resume)",
-                        service=PurePosixPath(extra.dest).name, running=False, enabled=True)
+                         service=PurePosixPath(extra.dest).name, running=False, enabled=True)
     services.service(name="Ollama enabled and running", service="ollama", enabled=True, running=True)
     systemd.service(name="Restart Ollama (unit or binary changed)", service="ollama", restarted=True,
                     _if=any_changed(unit, binary))
+    if heal_timer:
+        services.service(name="Healing timer running again (paused for the takeover)", service=configs.HEAL_UNITS[0],
+                         running=True)
     prune_old(install)
 
     address = configs.listen_address(inv, name)
@@ -107,7 +114,7 @@ def apply_ollama() -> None:
         report_model_drift(inv, name, serve, address)
     if warm_file:  # enabled once the models are pulled: a first deploy's start of Ollama does not run it early
         services.service(name=f"{configs.WARM_SERVICE} enabled (loads the warm models at every start of Ollama)",
-                        service=configs.WARM_SERVICE, running=None, enabled=True)
+                         service=configs.WARM_SERVICE, running=None, enabled=True)
     for serve in configs.warm_serves(inv, name):  # kept warm: loaded now, not at the first request
         ollama_ops.model_loaded(name=f"Model {serve.model} loaded (keep_alive {serve.keep_alive})",
                                 model=serve.model, address=address)
@@ -118,10 +125,10 @@ def warm_loader(warm_file: ConfigFile | None) -> OperationMeta:
     warm models in the inventory, disabled and removed if a deploy left one."""
     if warm_file:
         return config_files.put(name=f"Unit {configs.WARM_SERVICE} (loads the warm models at every Ollama start)",
-                         src=StringIO(warm_file.render()), dest=warm_file.dest, mode=warm_file.mode)
+                                src=StringIO(warm_file.render()), dest=warm_file.dest, mode=warm_file.mode)
     if host.get_fact(File, path=configs.WARM_UNIT):
         services.service(name=f"{configs.WARM_SERVICE} disabled (no model kept warm)", service=configs.WARM_SERVICE,
-                        running=False, enabled=False)
+                         running=False, enabled=False)
     return paths.file(name=f"No {configs.WARM_SERVICE} (no model kept warm)", path=configs.WARM_UNIT, present=False)
 
 

@@ -49,7 +49,7 @@ def apply_overlay() -> None:
         unit = paths.file(name="No userspace drop-in (kernel WireGuard)", path=dropin.dest, present=False)
     else:
         unit = config_files.put(name="wg-quick uses wireguard-go", src=StringIO(dropin.render()), dest=dropin.dest,
-                         mode=dropin.mode)
+                                mode=dropin.mode)
     server.shell(name="systemd daemon-reload (wg-quick drop-in changed)",
                  commands=["systemctl daemon-reload"], _if=unit.did_change)
 
@@ -62,7 +62,7 @@ def apply_overlay() -> None:
     # ...so a key pair remade since the interface came up needs a restart too.
     wireguard.running_key_current(name=f"{iface} runs with the key pair on disk", interface=iface)
     services.service(name=f"wg-quick@{iface} enabled and running", service=f"wg-quick@{iface}",
-                    running=True, enabled=True)
+                     running=True, enabled=True)
 
 
 apply_overlay()

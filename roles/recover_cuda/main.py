@@ -50,13 +50,13 @@ def apply_recover_cuda() -> None:
                       dest=configs.TOKEN, validate="test -s {path}", mode="0600")
     else:  # a terminal route's host: the operator recovers it, the gateway never does
         services.service(name="No recovery trigger (terminal route host)", service="hearth-recover-cuda-trigger.socket",
-                        running=False, enabled=False, _if=lambda: host.get_fact(PathExists, path=configs.SOCKET))
+                         running=False, enabled=False, _if=lambda: host.get_fact(PathExists, path=configs.SOCKET))
         for path in (configs.SOCKET, configs.TRIGGER_UNIT, configs.TRIGGER, configs.TOKEN):
             puts.append(paths.file(name=f"Remove {Path(path).name}", path=path, present=False))
     systemd.daemon_reload(name="Reload systemd (recovery units changed)", _if=any_changed(*puts))
     if token is not None:
         services.service(name="Recovery trigger listening on the overlay", service="hearth-recover-cuda-trigger.socket",
-                        running=True, enabled=True)
+                         running=True, enabled=True)
 
 
 apply_recover_cuda()

@@ -37,7 +37,7 @@ def apply_sleep() -> None:
     units = [puts[configs.SERVICE], puts[configs.TIMER]]
     systemd.daemon_reload(name="Reload systemd (idle units changed)", _if=any_changed(*units))
     services.service(name="Idle check timer enabled and running", service="hearth-idle.timer",
-                    running=True, enabled=True)
+                     running=True, enabled=True)
     systemd.service(name="Restart the idle check timer (its interval changed)", service="hearth-idle.timer",
                     restarted=True, _if=any_changed(puts[configs.TIMER]))
 

@@ -36,9 +36,9 @@ def apply_telemetry() -> None:
     paths.directory(name="Node exporter drop-in folder", path=configs.DROPIN_DIR, mode="0755")
     exporter = [
         config_files.put(name=f"Node exporter arguments (listen on {configs.listen_address(inv, name)} only)",
-                  src=StringIO(defaults.render()), dest=defaults.dest, mode=defaults.mode),
+                         src=StringIO(defaults.render()), dest=defaults.dest, mode=defaults.mode),
         config_files.put(name="Node exporter after the overlay (drop-in)", src=StringIO(dropin.render()),
-                  dest=dropin.dest, mode=dropin.mode),
+                         dest=dropin.dest, mode=dropin.mode),
     ]
     packages_installed("Node exporter (Debian's prometheus-node-exporter)", [configs.PACKAGE], no_recommends=True)
     paths.directory(name="Textfile collector folder", path=configs.TEXTFILE_DIR, mode="0755")
@@ -57,7 +57,7 @@ def apply_telemetry() -> None:
     ]
     systemd.daemon_reload(name="Reload systemd (GPU metrics units changed)", _if=any_changed(gpu[1], gpu[2]))
     services.service(name="GPU metrics timer enabled and running", service="hearth-gpu-metrics.timer",
-                    running=True, enabled=True)
+                     running=True, enabled=True)
     systemd.service(name="Restart GPU metrics timer (its period changed)", service="hearth-gpu-metrics.timer",
                     restarted=True, _if=gpu[2].did_change)
 

@@ -77,7 +77,7 @@ def apply_vllm() -> None:
         paths.file(name="No Hugging Face token configured", path=configs.HF_TOKEN, present=False)
 
     config_files.put(name="Ready check (/health + /v1/models)", src=StringIO(ready_script.render()),
-              dest=ready_script.dest, mode=ready_script.mode)
+                     dest=ready_script.dest, mode=ready_script.mode)
     units = [
         config_files.put(name=f"Unit {Path(unit.dest).name}", src=StringIO(unit.render()), dest=unit.dest,
                          mode=unit.mode)
@@ -88,7 +88,7 @@ def apply_vllm() -> None:
                             fname="vllm-*.service") or []
     for stale in sorted(Path(p).name for p in present if Path(p).name not in wanted):
         services.service(name=f"Stop {stale} (no longer in the inventory)", service=stale, running=False,
-                        enabled=False)
+                         enabled=False)
         units.append(paths.file(name=f"Remove {stale}", path=f"{configs.UNIT_DIR}/{stale}", present=False))
     systemd.daemon_reload(name="Reload systemd (units changed)", _if=any_changed(*units))
 

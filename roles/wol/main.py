@@ -30,7 +30,7 @@ def apply_wol() -> None:
     packages_installed("ethtool (reads and sets Wake-on-LAN)", ["ethtool"])
     paths.directory(name="systemd .link folder", path="/etc/systemd/network", mode="0755")
     config_files.put(name="Wake-on-LAN .link for the inventory's MAC (applied at boot)", src=StringIO(link.render()),
-              dest=link.dest, mode=link.mode)
+                     dest=link.dest, mode=link.mode)
     wol_ops.enabled(name="Wake-on-LAN on now (ethtool), if the NIC supports it", mac=configs.mac(inv, name))
 
 
