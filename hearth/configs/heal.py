@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from pathlib import PurePosixPath
 from typing import Any
 
 from hearth.configs import ConfigFile, recover_cuda
@@ -26,6 +27,7 @@ CONFIG = heal.CONFIG
 STATE = "/var/lib/hearth-heal/state.json"
 SERVICE = "/etc/systemd/system/hearth-heal.service"
 TIMER = "/etc/systemd/system/hearth-heal.timer"
+UNITS = [PurePosixPath(TIMER).name, PurePosixPath(SERVICE).name]  # the timer first: stopped before a pass
 
 
 def applies(inv: Inventory, name: str) -> bool:

@@ -43,19 +43,17 @@ OLLAMA_KV_CACHE_SOURCE = "ollama/ollama v0.14.0 fs/ggml/ggml.go: SupportsKVCache
 # and a user `ollama` whose home /usr/share/ollama holds the models.
 INSTALL_SH_LIBS = "/usr/local/lib/ollama"
 INSTALL_SH_MODELS = "/usr/share/ollama/.ollama/models"
-# The healing timer (roles/heal) restarts a serve that does not answer on the overlay, as
-# install.sh's Ollama does not (it listens on loopback): while the role takes that Ollama
-# over, the timer is stopped with it, or a healing pass can start it again between the stop
-# and the change of its user (usermod: "user ollama is currently used by process ...").
-HEAL_UNITS = ["hearth-heal.timer", "hearth-heal.service"]
 
 
-def takeover_stop(heal_timer_present: bool) -> str:
+def takeover_stop(heal_units: list[str]) -> str:
     """The command that stops install.sh's Ollama whatever its state (running, or between two
     of its Restart=always attempts; a binary without install.sh's unit has none to stop),
-    after the healing timer and a pass of it, when the host has them."""
+    after ``heal_units`` (the healing timer and a pass of it, where the host has them): install.sh's
+    Ollama listens on loopback, so a healing pass finds it down on the overlay and could start it
+    again between the stop and the change of its user (usermod: "user ollama is currently used
+    by process ...")."""
     ollama = "if systemctl cat ollama.service >/dev/null 2>&1; then systemctl stop ollama.service; fi"
-    return f"systemctl stop {' '.join(HEAL_UNITS)} && {ollama}" if heal_timer_present else ollama
+    return f"systemctl stop {' '.join(heal_units)} && {ollama}" if heal_units else ollama
 
 # Linux release assets are zstd tarballs from v0.14.0 on (`ollama-linux-amd64.tar.zst`,
 # `ollama-linux-amd64-rocm.tar.zst`), gzip tarballs before (`ollama-linux-amd64.tgz`);

@@ -16,7 +16,6 @@ different or missing goes straight to ``files.put``, which reads it afresh
 from __future__ import annotations
 
 import posixpath
-from io import StringIO
 from pathlib import Path
 from typing import IO
 
@@ -81,6 +80,4 @@ def put(src: str | IO, dest: str, mode: str | None = None, user: str | None = No
         raise OSError(f"No such file: {src}")
     if already_in_place(dest, get_file_sha1(src), mode, user, group):
         return
-    if isinstance(src, StringIO):
-        src.seek(0)
     yield from files.put._inner(src=src, dest=dest, mode=mode, user=user, group=group)

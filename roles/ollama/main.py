@@ -59,12 +59,13 @@ def apply_ollama() -> None:
 
     if configs.archive_ext(version) == ".tar.zst":
         packages_installed("zstd (Ollama >= 0.14 is released as .tar.zst)", ["zstd"])
+    takeover = install_sh_binary or install_sh_models
     # A host hearth already heals (install.sh run again on it) has the healing timer: paused meanwhile.
-    heal_timer = (install_sh_binary or install_sh_models) and bool(host.get_fact(File, path=heal_configs.TIMER))
-    if install_sh_binary or install_sh_models:
+    heal_timer = takeover and bool(host.get_fact(File, path=heal_configs.TIMER))
+    if takeover:
         server.shell(name="Stop the Ollama that install.sh set up (taking it over)"
                           + (", and the healing timer meanwhile" if heal_timer else ""),
-                     commands=[configs.takeover_stop(heal_timer)])
+                     commands=[configs.takeover_stop(heal_configs.UNITS if heal_timer else [])])
     for group in ("render", "video"):  # GPU device nodes (/dev/dri/renderD*, /dev/kfd) belong to these
         accounts.group(name=f"Group {group} (GPU access)", group=group, system=True)
     accounts.group(name="Group ollama", group="ollama", system=True)
@@ -104,7 +105,7 @@ def apply_ollama() -> None:
     systemd.service(name="Restart Ollama (unit or binary changed)", service="ollama", restarted=True,
                     _if=any_changed(unit, binary))
     if heal_timer:
-        services.service(name="Healing timer running again (paused for the takeover)", service=configs.HEAL_UNITS[0],
+        services.service(name="Healing timer running again (paused for the takeover)", service=heal_configs.UNITS[0],
                          running=True)
     prune_old(install)
 
