@@ -28,6 +28,8 @@ STATE = "/var/lib/hearth-heal/state.json"
 SERVICE = "/etc/systemd/system/hearth-heal.service"
 TIMER = "/etc/systemd/system/hearth-heal.timer"
 UNITS = [PurePosixPath(TIMER).name, PurePosixPath(SERVICE).name]  # the timer first: stopped before a pass
+RULES = "hearth-heal.rules.yml"  # HearthServeDown, on the monitoring host (configs/monitoring.py)
+SERVE_DOWN_PASSES = 3  # HearthServeDown: silent for this many healing periods in a row
 
 
 def applies(inv: Inventory, name: str) -> bool:
@@ -52,6 +54,40 @@ def serves(inv: Inventory, name: str) -> list[dict[str, Any]]:
     return out
 
 
+def interval_s(inv: Inventory, name: str) -> int:
+    """The host's healing period (``heal_interval_s``)."""
+    return int(settings(inv, name)["heal_interval_s"])
+
+
+def serve_down_rules(inv: Inventory) -> dict[str, Any]:
+    """Prometheus rules for ``HearthServeDown``: a serve silent for ``SERVE_DOWN_PASSES``
+    healing periods of its own host, so the alert waits for the timer's restarts wherever
+    its period differs (a fixed delay shorter than a long period would page after a single
+    probe). One rule per period in the inventory, naming its hosts."""
+    by_period: dict[int, list[str]] = {}
+    for name in inv.linux_hosts():
+        if applies(inv, name):
+            by_period.setdefault(interval_s(inv, name), []).append(name)
+    rules = [_serve_down_rule(hosts, SERVE_DOWN_PASSES * period) for period, hosts in sorted(by_period.items())]
+    return {"groups": [{"name": "hearth-heal.alerts", "rules": rules}] if rules else []}
+
+
+def _serve_down_rule(hosts: list[str], for_s: int) -> dict[str, Any]:
+    silent = f"{for_s // 60} minutes" if for_s % 60 == 0 and for_s >= 120 else f"{for_s} seconds"
+    return {
+        "alert": "HearthServeDown",
+        "expr": f'hearth_heal_serve_up{{host=~"{"|".join(hosts)}"}} == 0',
+        "for": f"{for_s}s",
+        "labels": {"severity": "critical"},
+        "annotations": {
+            "summary": "{{ $labels.unit }} on {{ $labels.host }} does not answer",
+            "description": (f"{{{{ $labels.unit }}}} on {{{{ $labels.host }}}} has not answered its probe for "
+                            f"{silent} ({SERVE_DOWN_PASSES} healing passes): it did not come back, or it may not "
+                            "be restarted (a terminal route's host). See `journalctl -u hearth-heal` on the host."),
+        },
+    }
+
+
 def config(inv: Inventory, name: str) -> dict[str, Any]:
     conf = settings(inv, name)
     return {
@@ -71,7 +107,7 @@ def config(inv: Inventory, name: str) -> dict[str, Any]:
 def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -> list[ConfigFile]:
     if not applies(inv, name):
         return []
-    interval = int(settings(inv, name)["heal_interval_s"])
+    interval = interval_s(inv, name)
     return [
         ConfigFile(dest=SCRIPT, template="heal/hearth-heal.py.j2", mode="0755",
                    context={"source": inspect.getsource(heal)}),

@@ -5,7 +5,9 @@ configured from the inventory, each listening on the host's overlay address only
 Prometheus scrapes over the overlay: every Linux host's node exporter (job
 ``hearth-node``, labels ``host`` and ``sleeps``), the gateway's ``/metrics``
 (``hearth-gateway``), each vLLM serve's own ``/metrics`` (``hearth-vllm``), itself and
-Alertmanager. Rules: hearth-nodes.rules.yml and hearth-gateway.rules.yml.
+Alertmanager. Rules: hearth-nodes.rules.yml and hearth-gateway.rules.yml as they are;
+hearth-heal.rules.yml (HearthServeDown, from each host's healing period) and the alert
+routing rules generated from the inventory.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import yaml
 
 from hearth.configs import TEMPLATES, ConfigFile, placeholder
+from hearth.configs import heal as heal_configs
 from hearth.configs import vllm as vllm_configs
 from hearth.configs.base import settings
 from hearth.inventory import Inventory
@@ -77,7 +80,7 @@ def prometheus_config(inv: Inventory) -> dict[str, Any]:
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval,
                    "external_labels": {"cluster": inv.name}},
-        "rule_files": [f"{RULES_DIR}/{f}" for f in (*RULE_FILES, ROUTING_RULES)],
+        "rule_files": [f"{RULES_DIR}/{f}" for f in (*RULE_FILES, heal_configs.RULES, ROUTING_RULES)],
         "alerting": {"alertmanagers": [{"static_configs": [
             {"targets": [f"{address(inv, mon.host)}:{mon.alertmanager_port}"]}]}]},
         "scrape_configs": scrape_configs(inv),
@@ -181,6 +184,9 @@ def host_files(inv: Inventory, name: str, facts: dict[str, Any] | None = None) -
     resolve = (facts or {}).get("resolve")
     return [
         *rules,
+        ConfigFile(dest=f"{RULES_DIR}/{heal_configs.RULES}", template="monitoring/config.yml.j2",
+                   context={"what": "Prometheus rules for the healing timer's serves",
+                            "text": _yaml(heal_configs.serve_down_rules(inv))}),
         ConfigFile(dest=f"{RULES_DIR}/{ROUTING_RULES}", template="monitoring/config.yml.j2",
                    context={"what": "Prometheus alert routing rules", "text": _yaml(routing_rules(inv))}),
         ConfigFile(dest=PROMETHEUS_YML, template="monitoring/config.yml.j2",

@@ -49,7 +49,8 @@ def test_scrape_targets_come_from_the_inventory(lab2: Inventory) -> None:
                     for n in lab2.linux_hosts() for s in lab2.hosts[n].serves if s.engine == "vllm"]
     assert [t for t, _ in vllm] == [["10.78.0.2:8200"]]  # the gateway box's own vLLM model
     assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["10.78.0.1:9093"]
-    assert prom["rule_files"] == [f"{configs.RULES_DIR}/{f}" for f in (*configs.RULE_FILES, configs.ROUTING_RULES)]
+    assert prom["rule_files"] == [f"{configs.RULES_DIR}/{f}"
+                                  for f in (*configs.RULE_FILES, "hearth-heal.rules.yml", configs.ROUTING_RULES)]
 
 
 def test_vllm_serves_are_scraped_on_their_own_metrics() -> None:
