@@ -17,8 +17,8 @@ lab: bootstrap
 
 # The lab cycle on three shapes at once (inventory/lab.yml in the default lab; inventory/lab2.yml
 # and the machine kinds, tests/lab/kinds.yml, each in a lab of its own beside it), so no check
-# can lean on one inventory; the tests that need no lab run while the labs converge, and
-# inventory/lab.yml's checks start once they pass: scripts/test.
+# can lean on one inventory; the tests that need no lab run while the two beside converge,
+# before inventory/lab.yml's: scripts/test.
 test: bootstrap lint
 	$(SUDO) scripts/test
 

@@ -7,9 +7,6 @@ converge -> idempotence cycle (hearth.lab.cycle), check, then tear the lab down
 ``--hearth-inventory PATH`` checks the hosts of another inventory (a real lab):
 nothing is built or deployed unless ``--hearth-lab`` / ``--hearth-deploy`` ask.
 ``--hearth-lab-ready`` checks a local lab that `hearth lab deploy` already made.
-``--hearth-checks-after FILE`` builds and deploys at once but starts checking only once
-FILE exists (scripts/test: the lab converges while the tests without a lab run, and its
-checks wait for them to pass).
 Strict host-key checking is always on, with the inventory's ``ssh.known_hosts``.
 """
 
@@ -33,9 +30,6 @@ from hearth.lab.state import LabRecord, exclusive, lab_root, load_record
 DEFAULT_INVENTORY = cycle.REPO / "inventory" / "lab.yml"
 # What the session's lab cost: seconds to bring it up (None: not built here), and its cycle.
 SESSION_COST = pytest.StashKey[tuple[float | None, cycle.CycleResult | None]]()
-# Seconds the deployed lab waited for --hearth-checks-after's file.
-CHECKS_WAITED = pytest.StashKey[float]()
-CHECKS_AFTER_MAX_S = 3600  # the tests without a lab take minutes; their runner stops this session if they fail
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,8 +42,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the local lab is already up and deployed: only check it")
     group.addoption("--hearth-deploy", action="store_true",
                     help="run the converge/idempotence cycle against --hearth-inventory too")
-    group.addoption("--hearth-checks-after", type=Path, default=None, metavar="FILE",
-                    help="deploy at once, but start the checks only once FILE exists")
     group.addoption("--keep-lab", action="store_true",
                     help="leave the lab up after the session (also HEARTH_KEEP_LAB=1)")  # fmt: skip
 
@@ -110,24 +102,12 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
             if build or _opt(config, "--hearth-deploy"):
                 result = cycle.converge_and_check_idempotence(inventory)
             config.stash[SESSION_COST] = (up_s, result)
-            if _opt(config, "--hearth-checks-after") is not None:
-                config.stash[CHECKS_WAITED] = _wait_for_file(_opt(config, "--hearth-checks-after"))
             lab = Lab(inventory, load_spec(inventory), local, result)
             yield lab
         finally:
             close_connections()
             if build and not keep:
                 lifecycle.down()
-
-
-def _wait_for_file(path: Path) -> float:
-    """Wait until ``path`` exists (bounded); the seconds waited."""
-    start = time.monotonic()
-    while not path.exists():
-        if time.monotonic() - start > CHECKS_AFTER_MAX_S:
-            pytest.fail(f"--hearth-checks-after: {path} did not appear within {CHECKS_AFTER_MAX_S} s")
-        time.sleep(1.0)
-    return time.monotonic() - start
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -137,8 +117,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if result is not None:
         parts += [f"converge {result.converge.seconds:.1f} s ({result.converge.totals.get('success', 0)} changes)",
                   f"no-op re-run {result.noop.seconds:.1f} s (0 changes)"]
-    if CHECKS_WAITED in config.stash:
-        parts.append(f"then {config.stash[CHECKS_WAITED]:.1f} s waiting for {_opt(config, '--hearth-checks-after')}")
     if parts:
         terminalreporter.write_line(f"hearth lab {_inventory(config).name}: {', '.join(parts)}")
 
