@@ -77,7 +77,8 @@ def answer(box: dict[str, Any], cls: type, kwargs: dict[str, Any]) -> Any:
     name = cls.__name__
     simple = {"Os": "Linux", "TmpDir": "/tmp", "DebPackages": box["packages"], "Groups": box["groups"],
               "Users": box["users"], "SystemdStatus": box["running"], "SystemdEnabled": box["enabled"],
-              "OllamaModels": box["models"], "OllamaLoaded": box["loaded"], "OllamaModelInfo": None}
+              "OllamaModels": box["models"], "OllamaLoaded": box["loaded"], "OllamaModelInfo": None,
+              "UnitFileStates": {unit: "enabled" if on else "disabled" for unit, on in box["enabled"].items()}}
     if name in simple:
         return simple[name]
     if name == "Which":
