@@ -59,16 +59,21 @@ def interval_s(inv: Inventory, name: str) -> int:
     return int(settings(inv, name)["heal_interval_s"])
 
 
+def serve_down_after_s(inv: Inventory, name: str) -> int:
+    """HearthServeDown's ``for:`` on the host: ``SERVE_DOWN_PASSES`` of its healing periods."""
+    return SERVE_DOWN_PASSES * interval_s(inv, name)
+
+
 def serve_down_rules(inv: Inventory) -> dict[str, Any]:
     """Prometheus rules for ``HearthServeDown``: a serve silent for ``SERVE_DOWN_PASSES``
     healing periods of its own host, so the alert waits for the timer's restarts wherever
     its period differs (a fixed delay shorter than a long period would page after a single
     probe). One rule per period in the inventory, naming its hosts."""
-    by_period: dict[int, list[str]] = {}
+    by_delay: dict[int, list[str]] = {}
     for name in inv.linux_hosts():
         if applies(inv, name):
-            by_period.setdefault(interval_s(inv, name), []).append(name)
-    rules = [_serve_down_rule(hosts, SERVE_DOWN_PASSES * period) for period, hosts in sorted(by_period.items())]
+            by_delay.setdefault(serve_down_after_s(inv, name), []).append(name)
+    rules = [_serve_down_rule(hosts, for_s) for for_s, hosts in sorted(by_delay.items())]
     return {"groups": [{"name": "hearth-heal.alerts", "rules": rules}] if rules else []}
 
 

@@ -89,7 +89,7 @@ def test_a_serve_down_alert_fires_at_the_receiver_and_resolves(lab: Any, inv: In
     assert inv.monitoring is not None
     notify = inv.monitoring.notify  # Alertmanager's timers, from the inventory
     period = heal_configs.interval_s(inv, name)
-    rule_for = heal_configs.SERVE_DOWN_PASSES * period  # HearthServeDown's `for:` on this host
+    rule_for = heal_configs.serve_down_after_s(inv, name)  # HearthServeDown's `for:` on this host
     evaluation = 2 * inv.monitoring.scrape_interval_s  # a scrape, then the rule's evaluation
     node.check_output(f"sudo kill -STOP {pid}")
     try:
