@@ -7,10 +7,15 @@ one behind (250-700 MB each). ``hearth lab images`` lists them; ``--prune`` remo
 stale ones: not what this checkout would boot, and used by no lab that is up on this
 machine (a lab record under the lab roots, or a mount or process naming the image).
 Builds that never finished (``.build-*``) are removed too.
+
+Every ``lab up`` notes its root in the cache it boots from (``<cache>/labs/``; ``lab down``
+takes the note back), so a lab whose root is anywhere (``HEARTH_LAB_ROOT``) keeps its
+images even while all its machines are off, when no mount or process names them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +27,7 @@ from hearth.lab.state import DEFAULT_ROOT, lab_root, load_record
 from hearth.lab.vmimage import vm_image_key
 
 PREFIXES = ("base-", "vm-", "arm64-", ".build-")
+LABS = "labs"  # <cache>/labs/<digest of a lab root>: that root, a lab booting from this cache
 
 
 @dataclass(frozen=True)
@@ -57,11 +63,37 @@ def _image_dirs(cache: Path) -> list[Path]:
     return sorted(p for p in cache.iterdir() if p.is_dir() and p.name.startswith(PREFIXES))
 
 
-def lab_roots() -> list[Path]:
-    """This lab's root, the default one and the labs beside it (``hearth.lab.beside`` puts a lab
-    called ``hearth-<name>`` at ``/var/lib/hearth-<name>``)."""
+def _note_path(cache: Path, root: Path) -> Path:
+    return cache / LABS / hashlib.sha256(str(root.absolute()).encode()).hexdigest()[:16]
+
+
+def register_lab(cache: Path, root: Path) -> None:
+    """Note in ``cache`` that the lab at ``root`` boots from it (written only when missing).
+
+    Example: ``register_lab(Path("/var/lib/hearth-lab/cache"), Path("/srv/mylab"))``
+    """
+    note = _note_path(cache, root)
+    if not note.is_file() or note.read_text() != str(root.absolute()):
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(str(root.absolute()))
+
+
+def unregister_lab(cache: Path, root: Path) -> None:
+    """Take back :func:`register_lab`'s note (``lab down``); nothing when there is none."""
+    _note_path(cache, root).unlink(missing_ok=True)
+
+
+def registered_roots(cache: Path) -> list[Path]:
+    """The lab roots noted in ``cache`` (a root's lab may since be down: its record is gone)."""
+    notes = cache / LABS
+    return [Path(n.read_text()) for n in sorted(notes.iterdir()) if n.is_file()] if notes.is_dir() else []
+
+
+def lab_roots(cache: Path) -> list[Path]:
+    """This lab's root, the default one, the labs beside it (``hearth.lab.beside`` puts a lab
+    called ``hearth-<name>`` at ``/var/lib/hearth-<name>``) and every root noted in ``cache``."""
     siblings = sorted(DEFAULT_ROOT.parent.glob("hearth-*")) if DEFAULT_ROOT.parent.is_dir() else []
-    return list(dict.fromkeys([lab_root(), DEFAULT_ROOT, *siblings]))
+    return list(dict.fromkeys([lab_root(), DEFAULT_ROOT, *siblings, *registered_roots(cache)]))
 
 
 def users_of(images: Iterable[Path], roots: Iterable[Path]) -> dict[Path, list[str]]:
@@ -108,14 +140,18 @@ def survey(cache: Path, user: str, *, sized: bool = True) -> list[CachedImage]:
     """Every image directory in ``cache``, with its state, users and (``sized``) size; unsized: 0."""
     paths = _image_dirs(cache)
     current = current_names(user)
-    used = users_of(paths, lab_roots())
+    used = users_of(paths, lab_roots(cache))
     return [CachedImage(p, du(p) if sized else 0, p.name in current, tuple(used[p])) for p in paths]
 
 
 def prune(cache: Path, user: str) -> list[CachedImage]:
-    """Remove the stale images (and unfinished builds) under the cache's lock; what was removed."""
+    """Remove the stale images (and unfinished builds) under the cache's lock, and the notes of
+    labs that are down; the images removed."""
     with cache_lock(cache):  # no build runs meanwhile, so a .build-* left is an interrupted one
         stale = [image for image in survey(cache, user) if image.state == "stale"]
         for image in stale:
             remove_build_dir(image.path)
+        for root in registered_roots(cache):
+            if not (root / "lab.json").is_file():
+                unregister_lab(cache, root)
     return stale

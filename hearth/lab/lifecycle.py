@@ -91,6 +91,7 @@ def _up(inventory: Path, spec: LabSpec) -> LabRecord:
     with step("Lab secrets the inventory references (admin token, client keys), 0600"):
         keys.ensure_secrets(keys.secret_files(inventory, root))
     image = images(spec, cache_dir())
+    image_cache.register_lab(cache_dir(), root)  # its images kept by --prune, its machines off or not
     with step(f"Create LAN bridge {BRIDGE} ({lab.host_cidr}) and nft fence"):
         lab.bridge_created = network.ensure_bridge(BRIDGE, lab.host_cidr) or lab.bridge_created
         lab.save(root)
@@ -188,6 +189,7 @@ def _down(*, purge: bool) -> list[str]:
                 shutil.rmtree(made)
         (root / "daemon.log").unlink(missing_ok=True)
         (root / "lab.json").unlink()
+        image_cache.unregister_lab(cache_dir(), root)
     if purge:
         for extra in (cache_dir(), root / "cache", root / "ssh", root / "gpg", root / "secrets"):
             if extra.exists():

@@ -155,3 +155,21 @@ def test_up_again_changes_nothing_and_status_reports_every_machine(local: Lab) -
                           check=True).stdout  # fmt: skip
     for m in local.spec.machines:
         assert f"{m.arch} {m.kind}" in text
+
+
+def test_the_image_cache_knows_this_lab_uses_its_images(local: Lab) -> None:
+    """`lab up` noted this lab's root in the cache it boots from, so `hearth lab images` names
+    the lab beside each image a machine boots, wherever the root is (docs/lab.md, images)."""
+    from hearth.lab import images
+    from hearth.lab.state import cache_dir, lab_root, load_record
+
+    record = load_record(lab_root())
+    assert record is not None
+    assert lab_root().absolute() in images.registered_roots(cache_dir())
+    hearth = Path(sys.executable).with_name("hearth")
+    listed = subprocess.run([str(hearth), "lab", "images", "--inventory", str(local.inventory)],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    for m in record.machines.values():
+        line = next((row for row in listed.splitlines() if row.strip().startswith(Path(m.base).name)), None)
+        assert line is not None, f"{m.name}'s image {m.base} not listed:\n{listed}"
+        assert f"lab {lab_root().absolute()}" in line and " stale" not in line, line

@@ -39,6 +39,18 @@ def make_image(path: Path, *, vm: bool = False, arm64: bool = False) -> Path:
     return path
 
 
+def write_lab_record(root: Path, image: Path) -> Path:
+    """A lab record at ``root`` (as ``lab up`` leaves it) whose one machine boots from ``image``."""
+    root.mkdir(parents=True)
+    record = {"inventory": "x.yml", "bridge": "b", "bridge_created": True, "host_cidr": "192.0.2.1/24",
+              "broadcast": "192.0.2.255", "nft_table": "t", "ssh_user": USER, "ssh_port": 22, "ssh_key": "k",
+              "known_hosts": "kh", "machines": {"pi": {"name": "pi", "address": "192.0.2.5", "mac": "02:00:00:00:00:05",
+                                                       "netns": "n", "veth": "v", "dir": str(root / "pi"),
+                                                       "base": str(image), "arch": "arm64"}}}
+    (root / "lab.json").write_text(json.dumps(record))
+    return root
+
+
 @pytest.fixture
 def cache(tmp_path: Path) -> Path:
     """A cache holding exactly what this checkout boots for USER."""
@@ -82,15 +94,8 @@ def test_prune_keeps_current_and_used_images_and_removes_the_rest(
     in_a_lab = make_image(cache / "arm64-00000000000000a2", arm64=True)
     unfinished = make_image(cache / ".build-base-00000000000000a3")
     (cache / "wheels").mkdir()  # not an image: never listed, never removed
-    root = tmp_path / "hearth-lab2"
-    root.mkdir()
-    record = {"inventory": "x.yml", "bridge": "b", "bridge_created": True, "host_cidr": "192.0.2.1/24",
-              "broadcast": "192.0.2.255", "nft_table": "t", "ssh_user": USER, "ssh_port": 22, "ssh_key": "k",
-              "known_hosts": "kh", "machines": {"pi": {"name": "pi", "address": "192.0.2.5", "mac": "02:00:00:00:00:05",
-                                                       "netns": "n", "veth": "v", "dir": str(root / "pi"),
-                                                       "base": str(in_a_lab), "arch": "arm64"}}}
-    (root / "lab.json").write_text(json.dumps(record))
-    monkeypatch.setattr(images, "lab_roots", lambda: [root])
+    root = write_lab_record(tmp_path / "hearth-lab2", in_a_lab)
+    monkeypatch.setattr(images, "lab_roots", lambda cache: [root])
 
     states = {i.path.name: i for i in images.survey(cache, USER)}
     assert "wheels" not in states
@@ -135,3 +140,32 @@ def test_up_says_when_the_cache_holds_stale_images(cache: Path, monkeypatch: pyt
     make_image(cache / "arm64-00000000000000d1", arm64=True)
     lifecycle.images(spec, cache)
     assert "1 stale image(s)" in capsys.readouterr().out
+
+
+def test_a_lab_rooted_anywhere_keeps_its_images_while_its_machines_are_off(
+        cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No mount or process names the image of a lab whose machines are all off, and its root
+    (``HEARTH_LAB_ROOT``) is nowhere near /var/lib/hearth-*: the note ``lab up`` left in the
+    cache is what keeps the image, until ``lab down`` takes the note back."""
+    monkeypatch.setenv("HEARTH_LAB_ROOT", str(tmp_path / "this-lab"))  # the lab running the command
+    image = make_image(cache / "vm-00000000000000e1", vm=True)
+    elsewhere = write_lab_record(tmp_path / "srv" / "my lab", image)
+    states = {i.path.name: i.state for i in images.survey(cache, USER)}
+    assert states[image.name] == "stale", "unnoted, the lab's image looks stale (what the note mends)"
+
+    images.register_lab(cache, elsewhere)
+    images.register_lab(cache, elsewhere)  # a second `up`: one note, unchanged
+    assert images.registered_roots(cache) == [elsewhere]
+    used = {i.path.name: i for i in images.survey(cache, USER)}[image.name]
+    assert used.state == "in use" and used.used_by == (f"lab {elsewhere}",)
+    assert image.name not in {i.path.name for i in images.prune(cache, USER)} and image.is_dir()
+
+    (elsewhere / "lab.json").unlink()  # the lab went down without its note taken back (another cache env)
+    assert [i.path.name for i in images.prune(cache, USER)] == [image.name]
+    assert images.registered_roots(cache) == [], "prune drops the notes of labs that are down"
+
+    images.register_lab(cache, elsewhere)
+    images.unregister_lab(cache, elsewhere)
+    images.unregister_lab(cache, elsewhere)  # `down` twice: no error
+    assert images.registered_roots(cache) == []
+
