@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hearth.lab.arm64image import arm64_image_key
 from hearth.lab.image import base_image_key, cache_lock, remove_build_dir
-from hearth.lab.state import DEFAULT_ROOT, lab_root, load_record
+from hearth.lab.state import DEFAULT_ROOT, lab_root, load_record, record_path
 from hearth.lab.vmimage import vm_image_key
 
 PREFIXES = ("base-", "vm-", "arm64-", ".build-")
@@ -63,8 +63,8 @@ def _image_dirs(cache: Path) -> list[Path]:
     return sorted(p for p in cache.iterdir() if p.is_dir() and p.name.startswith(PREFIXES))
 
 
-def _note_path(cache: Path, root: Path) -> Path:
-    return cache / LABS / hashlib.sha256(str(root.absolute()).encode()).hexdigest()[:16]
+def _note_path(cache: Path, where: str) -> Path:
+    return cache / LABS / hashlib.sha256(where.encode()).hexdigest()[:16]
 
 
 def register_lab(cache: Path, root: Path) -> None:
@@ -72,15 +72,16 @@ def register_lab(cache: Path, root: Path) -> None:
 
     Example: ``register_lab(Path("/var/lib/hearth-lab/cache"), Path("/srv/mylab"))``
     """
-    note = _note_path(cache, root)
-    if not note.is_file() or note.read_text() != str(root.absolute()):
+    where = str(root.absolute())
+    note = _note_path(cache, where)
+    if not note.is_file() or note.read_text() != where:
         note.parent.mkdir(parents=True, exist_ok=True)
-        note.write_text(str(root.absolute()))
+        note.write_text(where)
 
 
 def unregister_lab(cache: Path, root: Path) -> None:
     """Take back :func:`register_lab`'s note (``lab down``); nothing when there is none."""
-    _note_path(cache, root).unlink(missing_ok=True)
+    _note_path(cache, str(root.absolute())).unlink(missing_ok=True)
 
 
 def registered_roots(cache: Path) -> list[Path]:
@@ -106,7 +107,7 @@ def users_of(images: Iterable[Path], roots: Iterable[Path]) -> dict[Path, list[s
                 users.append(who)
 
     for root in roots:
-        record = load_record(root) if (root / "lab.json").is_file() else None
+        record = load_record(root)
         for m in (record.machines.values() if record else []):
             note(m.base, f"lab {root}")
     with open("/proc/mounts") as mounts:
@@ -152,6 +153,6 @@ def prune(cache: Path, user: str) -> list[CachedImage]:
         for image in stale:
             remove_build_dir(image.path)
         for root in registered_roots(cache):
-            if not (root / "lab.json").is_file():
+            if not record_path(root).is_file():
                 unregister_lab(cache, root)
     return stale
